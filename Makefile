@@ -1,0 +1,42 @@
+# aiostack — make demo (sets up and runs the main job), make test (sets up and runs the suite).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+# Debian packages the tests and the demo drive from the kernel side.
+DEB_PACKAGES := iproute2 tcpdump iputils-ping
+
+.PHONY: setup sysdeps demo test lint clean
+
+setup: sysdeps $(STAMP)
+
+# Installs missing Debian packages when we are root on a Debian-like system; elsewhere the tests
+# that need them skip with a reason (or fail under AIOSTACK_REQUIRE_NET=1).
+sysdeps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing:$$missing"; \
+	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "note: missing Debian packages:$$missing (need root to install)"; fi; \
+	fi
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+demo: setup
+	$(PY) -m aiostack.demo
+
+test: setup
+	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,206 @@
+"""Pooled packet buffers with headroom (Snabb's ``packet``, DPDK's mbuf/mempool).
+
+Every buffer is allocated once, when the pool is made. A packet's bytes live at
+``buf[start:end]``; the space in front of ``start`` is headroom, so each layer on the transmit
+path writes its header in place by moving ``start`` back (``prepend``) instead of building a new
+bytes object. Drivers receive straight into a packet's buffer at the headroom offset.
+
+Ownership is linear: whoever holds a packet last returns it with ``free()``. A driver's
+``rx_burst`` hands its packets to the caller; ``tx_burst`` takes ownership of what it is given.
+"""
+
+from __future__ import annotations
+
+DEFAULT_HEADROOM = 192
+"""Room for virtio_net_hdr (12) + Ethernet (14) + IPv4 (≤ 60) + TCP (≤ 60), rounded up."""
+
+DEFAULT_BUFFER_SIZE = 2048 + DEFAULT_HEADROOM
+
+
+class PoolExhausted(Exception):
+    """Raised by :meth:`PacketPool.alloc` when every buffer is in use."""
+
+
+class Packet:
+    """One frame in a pooled buffer.
+
+    Offload metadata rides along with the bytes, in the device-neutral form of virtio_net_hdr:
+
+    - ``csum_valid`` (receive): the device vouches for the L4 checksum (DATA_VALID or
+      NEEDS_CSUM on receive), so the stack skips verifying it.
+    - ``csum_start``/``csum_offset`` (transmit, ``csum_start >= 0``): the L4 checksum is partial
+      (pseudo-header sum, not inverted) and the device must finish it, counting from
+      ``csum_start`` bytes into the frame and storing at ``csum_start + csum_offset``.
+    - ``gso_type``/``gso_size``/``hdr_len``: segmentation offload (virtio GSO constants).
+    """
+
+    __slots__ = (
+        "buf",
+        "csum_offset",
+        "csum_start",
+        "csum_valid",
+        "end",
+        "gso_size",
+        "gso_type",
+        "hdr_len",
+        "in_use",
+        "pool",
+        "queue",
+        "rss_hash",
+        "start",
+        "view",
+    )
+
+    def __init__(self, pool: PacketPool | None, size: int, headroom: int) -> None:
+        self.buf = bytearray(size)
+        self.view = memoryview(self.buf)
+        self.pool = pool
+        self.start = headroom
+        self.end = headroom
+        self.in_use = False
+        self.csum_valid = False
+        self.csum_start = -1
+        self.csum_offset = 0
+        self.gso_type = 0
+        self.gso_size = 0
+        self.hdr_len = 0
+        self.queue = 0
+        self.rss_hash = 0
+
+    # -- contents ---------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self.end - self.start
+
+    def data(self) -> memoryview:
+        """The frame's bytes, without copying."""
+        return self.view[self.start : self.end]
+
+    def tobytes(self) -> bytes:
+        return bytes(self.view[self.start : self.end])
+
+    @property
+    def headroom(self) -> int:
+        return self.start
+
+    @property
+    def tailroom(self) -> int:
+        return len(self.buf) - self.end
+
+    def prepend(self, n: int) -> int:
+        """Grow the packet by ``n`` bytes at the front; returns the new ``start`` offset."""
+        start = self.start - n
+        if start < 0:
+            raise ValueError(f"headroom exhausted: need {n}, have {self.start}")
+        self.start = start
+        return start
+
+    def trim_front(self, n: int) -> None:
+        """Drop ``n`` bytes from the front (a header that has been consumed)."""
+        if n > self.end - self.start:
+            raise ValueError("trim beyond packet end")
+        self.start += n
+
+    def append(self, data: bytes | bytearray | memoryview) -> None:
+        n = len(data)
+        end = self.end + n
+        if end > len(self.buf):
+            raise ValueError(f"tailroom exhausted: need {n}, have {len(self.buf) - self.end}")
+        self.buf[self.end : end] = data
+        self.end = end
+
+    def set_data(self, data: bytes | bytearray | memoryview, headroom: int | None = None) -> None:
+        """Replace the contents with ``data``, placed after ``headroom`` bytes."""
+        start = self.pool.headroom if headroom is None and self.pool is not None else (headroom or 0)
+        end = start + len(data)
+        if end > len(self.buf):
+            raise ValueError(f"frame of {len(data)} bytes does not fit a {len(self.buf)}-byte buffer")
+        self.buf[start:end] = data
+        self.start = start
+        self.end = end
+
+    def reset(self, headroom: int) -> None:
+        self.start = headroom
+        self.end = headroom
+        self.csum_valid = False
+        self.csum_start = -1
+        self.csum_offset = 0
+        self.gso_type = 0
+        self.gso_size = 0
+        self.hdr_len = 0
+        self.queue = 0
+        self.rss_hash = 0
+
+    def free(self) -> None:
+        if self.pool is not None:
+            self.pool.free(self)
+
+    def __repr__(self) -> str:
+        return f"<Packet {self.end - self.start} bytes at {self.start}>"
+
+
+class PacketPool:
+    """A fixed set of preallocated packets and a free list (LIFO, so hot buffers stay in cache)."""
+
+    __slots__ = ("_free", "allocs", "count", "failures", "headroom", "size")
+
+    def __init__(
+        self,
+        count: int = 4096,
+        size: int = DEFAULT_BUFFER_SIZE,
+        headroom: int = DEFAULT_HEADROOM,
+    ) -> None:
+        if headroom >= size:
+            raise ValueError("headroom must be smaller than the buffer size")
+        self.count = count
+        self.size = size
+        self.headroom = headroom
+        self._free = [Packet(self, size, headroom) for _ in range(count)]
+        self.allocs = 0
+        self.failures = 0
+
+    @property
+    def available(self) -> int:
+        return len(self._free)
+
+    @property
+    def mtu_capacity(self) -> int:
+        """The largest frame a buffer holds after the headroom."""
+        return self.size - self.headroom
+
+    def alloc(self) -> Packet:
+        try:
+            pkt = self._free.pop()
+        except IndexError:
+            self.failures += 1
+            raise PoolExhausted(f"all {self.count} packet buffers are in use") from None
+        pkt.in_use = True
+        self.allocs += 1
+        return pkt
+
+    def try_alloc(self) -> Packet | None:
+        """Like :meth:`alloc` but returns None when empty (the caller counts the drop)."""
+        free = self._free
+        if not free:
+            self.failures += 1
+            return None
+        pkt = free.pop()
+        pkt.in_use = True
+        self.allocs += 1
+        return pkt
+
+    def free(self, pkt: Packet) -> None:
+        if not pkt.in_use:
+            raise RuntimeError("double free of a pooled packet")
+        pkt.in_use = False
+        pkt.reset(self.headroom)
+        self._free.append(pkt)
+
+    def packet_from(self, data: bytes | bytearray | memoryview) -> Packet:
+        """A pooled packet holding a copy of ``data`` (tests and wrappers)."""
+        pkt = self.alloc()
+        try:
+            pkt.set_data(data)
+        except ValueError:
+            pkt.free()
+            raise
+        return pkt
