@@ -1,0 +1,181 @@
+"""``Stack``: one reactor's user-space network stack, as an application holds it.
+
+It owns the packet pool, the attached drivers, the sans-I/O network layer and the reactor, and
+exposes what an operator asks about: interfaces, the ARP table, routes and counters.
+
+    async with Stack() as stack:
+        stack.attach(driver, "10.77.0.2/24")
+        sock = stack.socket(AF_INET, SOCK_DGRAM)
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import socket as _socket
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .drivers.base import Driver
+from .drivers.buffers import PacketPool
+from .ip import ethernet, ipv4
+from .ip.stack import Interface, IPStack
+from .reactor import Port, Reactor
+
+if TYPE_CHECKING:
+    from .config import Options
+    from .sockets import UdpSocket
+
+
+class Stack:
+    """A user-space TCP/IP stack instance (one per reactor/core)."""
+
+    def __init__(
+        self,
+        *,
+        pool: PacketPool | None = None,
+        batch: int = 64,
+        busy_poll: float = 200e-6,
+        seed: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        **ip_options: Any,
+    ) -> None:
+        self.pool = pool if pool is not None else PacketPool()
+        self.clock = clock
+        self.ip = IPStack(self.pool, clock(), seed=seed, **ip_options)
+        self.reactor = Reactor(self.ip, [], batch=batch, busy_poll=busy_poll, clock=clock)
+        self.drivers: list[Driver] = []
+        self._closed = False
+
+    # -- construction -----------------------------------------------------------------------
+    @classmethod
+    def from_options(cls, options: Options, driver: Driver | None = None) -> Stack:
+        """A stack configured by the standard options; ``driver`` overrides ``--driver``."""
+        from .drivers.pcap import PcapWrapper
+
+        stack = cls(batch=options.batch, busy_poll=options.busy_poll_us / 1e6)
+        if driver is None:
+            if options.driver == "tap":
+                from .drivers.tap import TapDriver
+
+                driver = TapDriver(
+                    options.iface,
+                    queues=options.queues,
+                    pool=stack.pool,
+                    mtu=options.mtu,
+                    host_addr=str(options.host_addr) if options.host_addr else None,
+                )
+            else:
+                raise ValueError("the memory driver needs a peer: pass a MemoryPort as driver")
+        if options.pcap:
+            driver = PcapWrapper(driver, str(options.pcap))
+        stack.attach(driver, options.addr, name=options.iface)
+        if options.gateway:
+            stack.set_gateway(str(options.gateway))
+        return stack
+
+    def attach(
+        self,
+        driver: Driver,
+        addr: str | ipaddress.IPv4Interface,
+        *,
+        name: str | None = None,
+        queues: list[int] | None = None,
+    ) -> Interface:
+        """Attach ``driver`` as a new interface with address ``addr`` (CIDR)."""
+        iface = self.ip.add_interface(
+            name or driver.name, driver.mac, addr, mtu=driver.mtu, offloads=driver.offloads
+        )
+        port = Port(iface, driver, queues if queues is not None else list(range(driver.num_queues)))
+        self.reactor.ports.append(port)
+        self.drivers.append(driver)
+        if self.reactor.running:
+            raise RuntimeError("attach interfaces before starting the stack")
+        return iface
+
+    def set_gateway(self, gateway: str, iface: int = 0) -> None:
+        self.ip.set_gateway(gateway, iface)
+
+    # -- life cycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        if not self.reactor.ports:
+            raise RuntimeError("no interface attached")
+        self.reactor.start()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self.reactor.running:
+            self.reactor.stop()
+        self.ip.close()
+        for driver in self.drivers:
+            driver.close()
+
+    async def __aenter__(self) -> Stack:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- sockets ----------------------------------------------------------------------------
+    def socket(self, family: int = _socket.AF_INET, type: int = _socket.SOCK_DGRAM, proto: int = 0) -> UdpSocket:
+        """A socket on this stack (``ff_socket``). UDP today; TCP comes with the TCP issue."""
+        from .sockets import UdpSocket
+
+        if family != _socket.AF_INET:
+            raise OSError(errno.EAFNOSUPPORT, "only AF_INET is supported")
+        if type == _socket.SOCK_DGRAM and proto in (0, _socket.IPPROTO_UDP):
+            return UdpSocket(self)
+        raise OSError(errno.EPROTONOSUPPORT, "only SOCK_DGRAM/UDP sockets are available yet")
+
+    # -- introspection ----------------------------------------------------------------------
+    @property
+    def interfaces(self) -> list[Interface]:
+        return self.ip.interfaces
+
+    def arp_table(self) -> list[dict[str, object]]:
+        now = self.clock()
+        rows = []
+        for iface in self.ip.interfaces:
+            for ip, mac, state, left in iface.arp.table(now):
+                rows.append(
+                    {
+                        "iface": iface.name,
+                        "ip": ipv4.ntoa(ip),
+                        "mac": ethernet.mac_to_str(mac),
+                        "state": state,
+                        "expires_in": round(left, 1) if left != float("inf") else None,
+                    }
+                )
+        return rows
+
+    def routes(self) -> list[dict[str, object]]:
+        return [
+            {
+                "destination": f"{ipv4.ntoa(r.network)}/{r.prefix_len}",
+                "gateway": ipv4.ntoa(r.gateway) if r.gateway else None,
+                "iface": self.ip.interfaces[r.iface].name,
+            }
+            for r in self.ip.routes.routes
+        ]
+
+    def counters(self) -> dict[str, object]:
+        """Everything counted: the network layer's stats and drops by reason, each driver's
+        queues, the packet pool and the reactor."""
+        return {
+            **self.ip.counters(),
+            "drivers": {d.name: d.stats() for d in self.drivers},
+            "pool": {
+                "buffers": self.pool.count,
+                "available": self.pool.available,
+                "alloc_failures": self.pool.failures,
+            },
+            "reactor": {
+                "iterations": self.reactor.iterations,
+                "sleeps": self.reactor.sleeps,
+                "internal_errors": self.reactor.internal_errors,
+            },
+        }

@@ -1,0 +1,138 @@
+"""IPv4 wire format (RFC 791 §3.1) and the receive-side validation of RFC 1122 §3.2.1.
+
+Behaviour (routing, fragments, demux) lives in :mod:`aiostack.ip.stack`; this module only reads
+and writes headers.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+
+from .checksum import ones_sum
+
+PROTO_ICMP = 1
+PROTO_TCP = 6
+PROTO_UDP = 17
+
+HEADER_LEN = 20
+MAX_PACKET = 65535
+FLAG_RESERVED = 0x8000
+FLAG_DF = 0x4000
+FLAG_MF = 0x2000
+OFFSET_MASK = 0x1FFF
+DEFAULT_TTL = 64
+LIMITED_BROADCAST = 0xFFFFFFFF
+
+HEADER = struct.Struct("!BBHHHBBHII")
+_HEAD = struct.Struct("!BBHHHBBH")
+
+
+class IPv4Header:
+    """The fields of a received header the stack acts on. ``offset`` is in bytes (×8 applied)."""
+
+    __slots__ = ("dst", "flags", "header_len", "ident", "offset", "proto", "src", "tos", "total_length", "ttl")
+
+    def __init__(
+        self,
+        header_len: int,
+        tos: int,
+        total_length: int,
+        ident: int,
+        flags: int,
+        offset: int,
+        ttl: int,
+        proto: int,
+        src: int,
+        dst: int,
+    ) -> None:
+        self.header_len = header_len
+        self.tos = tos
+        self.total_length = total_length
+        self.ident = ident
+        self.flags = flags
+        self.offset = offset
+        self.ttl = ttl
+        self.proto = proto
+        self.src = src
+        self.dst = dst
+
+    @property
+    def more_fragments(self) -> bool:
+        return bool(self.flags & FLAG_MF)
+
+    @property
+    def is_fragment(self) -> bool:
+        return bool(self.flags & FLAG_MF) or self.offset != 0
+
+
+def parse_header(buf: bytes | bytearray | memoryview, offset: int, end: int) -> IPv4Header | str:
+    """Validate and read the header at ``buf[offset:end]``; a drop reason string when invalid.
+
+    Checks, in the order RFC 1122 §3.2.1 lists them: version 4, IHL ≥ 5 and within the frame,
+    total length ≥ IHL and within the frame (trailing Ethernet padding beyond it is ignored),
+    header checksum. Options are not interpreted; the payload starts after IHL×4 bytes whatever
+    they contain (RFC 1122 §3.2.1.8: unknown options are ignored).
+    """
+    avail = end - offset
+    if avail < HEADER_LEN:
+        return "ipv4_truncated"
+    vihl, tos, total_length, ident, frag, ttl, proto, _csum, src, dst = HEADER.unpack_from(buf, offset)
+    if vihl >> 4 != 4:
+        return "ipv4_bad_version"
+    header_len = (vihl & 0x0F) * 4
+    if header_len < HEADER_LEN:
+        return "ipv4_bad_ihl"
+    if header_len > avail:
+        return "ipv4_truncated"
+    if total_length < header_len:
+        return "ipv4_bad_total_length"
+    if total_length > avail:
+        return "ipv4_truncated"
+    if ones_sum(memoryview(buf)[offset : offset + header_len]) != 0xFFFF:
+        return "ipv4_bad_checksum"
+    return IPv4Header(
+        header_len, tos, total_length, ident, frag & 0xE000, (frag & OFFSET_MASK) << 3, ttl, proto, src, dst
+    )
+
+
+def write_header(
+    buf: bytearray,
+    offset: int,
+    *,
+    total_length: int,
+    ident: int,
+    proto: int,
+    src: int,
+    dst: int,
+    ttl: int = DEFAULT_TTL,
+    tos: int = 0,
+    flags: int = 0,
+    frag_offset: int = 0,
+) -> None:
+    """Write a 20-byte header (no options) with its checksum. ``frag_offset`` is in bytes."""
+    _HEAD.pack_into(buf, offset, 0x45, tos, total_length, ident, flags | (frag_offset >> 3), ttl, proto, 0)
+    struct.pack_into("!II", buf, offset + 12, src, dst)
+    csum = ~ones_sum(memoryview(buf)[offset : offset + HEADER_LEN]) & 0xFFFF
+    buf[offset + 10] = csum >> 8
+    buf[offset + 11] = csum & 0xFF
+
+
+def is_unicast_source(addr: int) -> bool:
+    """RFC 1122 §3.2.1.3: a source must not be 0.x (except 0.0.0.0 for bootstrapping, which we
+    do not accept here), broadcast, multicast (224/4), class E (240/4) or loopback (127/8)."""
+    first = addr >> 24
+    return first != 0 and first != 127 and first < 224
+
+
+def is_multicast(addr: int) -> bool:
+    return (addr >> 28) == 0xE
+
+
+def aton(text: str) -> int:
+    """Dotted-quad text to a 32-bit integer (ValueError on anything else)."""
+    return int(ipaddress.IPv4Address(text))
+
+
+def ntoa(addr: int) -> str:
+    return f"{addr >> 24}.{(addr >> 16) & 255}.{(addr >> 8) & 255}.{addr & 255}"

@@ -1,0 +1,669 @@
+"""The network layer of one reactor, sans-I/O: frames and time in, frames and events out.
+
+:class:`IPStack` joins Ethernet, ARP, IPv4 (with fragmentation and reassembly), ICMP and UDP. The
+reactor hands it received frames (``receive``), the current time (``advance``) and application
+requests (``udp_sendto`` …); it answers with frames queued on each interface's ``tx`` list and
+with events: ``ready`` (UDP endpoints that have data or an error) and ``arp_events`` (next hops
+that resolved or failed, for senders waiting on them). It never reads a clock or touches a file.
+
+Every frame that is not used is counted in ``drops`` under a reason; nothing raises on bad input.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import random
+from collections import Counter
+from collections.abc import Iterable
+
+from ..drivers.base import Offloads
+from ..drivers.buffers import Packet, PacketPool
+from . import arp, ethernet, icmp, ipv4, udp
+from .checksum import ones_sum, pseudo_header_sum
+from .fragments import Reassembler, fragment_ranges
+from .routes import RouteTable
+from .timers import TimerWheel
+
+_ETH = ethernet.HEADER_LEN
+_IP = ipv4.HEADER_LEN
+_UDP_CSUM_START = _ETH + _IP
+_UDP_CSUM_OFFSET = 6
+
+
+class Interface:
+    """One attached device port as the network layer sees it: addresses, MTU, offloads, the ARP
+    cache, and the frames waiting to be flushed to the driver (``tx``)."""
+
+    __slots__ = (
+        "addr",
+        "arp",
+        "broadcast",
+        "index",
+        "mac",
+        "mtu",
+        "name",
+        "netmask",
+        "network",
+        "offloads",
+        "prefix_len",
+        "tx",
+    )
+
+    def __init__(
+        self, index: int, name: str, mac: bytes, addr: int, prefix_len: int, mtu: int, offloads: Offloads
+    ) -> None:
+        self.index = index
+        self.name = name
+        self.mac = mac
+        self.addr = addr
+        self.prefix_len = prefix_len
+        self.netmask = (0xFFFFFFFF << (32 - prefix_len)) & 0xFFFFFFFF if prefix_len else 0
+        self.network = addr & self.netmask
+        self.broadcast = self.network | (~self.netmask & 0xFFFFFFFF) if prefix_len < 31 else 0xFFFFFFFF
+        self.mtu = mtu
+        self.offloads = offloads
+        self.tx: list[Packet] = []
+        self.arp: arp.ArpCache  # set by IPStack.add_interface
+
+    def __repr__(self) -> str:
+        return f"<Interface {self.name} {ipv4.ntoa(self.addr)}/{self.prefix_len} mtu {self.mtu}>"
+
+
+class IPStack:
+    """Ethernet/ARP/IPv4/ICMP/UDP for the interfaces of one reactor."""
+
+    def __init__(
+        self,
+        pool: PacketPool,
+        now: float,
+        *,
+        timers: TimerWheel | None = None,
+        seed: int | None = None,
+        icmp_rate: float = 1000.0,
+        icmp_burst: float = 50.0,
+        reassembly_timeout: float = 30.0,
+        reassembly_max_bytes: int = 4 * 1024 * 1024,
+        arp_retries: int = 3,
+        arp_retry_interval: float = 1.0,
+        arp_reachable_time: float = 60.0,
+    ) -> None:
+        self.pool = pool
+        self.timers = timers if timers is not None else TimerWheel(now)
+        self.rng = random.Random(seed)
+        self.interfaces: list[Interface] = []
+        self.routes = RouteTable()
+        self.udp = udp.UdpPortTable(self.rng)
+        self.reassembler = Reassembler(timeout=reassembly_timeout, max_bytes=reassembly_max_bytes)
+        self.icmp_limiter = icmp.RateLimiter(icmp_rate, icmp_burst)
+        self.drops: Counter[str] = Counter()
+        self.stats: Counter[str] = Counter()
+        self.ready: set[udp.UdpEndpoint] = set()
+        self.arp_events: list[tuple[int, bool]] = []
+        self._ident = self.rng.randrange(0x10000)
+        self._arp_opts = {
+            "retries": arp_retries,
+            "retry_interval": arp_retry_interval,
+            "reachable_time": arp_reachable_time,
+        }
+
+    # == configuration ========================================================================
+    def add_interface(
+        self,
+        name: str,
+        mac: bytes,
+        addr: str | ipaddress.IPv4Interface,
+        *,
+        mtu: int = 1500,
+        offloads: Offloads | None = None,
+    ) -> Interface:
+        iface_addr = ipaddress.IPv4Interface(addr)
+        if mtu < 576 or mtu + _ETH > self.pool.mtu_capacity:
+            raise ValueError(
+                f"MTU {mtu} must be at least 576 (RFC 791) and fit a {self.pool.mtu_capacity}-byte buffer"
+            )
+        index = len(self.interfaces)
+        iface = Interface(
+            index, name, bytes(mac), int(iface_addr.ip), iface_addr.network.prefixlen, mtu, offloads or Offloads()
+        )
+        iface.arp = arp.ArpCache(
+            self.timers,
+            send_request=lambda ip, dst_mac, i=iface: self._send_arp(i, arp.OP_REQUEST, dst_mac, ip),
+            on_failure=self._arp_failed,
+            on_resolved=lambda ip, mac_, pkts, i=iface: self._arp_resolved(i, ip, mac_, pkts),
+            drops=self.drops,
+            **self._arp_opts,  # type: ignore[arg-type]
+        )
+        self.interfaces.append(iface)
+        self.routes.add(iface.network, iface.prefix_len, index)
+        return iface
+
+    def set_gateway(self, gateway: str | int, iface: int = 0) -> None:
+        gw = ipv4.aton(gateway) if isinstance(gateway, str) else gateway
+        it = self.interfaces[iface]
+        if gw & it.netmask != it.network:
+            raise ValueError(f"gateway {ipv4.ntoa(gw)} is not on {it.name}'s subnet")
+        self.routes.add(0, 0, iface, gw)
+
+    def start(self, now: float) -> None:
+        """Announce every interface with a gratuitous ARP request (RFC 5227 §3: sender and target
+        protocol address both ours), so neighbours refresh stale entries for our address."""
+        for iface in self.interfaces:
+            self._send_arp(iface, arp.OP_REQUEST, ethernet.BROADCAST, iface.addr, tha=ethernet.ZERO_MAC)
+
+    # == time =================================================================================
+    def advance(self, now: float) -> None:
+        """Fire due timers (ARP retries) and expire reassembly (with ICMP Time Exceeded)."""
+        self.timers.advance(now)
+        deadline = self.reassembler.next_deadline()
+        if deadline is not None and deadline <= now:
+            for quote in self.reassembler.expire(now):
+                self._send_icmp_error(icmp.TIME_EXCEEDED, icmp.CODE_REASSEMBLY_EXCEEDED, quote, False, now)
+
+    def next_deadline(self) -> float | None:
+        a = self.timers.next_deadline()
+        b = self.reassembler.next_deadline()
+        if a is None:
+            return b
+        return a if b is None else min(a, b)
+
+    # == receive ==============================================================================
+    def receive(self, iface: Interface, pkt: Packet, now: float) -> None:
+        """Process one received frame. The caller still owns ``pkt`` and frees it afterwards;
+        anything kept is copied."""
+        buf = pkt.buf
+        off = pkt.start
+        end = pkt.end
+        if end - off < _ETH:
+            self.drops["eth_truncated"] += 1
+            return
+        self.stats["rx_frames"] += 1
+        if buf[off] & 1:
+            if buf[off : off + 6] != ethernet.BROADCAST:
+                self.drops["eth_multicast"] += 1
+                return
+            link_bcast = True
+        elif buf[off : off + 6] != iface.mac:
+            self.drops["eth_not_for_us"] += 1
+            return
+        else:
+            link_bcast = False
+        if buf[off + 6] & 1:
+            self.drops["eth_bad_source"] += 1
+            return
+        ethertype = (buf[off + 12] << 8) | buf[off + 13]
+        if ethertype == ethernet.ETHERTYPE_IPV4:
+            self._ipv4_input(iface, pkt, off + _ETH, end, link_bcast, now)
+        elif ethertype == ethernet.ETHERTYPE_ARP:
+            self._arp_input(iface, buf, off + _ETH, end, now)
+        elif ethertype == ethernet.ETHERTYPE_IPV6:
+            self.drops["eth_ipv6_unsupported"] += 1
+        elif ethertype == ethernet.ETHERTYPE_VLAN:
+            self.drops["eth_vlan_unsupported"] += 1
+        else:
+            self.drops["eth_unknown_type"] += 1
+
+    def _arp_input(self, iface: Interface, buf: bytearray, off: int, end: int, now: float) -> None:
+        a = arp.parse_packet(buf, off, end)
+        if isinstance(a, str):
+            self.drops[a] += 1
+            return
+        self.stats["arp_rx"] += 1
+        if a.spa == iface.addr and a.sha != iface.mac:
+            # RFC 5227 §2.4: someone else claims our address; defend it once, say so in counters.
+            self.stats["arp_address_conflict"] += 1
+            self._send_arp(iface, arp.OP_REQUEST, ethernet.BROADCAST, iface.addr, tha=ethernet.ZERO_MAC)
+            return
+        if a.tpa == iface.addr:
+            if a.spa:
+                iface.arp.learn(a.spa, a.sha, now, create=True)
+            if a.op == arp.OP_REQUEST:
+                self._send_arp(iface, arp.OP_REPLY, a.sha, a.spa, tha=a.sha)
+            return
+        if a.spa and a.spa & iface.netmask == iface.network:
+            iface.arp.learn(a.spa, a.sha, now, create=False)
+        self.drops["arp_not_for_us"] += 1
+
+    def _ipv4_input(
+        self, iface: Interface, pkt: Packet, off: int, end: int, link_bcast: bool, now: float
+    ) -> None:
+        buf = pkt.buf
+        hdr = ipv4.parse_header(buf, off, end)
+        if isinstance(hdr, str):
+            self.drops[hdr] += 1
+            return
+        end = off + hdr.total_length
+        dst = hdr.dst
+        if dst == iface.addr:
+            dst_bcast = False
+        elif dst == ipv4.LIMITED_BROADCAST or dst == iface.broadcast:
+            dst_bcast = True
+        elif ipv4.is_multicast(dst):
+            self.drops["ipv4_multicast_unsupported"] += 1
+            return
+        else:
+            self.drops["ipv4_not_for_us"] += 1
+            return
+        src = hdr.src
+        if not ipv4.is_unicast_source(src) or src == iface.broadcast:
+            self.drops["ipv4_bad_source"] += 1
+            return
+        if link_bcast and not dst_bcast:
+            # RFC 1122 §3.3.6: a unicast IP datagram in a link-layer broadcast is discarded.
+            self.drops["ipv4_unicast_in_link_broadcast"] += 1
+            return
+        self.stats["ipv4_rx"] += 1
+        hl = hdr.header_len
+        view = pkt.view
+        if hdr.flags & ipv4.FLAG_MF or hdr.offset:
+            before = sum(self.reassembler.drops.values())
+            whole = self.reassembler.add(
+                src, dst, hdr.proto, hdr.ident, hdr.offset, bool(hdr.flags & ipv4.FLAG_MF),
+                view[off + hl : end], now, header=bytes(view[off : off + hl]),
+            )
+            dropped = sum(self.reassembler.drops.values()) - before
+            if dropped:
+                self.stats["ipv4_fragments_dropped"] += dropped
+            if whole is None:
+                return
+            self.stats["ipv4_reassembled"] += 1
+            # The reassembled datagram as if it had arrived whole: its header with the fragment
+            # fields cleared, followed by the payload (needed for ICMP quotes).
+            header = bytearray(view[off : off + hl])
+            total = hl + len(whole)
+            header[2] = total >> 8 & 0xFF
+            header[3] = total & 0xFF
+            header[6] = header[7] = 0
+            data = bytes(header) + whole
+            self._l4_input(iface, hdr, memoryview(data), 0, len(data), False, link_bcast, dst_bcast, now)
+            return
+        self._l4_input(iface, hdr, view, off, end, pkt.csum_valid, link_bcast, dst_bcast, now)
+
+    def _l4_input(
+        self,
+        iface: Interface,
+        hdr: ipv4.IPv4Header,
+        view: memoryview,
+        ip_off: int,
+        end: int,
+        csum_valid: bool,
+        link_bcast: bool,
+        dst_bcast: bool,
+        now: float,
+    ) -> None:
+        proto = hdr.proto
+        l4 = ip_off + hdr.header_len
+        if proto == ipv4.PROTO_UDP:
+            self._udp_input(iface, hdr, view, ip_off, l4, end, csum_valid, link_bcast, dst_bcast, now)
+        elif proto == ipv4.PROTO_ICMP:
+            self._icmp_input(iface, hdr, view, ip_off, l4, end, link_bcast, dst_bcast, now)
+        else:
+            self.drops["ipv4_unknown_protocol"] += 1
+            if not dst_bcast:
+                self._send_icmp_error(
+                    icmp.DEST_UNREACHABLE, icmp.CODE_PROTOCOL_UNREACHABLE, view[ip_off:end], link_bcast, now
+                )
+
+    def _udp_input(
+        self,
+        iface: Interface,
+        hdr: ipv4.IPv4Header,
+        view: memoryview,
+        ip_off: int,
+        l4: int,
+        end: int,
+        csum_valid: bool,
+        link_bcast: bool,
+        dst_bcast: bool,
+        now: float,
+    ) -> None:
+        if end - l4 < udp.HEADER_LEN:
+            self.drops["udp_truncated"] += 1
+            return
+        sport, dport, ulen, csum = udp.HEADER.unpack_from(view, l4)
+        if ulen < udp.HEADER_LEN or ulen > end - l4:
+            self.drops["udp_bad_length"] += 1
+            return
+        uend = l4 + ulen
+        # RFC 768: a zero checksum means the sender computed none (IPv4 only).
+        if (
+            csum
+            and not csum_valid
+            and ones_sum(view[l4:uend], pseudo_header_sum(hdr.src, hdr.dst, ipv4.PROTO_UDP, ulen)) != 0xFFFF
+        ):
+            self.drops["udp_bad_checksum"] += 1
+            return
+        if dport == 0:
+            self.drops["udp_bad_port"] += 1
+            return
+        ep = self.udp.lookup(hdr.dst, dport, hdr.src, sport)
+        if ep is None:
+            self.drops["udp_no_port"] += 1
+            if not dst_bcast:
+                self._send_icmp_error(
+                    icmp.DEST_UNREACHABLE, icmp.CODE_PORT_UNREACHABLE, view[ip_off:end], link_bcast, now
+                )
+            return
+        n = ulen - udp.HEADER_LEN
+        if ep.rx_bytes + n > ep.rcvbuf:
+            self.drops["udp_rcvbuf_full"] += 1
+            return
+        ep.rx.append((bytes(view[l4 + udp.HEADER_LEN : uend]), (hdr.src, sport)))
+        ep.rx_bytes += n
+        self.ready.add(ep)
+        self.stats["udp_rx"] += 1
+
+    def _icmp_input(
+        self,
+        iface: Interface,
+        hdr: ipv4.IPv4Header,
+        view: memoryview,
+        ip_off: int,
+        l4: int,
+        end: int,
+        link_bcast: bool,
+        dst_bcast: bool,
+        now: float,
+    ) -> None:
+        if end - l4 < icmp.HEADER_LEN:
+            self.drops["icmp_truncated"] += 1
+            return
+        if ones_sum(view[l4:end]) != 0xFFFF:
+            self.drops["icmp_bad_checksum"] += 1
+            return
+        self.stats["icmp_rx"] += 1
+        itype = view[l4]
+        if itype == icmp.ECHO_REQUEST:
+            if dst_bcast or link_bcast:
+                # Linux's icmp_echo_ignore_broadcasts=1 default (RFC 1122 §3.2.2.6 leaves it open).
+                self.drops["icmp_echo_broadcast_ignored"] += 1
+                return
+            msg = bytearray(view[l4:end])
+            msg[0] = icmp.ECHO_REPLY
+            msg[2] = msg[3] = 0
+            csum = ~ones_sum(msg) & 0xFFFF
+            msg[2] = csum >> 8
+            msg[3] = csum & 0xFF
+            try:
+                self.send_ip(hdr.src, ipv4.PROTO_ICMP, msg, now, src=hdr.dst)
+            except OSError as exc:
+                self.drops[f"icmp_reply_{errno.errorcode.get(exc.errno or 0, 'error').lower()}"] += 1
+                return
+            self.stats["icmp_echo_replied"] += 1
+        elif itype in icmp.ERROR_TYPES:
+            self._icmp_error_input(view, l4, end, itype, view[l4 + 1])
+        else:
+            self.stats["icmp_ignored"] += 1
+
+    def _icmp_error_input(self, view: memoryview, l4: int, end: int, itype: int, code: int) -> None:
+        """Deliver an ICMP error to the UDP endpoint it is about (RFC 1122 §4.1.3.3): a connected
+        endpoint gets the errno as its pending error, as Linux reports it on the next call."""
+        q = l4 + icmp.HEADER_LEN
+        if end - q < ipv4.HEADER_LEN + 8:
+            self.drops["icmp_error_short_quote"] += 1
+            return
+        qhl = (view[q] & 0x0F) * 4
+        if view[q] >> 4 != 4 or qhl < ipv4.HEADER_LEN or end - q < qhl + 8:
+            self.drops["icmp_error_bad_quote"] += 1
+            return
+        if view[q + 9] != ipv4.PROTO_UDP:
+            self.stats["icmp_error_other_protocol"] += 1
+            return
+        qsrc = int.from_bytes(view[q + 12 : q + 16], "big")
+        qdst = int.from_bytes(view[q + 16 : q + 20], "big")
+        sport, dport = udp.HEADER.unpack_from(view, q + qhl)[:2]
+        ep = self.udp.by_port.get(sport)
+        if ep is None or (ep.local_addr and ep.local_addr != qsrc):
+            self.stats["icmp_error_no_endpoint"] += 1
+            return
+        self.stats["icmp_error_rx"] += 1
+        if not ep.connected or ep.remote_addr != qdst or ep.remote_port != dport:
+            return
+        if itype == icmp.DEST_UNREACHABLE:
+            ep.error = {
+                icmp.CODE_PORT_UNREACHABLE: errno.ECONNREFUSED,
+                icmp.CODE_PROTOCOL_UNREACHABLE: errno.ENOPROTOOPT,
+                icmp.CODE_NET_UNREACHABLE: errno.ENETUNREACH,
+                icmp.CODE_FRAG_NEEDED: errno.EMSGSIZE,
+            }.get(code, errno.EHOSTUNREACH)
+        else:
+            ep.error = errno.EHOSTUNREACH
+        self.ready.add(ep)
+
+    # == transmit =============================================================================
+    def _next_ident(self) -> int:
+        self._ident = (self._ident + 1) & 0xFFFF
+        return self._ident
+
+    def _alloc(self) -> Packet:
+        pkt = self.pool.try_alloc()
+        if pkt is None:
+            self.drops["tx_pool_exhausted"] += 1
+            raise OSError(errno.ENOBUFS, "no packet buffer available")
+        return pkt
+
+    def route(self, dst: int) -> tuple[Interface, int]:
+        """(interface, next hop) for ``dst``; OSError(ENETUNREACH) when there is no route."""
+        if dst == ipv4.LIMITED_BROADCAST:
+            if not self.interfaces:
+                raise OSError(errno.ENETUNREACH, "no interface")
+            return self.interfaces[0], dst
+        index, hop = self.routes.lookup(dst)
+        return self.interfaces[index], hop
+
+    def send_ip(
+        self,
+        dst: int,
+        proto: int,
+        message: bytes | bytearray | memoryview,
+        now: float,
+        *,
+        src: int = 0,
+        ttl: int = ipv4.DEFAULT_TTL,
+        tos: int = 0,
+    ) -> int:
+        """Send a complete transport message (checksum already in it), fragmenting to the MTU
+        (RFC 791 §3.2). Returns 0 when the frames are queued for the driver, or the next-hop
+        address whose ARP resolution they wait for (see ``arp_events``)."""
+        iface, hop = self.route(dst)
+        src = src or iface.addr
+        n = len(message)
+        if n > ipv4.MAX_PACKET - _IP:
+            raise OSError(errno.EMSGSIZE, f"{n}-byte payload exceeds the IPv4 maximum")
+        if _IP + n <= iface.mtu:
+            pkt = self._alloc()
+            start = pkt.start
+            pkt.buf[start : start + n] = message
+            pkt.end = start + n
+            self._ip_out(iface, hop, pkt, src, dst, proto, ttl, tos, 0, 0, now)
+            return hop if self._pending_on(iface, hop) else 0
+        pieces = fragment_ranges(n, iface.mtu, _IP)
+        if self.pool.available < len(pieces):
+            self.drops["tx_pool_exhausted"] += 1
+            raise OSError(errno.ENOBUFS, "not enough packet buffers for the fragments")
+        ident = self._next_ident()
+        mv = memoryview(message)
+        for offset, length, more in pieces:
+            pkt = self._alloc()
+            start = pkt.start
+            pkt.buf[start : start + length] = mv[offset : offset + length]
+            pkt.end = start + length
+            flags = ipv4.FLAG_MF if more else 0
+            self._ip_out(iface, hop, pkt, src, dst, proto, ttl, tos, flags, offset, now, ident)
+        self.stats["ipv4_tx_fragmented"] += 1
+        self.stats["ipv4_tx_fragments"] += len(pieces)
+        return hop if self._pending_on(iface, hop) else 0
+
+    def _pending_on(self, iface: Interface, hop: int) -> bool:
+        return hop in iface.arp.pending
+
+    def _ip_out(
+        self,
+        iface: Interface,
+        hop: int,
+        pkt: Packet,
+        src: int,
+        dst: int,
+        proto: int,
+        ttl: int,
+        tos: int,
+        flags: int,
+        frag_offset: int,
+        now: float,
+        ident: int | None = None,
+    ) -> None:
+        """Prepend the IPv4 header and hand the packet to the link (ARP may hold it)."""
+        off = pkt.prepend(_IP)
+        ipv4.write_header(
+            pkt.buf, off, total_length=pkt.end - off, ident=self._next_ident() if ident is None else ident,
+            proto=proto, src=src, dst=dst, ttl=ttl, tos=tos, flags=flags, frag_offset=frag_offset,
+        )
+        self.stats["ipv4_tx"] += 1
+        if dst == ipv4.LIMITED_BROADCAST or dst == iface.broadcast:
+            self._link_out(iface, pkt, ethernet.BROADCAST)
+            return
+        mac = iface.arp.lookup(hop, now)
+        if mac is None:
+            iface.arp.enqueue(hop, pkt, now)
+        else:
+            self._link_out(iface, pkt, mac)
+
+    def _link_out(self, iface: Interface, pkt: Packet, dst_mac: bytes) -> None:
+        off = pkt.prepend(_ETH)
+        ethernet.write_header(pkt.buf, off, dst_mac, iface.mac, ethernet.ETHERTYPE_IPV4)
+        iface.tx.append(pkt)
+
+    def _send_arp(
+        self, iface: Interface, op: int, dst_mac: bytes, tpa: int, tha: bytes = ethernet.ZERO_MAC
+    ) -> None:
+        pkt = self.pool.try_alloc()
+        if pkt is None:
+            self.drops["tx_pool_exhausted"] += 1
+            return
+        off = pkt.start
+        arp.write_packet(pkt.buf, off, op, iface.mac, iface.addr, tha, tpa)
+        pkt.end = off + arp.PACKET_LEN
+        # Pad to the Ethernet minimum so every link (and every pcap reader) sees a legal frame.
+        pad = ethernet.MIN_FRAME - _ETH - arp.PACKET_LEN
+        pkt.buf[pkt.end : pkt.end + pad] = bytes(pad)
+        pkt.end += pad
+        off = pkt.prepend(_ETH)
+        ethernet.write_header(pkt.buf, off, dst_mac, iface.mac, ethernet.ETHERTYPE_ARP)
+        iface.tx.append(pkt)
+        self.stats["arp_tx"] += 1
+
+    def _arp_resolved(self, iface: Interface, ip: int, mac: bytes, packets: Iterable[Packet]) -> None:
+        for pkt in packets:
+            self._link_out(iface, pkt, mac)
+        self.arp_events.append((ip, True))
+
+    def _arp_failed(self, ip: int) -> None:
+        self.arp_events.append((ip, False))
+
+    def _send_icmp_error(
+        self, itype: int, code: int, quoted: bytes | bytearray | memoryview, link_bcast: bool, now: float
+    ) -> None:
+        """An ICMP error about ``quoted`` (the offending datagram from its IP header on), within
+        the rules of RFC 1122 §3.2.2 and the rate limit."""
+        if not icmp.may_answer_with_error(quoted, link_bcast):
+            return
+        dst = int.from_bytes(quoted[12:16], "big")
+        if any(dst == i.broadcast for i in self.interfaces):
+            return
+        if not self.icmp_limiter.allow(now):
+            self.stats["icmp_error_rate_limited"] += 1
+            return
+        body = bytes(quoted[: icmp.MAX_QUOTE])
+        msg = bytearray(icmp.HEADER_LEN + len(body))
+        msg[0] = itype
+        msg[1] = code
+        msg[icmp.HEADER_LEN :] = body
+        csum = ~ones_sum(msg) & 0xFFFF
+        msg[2] = csum >> 8
+        msg[3] = csum & 0xFF
+        try:
+            self.send_ip(dst, ipv4.PROTO_ICMP, msg, now, src=int.from_bytes(quoted[16:20], "big"))
+        except OSError:
+            self.drops["icmp_error_unsendable"] += 1
+            return
+        self.stats["icmp_error_tx"] += 1
+
+    # == UDP API (the socket layer in aiostack/ calls these) ===================================
+    def udp_bind(self, addr: int = 0, port: int = 0) -> udp.UdpEndpoint:
+        if addr and not any(i.addr == addr for i in self.interfaces):
+            raise OSError(errno.EADDRNOTAVAIL, f"{ipv4.ntoa(addr)} is not an address of this stack")
+        return self.udp.bind(addr, port)
+
+    def udp_close(self, ep: udp.UdpEndpoint) -> None:
+        self.udp.unbind(ep)
+        self.ready.discard(ep)
+
+    def udp_sendto(
+        self, ep: udp.UdpEndpoint, data: bytes | bytearray | memoryview, dst: int, dport: int, now: float
+    ) -> int:
+        """Send one datagram from ``ep``. Returns 0 when queued for the driver, or the next hop
+        whose ARP resolution it waits for. Errors are OSError with the errno a kernel gives."""
+        if ep.closed:
+            raise OSError(errno.EBADF, "socket is closed")
+        n = len(data)
+        if n > udp.MAX_PAYLOAD:
+            raise OSError(errno.EMSGSIZE, f"message too long ({n} > {udp.MAX_PAYLOAD})")
+        if not 0 < dport < 65536:
+            raise OSError(errno.EINVAL, f"bad destination port {dport}")
+        if dst == 0:
+            raise OSError(errno.EDESTADDRREQ, "destination address required")
+        iface, hop = self.route(dst)
+        if (dst == ipv4.LIMITED_BROADCAST or dst == iface.broadcast) and not ep.broadcast:
+            raise OSError(errno.EACCES, "broadcast needs SO_BROADCAST")
+        if ipv4.is_multicast(dst):
+            raise OSError(errno.ENETUNREACH, "multicast is not supported yet")
+        src = ep.local_addr or iface.addr
+        ulen = udp.HEADER_LEN + n
+        self.stats["udp_tx"] += 1
+        if _IP + ulen > iface.mtu:
+            msg = bytearray(ulen)
+            udp.HEADER.pack_into(msg, 0, ep.local_port, dport, ulen, 0)
+            msg[udp.HEADER_LEN :] = data
+            csum = ~ones_sum(msg, pseudo_header_sum(src, dst, ipv4.PROTO_UDP, ulen)) & 0xFFFF
+            udp.HEADER.pack_into(msg, 0, ep.local_port, dport, ulen, csum or 0xFFFF)
+            return self.send_ip(dst, ipv4.PROTO_UDP, msg, now, src=src, ttl=ep.ttl)
+        pkt = self._alloc()
+        buf = pkt.buf
+        start = pkt.start
+        buf[start : start + n] = data
+        pkt.end = start + n
+        off = pkt.prepend(udp.HEADER_LEN)
+        phs = pseudo_header_sum(src, dst, ipv4.PROTO_UDP, ulen)
+        if iface.offloads.tx_csum:
+            # The device finishes the sum; the field holds the pseudo-header sum, not inverted.
+            udp.HEADER.pack_into(buf, off, ep.local_port, dport, ulen, phs)
+            pkt.csum_start = _UDP_CSUM_START
+            pkt.csum_offset = _UDP_CSUM_OFFSET
+        else:
+            udp.HEADER.pack_into(buf, off, ep.local_port, dport, ulen, 0)
+            csum = ~ones_sum(pkt.view[off : pkt.end], phs) & 0xFFFF
+            udp.HEADER.pack_into(buf, off, ep.local_port, dport, ulen, csum or 0xFFFF)
+        self._ip_out(iface, hop, pkt, src, dst, ipv4.PROTO_UDP, ep.ttl, 0, 0, 0, now)
+        return hop if hop in iface.arp.pending else 0
+
+    def take_ready(self) -> set[udp.UdpEndpoint]:
+        ready = self.ready
+        self.ready = set()
+        return ready
+
+    def take_arp_events(self) -> list[tuple[int, bool]]:
+        events = self.arp_events
+        self.arp_events = []
+        return events
+
+    def counters(self) -> dict[str, object]:
+        drops = Counter(self.drops)
+        drops.update(self.reassembler.drops)
+        return {"stats": dict(self.stats), "drops": dict(drops)}
+
+    def close(self) -> None:
+        for iface in self.interfaces:
+            iface.arp.close()
+            for pkt in iface.tx:
+                pkt.free()
+            iface.tx.clear()
