@@ -215,6 +215,7 @@ class IPStack:
             self._send_arp(iface, arp.OP_REQUEST, ethernet.BROADCAST, iface.addr, tha=ethernet.ZERO_MAC)
             return
         if a.tpa == iface.addr:
+            self.stats["arp_for_us"] += 1
             if a.spa:
                 iface.arp.learn(a.spa, a.sha, now, create=True)
             if a.op == arp.OP_REQUEST:
@@ -265,6 +266,8 @@ class IPStack:
             if dropped:
                 self.stats["ipv4_fragments_dropped"] += dropped
             if whole is None:
+                if not dropped:
+                    self.stats["ipv4_fragments_queued"] += 1
                 return
             self.stats["ipv4_reassembled"] += 1
             # The reassembled datagram as if it had arrived whole: its header with the fragment
