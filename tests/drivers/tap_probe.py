@@ -27,6 +27,7 @@ import sys
 import time
 
 import dpkt
+
 from aiostack.drivers.buffers import Packet
 from aiostack.drivers.tap import TapDriver
 

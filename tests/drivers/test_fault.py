@@ -6,6 +6,7 @@ import math
 import struct
 
 import pytest
+
 from aiostack.drivers.fault import FaultProfile, FaultWrapper
 from aiostack.drivers.memory import MemoryLink, MemoryPort
 

@@ -8,6 +8,7 @@ import select
 import struct
 
 import pytest
+
 from aiostack.drivers import Driver, Offloads, PacketPool
 from aiostack.drivers.memory import MemoryLink, MemoryPort, MemorySwitch, random_mac
 from aiostack.drivers.rss import default_toeplitz

@@ -10,6 +10,7 @@ import subprocess
 
 import dpkt
 import pytest
+
 from aiostack.drivers.memory import MemoryLink
 from aiostack.drivers.pcap import PcapWrapper
 

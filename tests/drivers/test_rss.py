@@ -7,6 +7,7 @@ import random
 import struct
 
 import pytest
+
 from aiostack.drivers.rss import (
     MICROSOFT_KEY,
     SYMMETRIC_KEY,

@@ -22,13 +22,13 @@ from typing import Any
 
 import dpkt
 import pytest
+
 from aiostack.drivers import tap as tap_module
 from aiostack.drivers import vnet
 from aiostack.drivers.buffers import PacketPool
 from aiostack.drivers.tap import TapDriver, parse_mac, random_mac
-from conftest import need_tool
-
 from aiostack.netns import NetNS
+from conftest import need_tool
 
 PROBE = Path(__file__).with_name("tap_probe.py")
 HOST = "10.77.0.1"
