@@ -17,6 +17,8 @@ kernel sees the stack as a neighbour on the link.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import errno
 import fcntl
@@ -245,8 +247,22 @@ class TapDriver(Driver):
             raise
         return fd, _IFREQ.unpack(res)[0].rstrip(b"\0").decode()
 
-    @staticmethod
+    @classmethod
     def _configure_kernel_side(
+        cls, name: str, mtu: int, host_iface: ipaddress.IPv4Interface | ipaddress.IPv6Interface | None
+    ) -> int:
+        """Run :meth:`_netlink_configure`; from a thread of its own when this thread is already running
+        an event loop, because pyroute2's synchronous API drives an asyncio loop of its own and refuses
+        to start one inside a running loop (a driver opened from a coroutine)."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return cls._netlink_configure(name, mtu, host_iface)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(cls._netlink_configure, name, mtu, host_iface).result()
+
+    @staticmethod
+    def _netlink_configure(
         name: str, mtu: int, host_iface: ipaddress.IPv4Interface | ipaddress.IPv6Interface | None
     ) -> int:
         """MTU, link up and the host address, through rtnetlink (pyroute2). Returns the ifindex.
