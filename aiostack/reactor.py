@@ -64,6 +64,7 @@ class Reactor:
         self._running = False
         self._endpoint_waiters: dict[UdpEndpoint, list[asyncio.Future[None]]] = {}
         self._arp_waiters: dict[int, list[asyncio.Future[bool]]] = {}
+        self._echo_waiters: dict[tuple[int, int, int], asyncio.Future[bytes]] = {}
         self._fds: list[int] = []
         self.iterations = 0
         self.sleeps = 0
@@ -200,6 +201,11 @@ class Reactor:
                 for fut in self._arp_waiters.pop(hop, ()):
                     if not fut.done():
                         fut.set_result(ok)
+        if ip.echo_events:
+            for src, ident, seq, payload in ip.take_echo_events():
+                echo = self._echo_waiters.pop((src, ident, seq), None)
+                if echo is not None and not echo.done():
+                    echo.set_result(payload)
 
     def _flush(self) -> int:
         sent = 0
@@ -223,6 +229,16 @@ class Reactor:
         for fut in self._endpoint_waiters.pop(ep, ()):
             if not fut.done():
                 fut.set_result(None)
+
+    def wait_echo(self, src: int, ident: int, seq: int) -> asyncio.Future[bytes]:
+        """A future completed with the payload of the ICMP echo reply from ``src``."""
+        assert self.loop is not None
+        fut: asyncio.Future[bytes] = self.loop.create_future()
+        self._echo_waiters[(src, ident, seq)] = fut
+        return fut
+
+    def forget_echo(self, src: int, ident: int, seq: int) -> None:
+        self._echo_waiters.pop((src, ident, seq), None)
 
     def wait_resolution(self, hop: int) -> asyncio.Future[bool]:
         """A future completed with True when ``hop`` resolves, False when ARP gives up."""

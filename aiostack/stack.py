@@ -10,6 +10,7 @@ exposes what an operator asks about: interfaces, the ARP table, routes and count
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import ipaddress
 import socket as _socket
@@ -47,6 +48,8 @@ class Stack:
         self.reactor = Reactor(self.ip, [], batch=batch, busy_poll=busy_poll, clock=clock)
         self.drivers: list[Driver] = []
         self._closed = False
+        self._ping_ident = self.ip.rng.randrange(0x10000)
+        self._ping_seq = 0
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
@@ -130,6 +133,31 @@ class Stack:
         if type == _socket.SOCK_DGRAM and proto in (0, _socket.IPPROTO_UDP):
             return UdpSocket(self)
         raise OSError(errno.EPROTONOSUPPORT, "only SOCK_DGRAM/UDP sockets are available yet")
+
+    async def ping(self, host: str, *, payload: bytes = b"aiostack ping", timeout: float = 1.0) -> float:
+        """Send one ICMP echo request to ``host`` and wait for the reply; returns the round-trip
+        time in seconds. ``TimeoutError`` when no reply comes in ``timeout`` seconds, ``OSError``
+        when there is no route or the next hop does not answer ARP."""
+        dst = ipv4.aton(host)
+        reactor = self.reactor
+        if not reactor.running:
+            raise OSError(errno.ENETDOWN, "the stack is not running")
+        self._ping_seq = (self._ping_seq + 1) & 0xFFFF
+        ident, seq = self._ping_ident, self._ping_seq
+        reply = reactor.wait_echo(dst, ident, seq)
+        start = self.clock()
+        try:
+            async with asyncio.timeout(timeout):
+                hop = self.ip.send_echo_request(dst, ident, seq, payload, start)
+                reactor.kick()
+                if hop and not await reactor.wait_resolution(hop):
+                    raise OSError(errno.EHOSTUNREACH, f"No route to host: {ipv4.ntoa(hop)} did not answer ARP")
+                data = await reply
+        finally:
+            reactor.forget_echo(dst, ident, seq)
+        if data != payload:
+            raise OSError(errno.EIO, "echo reply payload differs from the request")
+        return self.clock() - start
 
     # -- introspection ----------------------------------------------------------------------
     @property

@@ -100,6 +100,10 @@ class IPStack:
         self.stats: Counter[str] = Counter()
         self.ready: set[udp.UdpEndpoint] = set()
         self.arp_events: list[tuple[int, bool]] = []
+        self.echo_idents: set[int] = set()
+        """ICMP echo identifiers of pings in progress (``send_echo_request``); their replies become
+        ``echo_events`` (source, identifier, sequence, payload)."""
+        self.echo_events: list[tuple[int, int, int, bytes]] = []
         self._ident = self.rng.randrange(0x10000)
         self._arp_opts = {
             "retries": arp_retries,
@@ -223,7 +227,11 @@ class IPStack:
             return
         if a.spa and a.spa & iface.netmask == iface.network:
             iface.arp.learn(a.spa, a.sha, now, create=False)
-        self.drops["arp_not_for_us"] += 1
+        if a.spa == a.tpa:
+            # A gratuitous ARP (RFC 5227 §3): an announcement, used above to refresh the entry.
+            self.stats["arp_gratuitous"] += 1
+        else:
+            self.drops["arp_not_for_us"] += 1
 
     def _ipv4_input(
         self, iface: Interface, pkt: Packet, off: int, end: int, link_bcast: bool, now: float
@@ -395,6 +403,13 @@ class IPStack:
             self.stats["icmp_echo_replied"] += 1
         elif itype in icmp.ERROR_TYPES:
             self._icmp_error_input(view, l4, end, itype, view[l4 + 1])
+        elif itype == icmp.ECHO_REPLY and end - l4 >= icmp.ECHO.size:
+            ident, seq = icmp.ECHO.unpack_from(view, l4)[3:]
+            if ident in self.echo_idents:
+                self.echo_events.append((hdr.src, ident, seq, bytes(view[l4 + icmp.ECHO.size : end])))
+                self.stats["icmp_echo_reply_rx"] += 1
+            else:
+                self.stats["icmp_ignored"] += 1
         else:
             self.stats["icmp_ignored"] += 1
 
@@ -653,6 +668,24 @@ class IPStack:
         ready = self.ready
         self.ready = set()
         return ready
+
+    def send_echo_request(self, dst: int, ident: int, seq: int, payload: bytes, now: float) -> int:
+        """Send an ICMP echo request (RFC 792); replies with ``ident`` are reported in
+        ``echo_events``. Returns like :meth:`send_ip`."""
+        msg = bytearray(icmp.ECHO.size + len(payload))
+        icmp.ECHO.pack_into(msg, 0, icmp.ECHO_REQUEST, 0, 0, ident, seq)
+        msg[icmp.ECHO.size :] = payload
+        csum = ~ones_sum(msg) & 0xFFFF
+        msg[2] = csum >> 8
+        msg[3] = csum & 0xFF
+        self.echo_idents.add(ident)
+        self.stats["icmp_echo_request_tx"] += 1
+        return self.send_ip(dst, ipv4.PROTO_ICMP, msg, now)
+
+    def take_echo_events(self) -> list[tuple[int, int, int, bytes]]:
+        events = self.echo_events
+        self.echo_events = []
+        return events
 
     def take_arp_events(self) -> list[tuple[int, bool]]:
         events = self.arp_events

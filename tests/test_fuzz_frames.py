@@ -32,6 +32,7 @@ USED = (
     "icmp_error_other_protocol",
     "icmp_ignored",
     "arp_for_us",
+    "arp_gratuitous",
     "arp_address_conflict",
     "ipv4_fragments_queued",
 )
