@@ -29,13 +29,23 @@ class NetNS:
     """A named network namespace that exists for the lifetime of this object (context manager).
 
     ``run``/``popen`` execute commands inside it with ``ip netns exec``. Loopback is brought up.
+    IPv6 is off unless asked for: a new link otherwise emits router solicitations and MLD reports
+    on its own, which makes frame-exact tests nondeterministic (the stack has no IPv6 yet).
     """
 
-    def __init__(self, prefix: str = "aiostack") -> None:
+    def __init__(self, prefix: str = "aiostack", *, ipv6: bool = False) -> None:
         self.name = f"{prefix}-{uuid.uuid4().hex[:8]}"
         self._procs: list[subprocess.Popen[bytes]] = []
         subprocess.run(["ip", "netns", "add", self.name], check=True)
-        self.run(["ip", "link", "set", "lo", "up"])
+        try:
+            self.run(["ip", "link", "set", "lo", "up"])
+            if not ipv6:
+                self.run(
+                    ["sh", "-c", "for k in all default; do echo 1 > /proc/sys/net/ipv6/conf/$k/disable_ipv6; done"]
+                )
+        except BaseException:
+            self.delete()
+            raise
 
     def command(self, argv: Sequence[str]) -> list[str]:
         return ["ip", "netns", "exec", self.name, *argv]

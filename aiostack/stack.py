@@ -19,14 +19,21 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .drivers.base import Driver
-from .drivers.buffers import PacketPool
-from .ip import ethernet, ipv4
+from .drivers.buffers import DEFAULT_BUFFER_SIZE, DEFAULT_HEADROOM, PacketPool
+from .drivers.mac import mac_to_str
+from .ip import ipv4
 from .ip.stack import Interface, IPStack
 from .reactor import Port, Reactor
 
 if TYPE_CHECKING:
     from .config import Options
     from .sockets import UdpSocket
+
+
+def pool_for_mtu(mtu: int, count: int = 4096) -> PacketPool:
+    """A packet pool whose buffers hold a frame of ``mtu`` (plus Ethernet, a VLAN tag and slack),
+    so jumbo MTUs work; never smaller than the default buffer."""
+    return PacketPool(count=count, size=max(DEFAULT_BUFFER_SIZE, DEFAULT_HEADROOM + mtu + 64))
 
 
 class Stack:
@@ -57,7 +64,7 @@ class Stack:
         """A stack configured by the standard options; ``driver`` overrides ``--driver``."""
         from .drivers.pcap import PcapWrapper
 
-        stack = cls(batch=options.batch, busy_poll=options.busy_poll_us / 1e6)
+        stack = cls(pool=pool_for_mtu(options.mtu), batch=options.batch, busy_poll=options.busy_poll_us / 1e6)
         if driver is None:
             if options.driver == "tap":
                 from .drivers.tap import TapDriver
@@ -173,7 +180,7 @@ class Stack:
                     {
                         "iface": iface.name,
                         "ip": ipv4.ntoa(ip),
-                        "mac": ethernet.mac_to_str(mac),
+                        "mac": mac_to_str(mac),
                         "state": state,
                         "expires_in": round(left, 1) if left != float("inf") else None,
                     }

@@ -30,21 +30,14 @@ from typing import TypedDict, Unpack
 
 from .base import Driver, Offloads, QueueCounters
 from .buffers import Packet, PacketPool
+from .mac import random_mac
 from .rss import Toeplitz, default_toeplitz, flow_hash
 
-__all__ = ["DEFAULT_RX_QUEUE_CAP", "MemoryLink", "MemoryPort", "MemorySwitch", "PortOptions", "random_mac"]
+__all__ = ["DEFAULT_RX_QUEUE_CAP", "MemoryLink", "MemoryPort", "MemorySwitch", "PortOptions"]
 
 ETH_HLEN = 14
 DEFAULT_RX_QUEUE_CAP = 4096
 """Frames an RX queue holds before it drops (a NIC's RX ring size)."""
-
-
-def random_mac() -> bytes:
-    """A random locally administered unicast MAC (IEEE 802: bit 1 of the first octet set = local,
-    bit 0 clear = unicast), so it never collides with a vendor-assigned address."""
-    mac = bytearray(os.urandom(6))
-    mac[0] = (mac[0] & 0xFC) | 0x02
-    return bytes(mac)
 
 
 class PortOptions(TypedDict, total=False):

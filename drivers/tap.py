@@ -32,6 +32,7 @@ from pathlib import Path
 from . import vnet
 from .base import Driver, Offloads, QueueCounters
 from .buffers import Packet, PacketPool
+from .mac import parse_unicast_mac, random_mac
 
 TUN_PATH = "/dev/net/tun"
 
@@ -75,29 +76,6 @@ _FLAG_NAMES = {IFF_TAP: "IFF_TAP", IFF_NO_PI: "IFF_NO_PI", IFF_VNET_HDR: "IFF_VN
                IFF_MULTI_QUEUE: "IFF_MULTI_QUEUE"}
 
 _PERM_MSG = "opening /dev/net/tun needs root or CAP_NET_ADMIN"
-
-
-def random_mac() -> bytes:
-    """A random locally-administered unicast MAC (bit 1 of the first octet set, bit 0 clear)."""
-    b = bytearray(os.urandom(6))
-    b[0] = (b[0] & 0xFC) | 0x02
-    return bytes(b)
-
-
-def parse_mac(mac: bytes | str) -> bytes:
-    """``b'\\x02...'`` (6 bytes) or ``"02:00:00:00:00:01"`` → 6 bytes."""
-    if isinstance(mac, str):
-        parts = mac.replace("-", ":").split(":")
-        if len(parts) != 6:
-            raise ValueError(f"bad MAC address {mac!r}")
-        out = bytes(int(p, 16) for p in parts)
-    else:
-        out = bytes(mac)
-    if len(out) != 6:
-        raise ValueError(f"a MAC address has 6 bytes, got {len(out)}")
-    if out[0] & 1:
-        raise ValueError("the stack's MAC must be unicast (bit 0 of the first octet clear)")
-    return out
 
 
 def _errno_reason(exc: OSError) -> str:
@@ -184,7 +162,7 @@ class TapDriver(Driver):
             raise FileNotFoundError(f"TAP device {name!r} does not exist (create=False)")
 
         self.mtu = mtu
-        self.mac = parse_mac(mac) if mac is not None else random_mac()
+        self.mac = parse_unicast_mac(mac) if mac is not None else random_mac()
         self.num_queues = queues
         self.host_addr = host_addr
         self._counters = [QueueCounters() for _ in range(queues)]

@@ -18,7 +18,7 @@ import sys
 
 from aiostack.app import run
 from aiostack.config import Options, parse_options
-from aiostack.stack import Stack
+from aiostack.stack import Stack, pool_for_mtu
 
 
 async def echo(stack: Stack, port: int) -> None:
@@ -35,29 +35,32 @@ async def echo(stack: Stack, port: int) -> None:
                 print(f"echo to {peer} failed: {exc}", file=sys.stderr, flush=True)
 
 
-async def memory_demo(options: Options, count: int) -> Stack:
+async def memory_demo(options: Options, count: int) -> bool:
     """Server and client stacks joined by an in-memory link; the client checks every echo."""
     from aiostack.drivers.memory import MemoryLink
 
-    server_port, client_port = MemoryLink.pair(mtu=options.mtu)
-    server = Stack.from_options(options, driver=server_port)
-    client = Stack()
+    link = MemoryLink()
+    server = Stack.from_options(options, driver=link.port(mtu=options.mtu, pool=pool_for_mtu(options.mtu)))
+    client = Stack(pool=pool_for_mtu(options.mtu))
     client_addr = options.addr.network.network_address + (1 if int(options.addr.ip) & 0xFF != 1 else 3)
+    client_port = link.port(mtu=options.mtu, pool=client.pool)
     client.attach(client_port, f"{client_addr}/{options.addr.network.prefixlen}", name="client")
     async with server, client:
         task = asyncio.create_task(echo(server, options.port))
-        sock = client.socket()
-        ok = 0
-        for i in range(count):
-            size = 1 + (i * 7919) % 8000
-            payload = bytes((i + j) & 0xFF for j in range(size))
-            await sock.sendto(payload, (str(options.addr.ip), options.port))
-            data, _ = await asyncio.wait_for(sock.recvfrom(65535), 5)
-            ok += data == payload
+        try:
+            sock = client.socket()
+            ok = 0
+            for i in range(count):
+                size = 1 + (i * 7919) % 8000
+                payload = bytes((i + j) & 0xFF for j in range(size))
+                await sock.sendto(payload, (str(options.addr.ip), options.port))
+                data, _ = await asyncio.wait_for(sock.recvfrom(65535), 5)
+                ok += data == payload
+        finally:
+            task.cancel()
         print(f"memory link: {ok}/{count} datagrams echoed intact", flush=True)
-        task.cancel()
         print(json.dumps({"client": client.counters(), "server": server.counters()}, indent=1, default=str))
-    return server
+    return ok == count
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,10 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stats", action="store_true", help="print the stack's counters as JSON on exit")
     options = parse_options(argv, parser, default_port=7)
 
-    async def amain() -> None:
+    async def amain() -> bool:
         if options.driver == "memory":
-            await memory_demo(options, options.extra["count"])
-            return
+            return await memory_demo(options, options.extra["count"])
         stack = Stack.from_options(options)
         try:
             async with stack:
@@ -77,9 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             if options.extra["stats"]:
                 print(json.dumps(stack.counters(), default=str), flush=True)
+        return True
 
-    run(amain)
-    return 0
+    return 0 if run(amain) is not False else 1
 
 
 if __name__ == "__main__":

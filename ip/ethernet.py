@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import struct
 
 HEADER_LEN = 14
@@ -25,26 +24,3 @@ def write_header(buf: bytearray, offset: int, dst: bytes, src: bytes, ethertype:
 def is_multicast(mac: bytes | bytearray | memoryview) -> bool:
     """The I/G bit: set for group (multicast and broadcast) addresses."""
     return bool(mac[0] & 1)
-
-
-def mac_to_str(mac: bytes | bytearray | memoryview) -> str:
-    return ":".join(f"{b:02x}" for b in bytes(mac))
-
-
-def parse_mac(text: str) -> bytes:
-    """Parse ``aa:bb:cc:dd:ee:ff`` (or with dashes) into 6 bytes; ValueError otherwise."""
-    parts = text.replace("-", ":").split(":")
-    if len(parts) != 6:
-        raise ValueError(f"not a MAC address: {text!r}")
-    try:
-        mac = bytes(int(p, 16) for p in parts)
-    except ValueError:
-        raise ValueError(f"not a MAC address: {text!r}") from None
-    return mac
-
-
-def random_mac() -> bytes:
-    """A random locally administered unicast address (IEEE 802: U/L bit set, I/G bit clear)."""
-    mac = bytearray(os.urandom(6))
-    mac[0] = (mac[0] & 0xFC) | 0x02
-    return bytes(mac)

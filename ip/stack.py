@@ -122,9 +122,10 @@ class IPStack:
         offloads: Offloads | None = None,
     ) -> Interface:
         iface_addr = ipaddress.IPv4Interface(addr)
-        if mtu < 576 or mtu + _ETH > self.pool.mtu_capacity:
+        # RFC 791 §3.2: every link carries 68-byte datagrams unfragmented; below that, no IP at all.
+        if mtu < 68 or mtu + _ETH > self.pool.mtu_capacity:
             raise ValueError(
-                f"MTU {mtu} must be at least 576 (RFC 791) and fit a {self.pool.mtu_capacity}-byte buffer"
+                f"MTU {mtu} must be at least 68 (RFC 791) and fit a {self.pool.mtu_capacity}-byte buffer"
             )
         index = len(self.interfaces)
         iface = Interface(

@@ -10,7 +10,8 @@ import struct
 import pytest
 
 from aiostack.drivers import Driver, Offloads, PacketPool
-from aiostack.drivers.memory import MemoryLink, MemoryPort, MemorySwitch, random_mac
+from aiostack.drivers.mac import random_mac
+from aiostack.drivers.memory import MemoryLink, MemoryPort, MemorySwitch
 from aiostack.drivers.rss import default_toeplitz
 
 BROADCAST = b"\xff" * 6

@@ -26,7 +26,9 @@ import pytest
 from aiostack.drivers import tap as tap_module
 from aiostack.drivers import vnet
 from aiostack.drivers.buffers import PacketPool
-from aiostack.drivers.tap import TapDriver, parse_mac, random_mac
+from aiostack.drivers.mac import parse_unicast_mac as parse_mac
+from aiostack.drivers.mac import random_mac
+from aiostack.drivers.tap import TapDriver
 from aiostack.netns import NetNS
 from conftest import need_tool
 
