@@ -72,7 +72,9 @@ def parse_header(buf: bytes | bytearray | memoryview, offset: int, end: int) -> 
     Checks, in the order RFC 1122 §3.2.1 lists them: version 4, IHL ≥ 5 and within the frame,
     total length ≥ IHL and within the frame (trailing Ethernet padding beyond it is ignored),
     header checksum. Options are not interpreted; the payload starts after IHL×4 bytes whatever
-    they contain (RFC 1122 §3.2.1.8: unknown options are ignored).
+    they contain (RFC 1122 §3.2.1.8: unknown options are ignored). The TTL is not a reason to
+    drop here: a host "MUST NOT discard a datagram just because it was received with TTL less
+    than 2" (RFC 1122 §3.2.1.7); the TTL rule binds the sender, enforced in ``IPStack.send_ip``.
     """
     avail = end - offset
     if avail < HEADER_LEN:

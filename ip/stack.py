@@ -484,6 +484,9 @@ class IPStack:
         """Send a complete transport message (checksum already in it), fragmenting to the MTU
         (RFC 791 §3.2). Returns 0 when the frames are queued for the driver, or the next-hop
         address whose ARP resolution they wait for (see ``arp_events``)."""
+        if not 1 <= ttl <= 255:
+            # RFC 1122 §3.2.1.7: a host must never send a datagram with TTL 0.
+            raise OSError(errno.EINVAL, f"TTL {ttl} out of range 1-255")
         iface, hop = self.route(dst)
         src = src or iface.addr
         n = len(message)

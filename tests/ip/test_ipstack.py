@@ -287,3 +287,16 @@ def test_connected_endpoint_gets_icmp_error() -> None:
     h.feed(eth(ip4(err, proto=1)))
     assert ep.take_error() == 111  # ECONNREFUSED
     assert ep in h.ip.take_ready()  # a waiting receiver is woken to see it
+
+
+def test_never_sends_ttl_zero_but_accepts_it() -> None:
+    h = Harness()
+    h.learn_peer()
+    with pytest.raises(OSError) as exc:
+        h.ip.send_ip(ipv4.aton(PEER_IP), ipv4.PROTO_UDP, b"12345678", h.now, ttl=0)
+    assert exc.value.errno == 22  # EINVAL
+    ep = h.udp_bind(7)
+    u = dpkt.udp.UDP(sport=5, dport=7, data=b"ttl0")
+    u.ulen = 12
+    h.feed(eth(ip4(u, proto=17, ttl=0)))  # RFC 1122 §3.2.1.7: a host must not discard it
+    assert ep.rx.popleft()[0] == b"ttl0"
