@@ -43,3 +43,15 @@ def netns() -> Iterator[NetNS]:
     need(net_unavailable_reason())
     with NetNS() as ns:
         yield ns
+
+
+# Hypothesis explores new examples on every run on a developer's machine (that is how it finds
+# bugs); in CI it replays a fixed sequence, so a red CI always means a change broke something.
+try:
+    from hypothesis import settings as _hyp_settings
+
+    _hyp_settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+    _hyp_settings.register_profile("dev", deadline=None, print_blob=True)
+    _hyp_settings.load_profile("ci" if os.environ.get("CI") else "dev")
+except ImportError:  # pragma: no cover - hypothesis is a test dependency
+    pass

@@ -339,7 +339,9 @@ def run(model: Any, program: list[tuple[str, Any]], on_fire: list[Any]) -> list[
             seq = seq_box[0]
             trace.append(("fire", seq, step[0]))
             act = on_fire[seq % len(on_fire)]
-            if act is None:
+            # A callback that schedules an already-due timer fires again in the same advance;
+            # cap the chain so a generated program cannot loop forever (in either model).
+            if act is None or len(trace) > 2000:
                 return
             if act[0] == "schedule":
                 do_schedule(model.now + act[1])
