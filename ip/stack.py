@@ -16,6 +16,7 @@ import ipaddress
 import random
 from collections import Counter
 from collections.abc import Iterable
+from typing import Protocol
 
 from ..drivers.base import Offloads
 from ..drivers.buffers import Packet, PacketPool
@@ -29,6 +30,29 @@ _ETH = ethernet.HEADER_LEN
 _IP = ipv4.HEADER_LEN
 _UDP_CSUM_START = _ETH + _IP
 _UDP_CSUM_OFFSET = 6
+
+
+class Transport(Protocol):
+    """What a transport protocol above IPv4 (TCP) offers the network layer."""
+
+    def input(
+        self,
+        iface: Interface,
+        hdr: ipv4.IPv4Header,
+        view: memoryview,
+        ip_off: int,
+        l4: int,
+        end: int,
+        csum_valid: bool,
+        link_bcast: bool,
+        dst_bcast: bool,
+        now: float,
+    ) -> None:
+        """A datagram for this protocol: its transport header starts at ``view[l4]``, ends at
+        ``end``; ``csum_valid`` means the device vouched for the checksum."""
+
+    def icmp_error(self, itype: int, code: int, view: memoryview, quote: int, quote_hl: int, end: int) -> None:
+        """An ICMP error quoting one of our datagrams: its IP header at ``view[quote]``."""
 
 
 class Interface:
@@ -100,6 +124,8 @@ class IPStack:
         self.stats: Counter[str] = Counter()
         self.ready: set[udp.UdpEndpoint] = set()
         self.arp_events: list[tuple[int, bool]] = []
+        self.transports: dict[int, Transport] = {}
+        """Protocol number → the transport layered on this stack (TCP registers itself here)."""
         self.echo_idents: set[int] = set()
         """ICMP echo identifiers of pings in progress (``send_echo_request``); their replies become
         ``echo_events`` (source, identifier, sequence, payload)."""
@@ -309,6 +335,8 @@ class IPStack:
             self._udp_input(iface, hdr, view, ip_off, l4, end, csum_valid, link_bcast, dst_bcast, now)
         elif proto == ipv4.PROTO_ICMP:
             self._icmp_input(iface, hdr, view, ip_off, l4, end, link_bcast, dst_bcast, now)
+        elif proto in self.transports:
+            self.transports[proto].input(iface, hdr, view, ip_off, l4, end, csum_valid, link_bcast, dst_bcast, now)
         else:
             self.drops["ipv4_unknown_protocol"] += 1
             if not dst_bcast:
@@ -426,7 +454,11 @@ class IPStack:
             self.drops["icmp_error_bad_quote"] += 1
             return
         if view[q + 9] != ipv4.PROTO_UDP:
-            self.stats["icmp_error_other_protocol"] += 1
+            transport = self.transports.get(view[q + 9])
+            if transport is None:
+                self.stats["icmp_error_other_protocol"] += 1
+            else:
+                transport.icmp_error(itype, code, view, q, qhl, end)
             return
         qsrc = int.from_bytes(view[q + 12 : q + 16], "big")
         qdst = int.from_bytes(view[q + 16 : q + 20], "big")
@@ -497,7 +529,7 @@ class IPStack:
             start = pkt.start
             pkt.buf[start : start + n] = message
             pkt.end = start + n
-            self._ip_out(iface, hop, pkt, src, dst, proto, ttl, tos, 0, 0, now)
+            self.ip_output(iface, hop, pkt, src, dst, proto, ttl, tos, 0, 0, now)
             return hop if self._pending_on(iface, hop) else 0
         pieces = fragment_ranges(n, iface.mtu, _IP)
         if self.pool.available < len(pieces):
@@ -511,7 +543,7 @@ class IPStack:
             pkt.buf[start : start + length] = mv[offset : offset + length]
             pkt.end = start + length
             flags = ipv4.FLAG_MF if more else 0
-            self._ip_out(iface, hop, pkt, src, dst, proto, ttl, tos, flags, offset, now, ident)
+            self.ip_output(iface, hop, pkt, src, dst, proto, ttl, tos, flags, offset, now, ident)
         self.stats["ipv4_tx_fragmented"] += 1
         self.stats["ipv4_tx_fragments"] += len(pieces)
         return hop if self._pending_on(iface, hop) else 0
@@ -519,7 +551,7 @@ class IPStack:
     def _pending_on(self, iface: Interface, hop: int) -> bool:
         return hop in iface.arp.pending
 
-    def _ip_out(
+    def ip_output(
         self,
         iface: Interface,
         hop: int,
@@ -534,7 +566,8 @@ class IPStack:
         now: float,
         ident: int | None = None,
     ) -> None:
-        """Prepend the IPv4 header and hand the packet to the link (ARP may hold it)."""
+        """Prepend the IPv4 header to ``pkt`` (which starts at the transport header) and hand it to
+        the link; ARP may hold it until ``hop`` resolves (``hop in iface.arp.pending`` then)."""
         off = pkt.prepend(_IP)
         ipv4.write_header(
             pkt.buf, off, total_length=pkt.end - off, ident=self._next_ident() if ident is None else ident,
@@ -665,7 +698,7 @@ class IPStack:
             udp.HEADER.pack_into(buf, off, ep.local_port, dport, ulen, 0)
             csum = ~ones_sum(pkt.view[off : pkt.end], phs) & 0xFFFF
             udp.HEADER.pack_into(buf, off, ep.local_port, dport, ulen, csum or 0xFFFF)
-        self._ip_out(iface, hop, pkt, src, dst, ipv4.PROTO_UDP, ep.ttl, 0, 0, 0, now)
+        self.ip_output(iface, hop, pkt, src, dst, ipv4.PROTO_UDP, ep.ttl, 0, 0, 0, now)
         return hop if hop in iface.arp.pending else 0
 
     def take_ready(self) -> set[udp.UdpEndpoint]:
