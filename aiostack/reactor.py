@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 from .drivers.base import Driver
 from .ip.stack import Interface, IPStack
-from .ip.udp import UdpEndpoint
+from .tcp.layer import TcpLayer
 
 log = logging.getLogger("aiostack.reactor")
 
@@ -62,7 +62,8 @@ class Reactor:
         self._timer: asyncio.TimerHandle | None = None
         self._last_activity = 0.0
         self._running = False
-        self._endpoint_waiters: dict[UdpEndpoint, list[asyncio.Future[None]]] = {}
+        self._waiters: dict[object, list[asyncio.Future[None]]] = {}
+        self.tcp: TcpLayer | None = None
         self._arp_waiters: dict[int, list[asyncio.Future[bool]]] = {}
         self._echo_waiters: dict[tuple[int, int, int], asyncio.Future[bytes]] = {}
         self._fds: list[int] = []
@@ -98,11 +99,11 @@ class Reactor:
             self._timer.cancel()
             self._timer = None
         self._flush()
-        for waiters in self._endpoint_waiters.values():
+        for waiters in self._waiters.values():
             for fut in waiters:
                 if not fut.done():
                     fut.set_result(None)
-        self._endpoint_waiters.clear()
+        self._waiters.clear()
         for waiters in self._arp_waiters.values():
             for fut in waiters:
                 if not fut.done():
@@ -188,14 +189,18 @@ class Reactor:
 
     def _wake(self) -> None:
         ip = self.ip
+        waiters = self._waiters
         if ip.ready:
-            waiters = self._endpoint_waiters
             for ep in ip.take_ready():
-                futs = waiters.pop(ep, None)
-                if futs:
-                    for fut in futs:
-                        if not fut.done():
-                            fut.set_result(None)
+                self._wake_one(waiters, ep)
+        tcp = self.tcp
+        if tcp is not None:
+            if tcp.ready:
+                for conn in tcp.take_ready():
+                    self._wake_one(waiters, conn)
+            if tcp.ready_listeners:
+                for lst in tcp.take_ready_listeners():
+                    self._wake_one(waiters, lst)
         if ip.arp_events:
             for hop, ok in ip.take_arp_events():
                 for fut in self._arp_waiters.pop(hop, ()):
@@ -206,6 +211,14 @@ class Reactor:
                 echo = self._echo_waiters.pop((src, ident, seq), None)
                 if echo is not None and not echo.done():
                     echo.set_result(payload)
+
+    @staticmethod
+    def _wake_one(waiters: dict[object, list[asyncio.Future[None]]], obj: object) -> None:
+        futs = waiters.pop(obj, None)
+        if futs:
+            for fut in futs:
+                if not fut.done():
+                    fut.set_result(None)
 
     def _flush(self) -> int:
         sent = 0
@@ -218,15 +231,16 @@ class Reactor:
         return sent
 
     # -- waiting, for the socket layer ------------------------------------------------------
-    def wait_endpoint(self, ep: UdpEndpoint) -> asyncio.Future[None]:
-        """A future completed at the next iteration that brings ``ep`` data or an error."""
+    def wait_ready(self, obj: object) -> asyncio.Future[None]:
+        """A future completed at the end of the next iteration in which ``obj`` (a UDP endpoint,
+        TCP connection or listener) reports something: data, space, a state change, an error."""
         assert self.loop is not None
         fut: asyncio.Future[None] = self.loop.create_future()
-        self._endpoint_waiters.setdefault(ep, []).append(fut)
+        self._waiters.setdefault(obj, []).append(fut)
         return fut
 
-    def forget_endpoint(self, ep: UdpEndpoint) -> None:
-        for fut in self._endpoint_waiters.pop(ep, ()):
+    def forget(self, obj: object) -> None:
+        for fut in self._waiters.pop(obj, ()):
             if not fut.done():
                 fut.set_result(None)
 

@@ -16,7 +16,7 @@ import ipaddress
 import socket as _socket
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from .drivers.base import Driver
 from .drivers.buffers import DEFAULT_BUFFER_SIZE, DEFAULT_HEADROOM, PacketPool
@@ -24,10 +24,13 @@ from .drivers.mac import mac_to_str
 from .ip import ipv4
 from .ip.stack import Interface, IPStack
 from .reactor import Port, Reactor
+from .tcp.config import TcpConfig
+from .tcp.layer import TcpLayer
+from .tcp_socket import TcpSocket
+from .udp_socket import UdpSocket
 
 if TYPE_CHECKING:
     from .config import Options
-    from .sockets import UdpSocket
 
 
 def pool_for_mtu(mtu: int, count: int = 4096) -> PacketPool:
@@ -47,12 +50,16 @@ class Stack:
         busy_poll: float = 200e-6,
         seed: int | None = None,
         clock: Callable[[], float] = time.monotonic,
+        tcp: bool = True,
+        tcp_config: TcpConfig | None = None,
         **ip_options: Any,
     ) -> None:
         self.pool = pool if pool is not None else PacketPool()
         self.clock = clock
         self.ip = IPStack(self.pool, clock(), seed=seed, **ip_options)
+        self.tcp: TcpLayer | None = TcpLayer(self.ip, config=tcp_config) if tcp else None
         self.reactor = Reactor(self.ip, [], batch=batch, busy_poll=busy_poll, clock=clock)
+        self.reactor.tcp = self.tcp
         self.drivers: list[Driver] = []
         self._closed = False
         self._ping_ident = self.ip.rng.randrange(0x10000)
@@ -117,6 +124,8 @@ class Stack:
         if self._closed:
             return
         self._closed = True
+        if self.tcp is not None:
+            self.tcp.close()
         if self.reactor.running:
             self.reactor.stop()
         self.ip.close()
@@ -131,15 +140,21 @@ class Stack:
         self.close()
 
     # -- sockets ----------------------------------------------------------------------------
-    def socket(self, family: int = _socket.AF_INET, type: int = _socket.SOCK_DGRAM, proto: int = 0) -> UdpSocket:
-        """A socket on this stack (``ff_socket``). UDP today; TCP comes with the TCP issue."""
-        from .sockets import UdpSocket
-
+    @overload
+    def socket(self, family: int, type: Literal[1], proto: int = 0) -> TcpSocket: ...
+    @overload
+    def socket(self, family: int = ..., type: Literal[2] = ..., proto: int = 0) -> UdpSocket: ...
+    def socket(
+        self, family: int = _socket.AF_INET, type: int = _socket.SOCK_DGRAM, proto: int = 0
+    ) -> UdpSocket | TcpSocket:
+        """A socket on this stack (``ff_socket``): SOCK_DGRAM (UDP) or SOCK_STREAM (TCP)."""
         if family != _socket.AF_INET:
             raise OSError(errno.EAFNOSUPPORT, "only AF_INET is supported")
         if type == _socket.SOCK_DGRAM and proto in (0, _socket.IPPROTO_UDP):
             return UdpSocket(self)
-        raise OSError(errno.EPROTONOSUPPORT, "only SOCK_DGRAM/UDP sockets are available yet")
+        if type == _socket.SOCK_STREAM and proto in (0, _socket.IPPROTO_TCP):
+            return TcpSocket(self)
+        raise OSError(errno.EPROTONOSUPPORT, "Protocol not supported")
 
     async def ping(self, host: str, *, payload: bytes = b"aiostack ping", timeout: float = 1.0) -> float:
         """Send one ICMP echo request to ``host`` and wait for the reply; returns the round-trip
@@ -202,6 +217,7 @@ class Stack:
         queues, the packet pool and the reactor."""
         return {
             **self.ip.counters(),
+            "tcp": self.tcp.counters() if self.tcp is not None else {},
             "drivers": {d.name: d.stats() for d in self.drivers},
             "pool": {
                 "buffers": self.pool.count,

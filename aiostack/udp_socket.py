@@ -1,4 +1,4 @@
-"""The coroutine socket API (the ``ff_socket`` family as coroutines).
+"""UDP sockets of the coroutine socket API (the ``ff_socket`` family as coroutines).
 
 Calls that only change local state (``bind``, ``connect``, ``close``, options) are plain methods,
 as in the ``socket`` module; calls that may wait (``sendto`` while ARP resolves, ``recvfrom``)
@@ -11,32 +11,12 @@ import errno
 import socket as _socket
 from typing import TYPE_CHECKING
 
+from .addresses import Address, parse_address
 from .ip import ipv4
 from .ip.udp import UdpEndpoint
 
 if TYPE_CHECKING:
     from .stack import Stack
-
-Address = tuple[str, int]
-
-
-def _parse_address(address: object, *, allow_any: bool) -> tuple[int, int]:
-    if not (isinstance(address, tuple) and len(address) == 2):
-        raise TypeError("AF_INET address must be a (host, port) tuple")
-    host, port = address
-    if not isinstance(port, int) or not 0 <= port <= 65535:
-        raise OverflowError("port must be 0-65535")
-    if host in ("", "0.0.0.0") and allow_any:
-        return 0, port
-    if host == "<broadcast>":
-        return ipv4.LIMITED_BROADCAST, port
-    if not isinstance(host, str):
-        raise TypeError("host must be a string")
-    try:
-        return ipv4.aton(host), port
-    except ValueError:
-        raise OSError(errno.EINVAL, f"not an IPv4 address: {host!r} (name lookup is not supported)") from None
-
 
 class UdpSocket:
     """A UDP socket on an aiostack :class:`~aiostack.stack.Stack`."""
@@ -76,7 +56,7 @@ class UdpSocket:
         self._check_open()
         if self._ep is not None:
             raise OSError(errno.EINVAL, "socket is already bound")
-        addr, port = _parse_address(address, allow_any=True)
+        addr, port = parse_address(address, allow_any=True)
         ep = self._stack.ip.udp_bind(addr, port)
         if self._rcvbuf is not None:
             ep.rcvbuf = self._rcvbuf
@@ -88,7 +68,7 @@ class UdpSocket:
         """Fix the peer: ``send``/``recv`` use it, datagrams from others are not delivered, and
         ICMP errors about it are reported (RFC 1122 §4.1.3.3)."""
         ep = self._endpoint()
-        addr, port = _parse_address(address, allow_any=False)
+        addr, port = parse_address(address, allow_any=False)
         if port == 0:
             raise OSError(errno.EINVAL, "port 0 is not a valid peer")
         ep.remote_addr = addr
@@ -147,7 +127,7 @@ class UdpSocket:
         self._closed = True
         if self._ep is not None:
             self._stack.ip.udp_close(self._ep)
-            self._stack.reactor.forget_endpoint(self._ep)
+            self._stack.reactor.forget(self._ep)
 
     # -- data -------------------------------------------------------------------------------
     async def sendto(self, data: bytes | bytearray | memoryview, address: Address) -> int:
@@ -155,7 +135,7 @@ class UdpSocket:
         raises ``OSError(EHOSTUNREACH)`` once ARP gives up (the datagram is dropped and counted)."""
         ep = self._endpoint()
         self._raise_pending(ep)
-        dst, port = _parse_address(address, allow_any=False)
+        dst, port = parse_address(address, allow_any=False)
         return await self._send(ep, data, dst, port)
 
     async def send(self, data: bytes | bytearray | memoryview) -> int:
@@ -199,7 +179,7 @@ class UdpSocket:
             self._raise_pending(ep)
             if not reactor.running:
                 raise OSError(errno.ENETDOWN, "the stack is not running")
-            await reactor.wait_endpoint(ep)
+            await reactor.wait_ready(ep)
 
     async def recv(self, bufsize: int) -> bytes:
         data, _ = await self.recvfrom(bufsize)

@@ -1,0 +1,380 @@
+"""TCP sockets of the coroutine socket API (``ff_socket(AF_INET, SOCK_STREAM)`` and friends).
+
+Local-state calls (``bind``, ``listen``, ``shutdown``, ``close``, options) are plain methods as in
+the ``socket`` module; calls that wait (``connect``, ``accept``, ``send``, ``recv`` …) are
+coroutines. Errors are ``OSError`` with the errno a kernel gives (ECONNREFUSED, ECONNRESET,
+ETIMEDOUT, EPIPE, EADDRINUSE, ENOTCONN, EISCONN, EINVAL …).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import socket as _socket
+import struct
+from typing import TYPE_CHECKING
+
+from .addresses import Address, format_address, parse_address
+from .tcp.connection import Connection, State
+from .tcp.layer import Listener
+
+if TYPE_CHECKING:
+    from .stack import Stack
+
+_LINGER = struct.Struct("ii")
+
+
+class TcpSocket:
+    """A TCP socket on an aiostack :class:`~aiostack.stack.Stack`."""
+
+    family = _socket.AF_INET
+    type = _socket.SOCK_STREAM
+    proto = _socket.IPPROTO_TCP
+
+    def __init__(self, stack: Stack, conn: Connection | None = None) -> None:
+        if stack.tcp is None:
+            raise OSError(errno.EPROTONOSUPPORT, "this stack has no TCP layer")
+        self._stack = stack
+        self._tcp = stack.tcp
+        self._conn = conn
+        self._listener: Listener | None = None
+        self._bound: tuple[int, int] | None = None
+        self._closed = False
+        self._config = dataclasses.replace(self._tcp.config)
+        self._linger: tuple[int, int] = (0, 0)
+        self._keepalive = False
+        self._reuseaddr = False
+        self._reuseport = False
+        if conn is not None:
+            conn.user = self
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._closed:
+            raise OSError(errno.EBADF, "Bad file descriptor: socket is closed")
+
+    def _now(self) -> float:
+        return self._stack.clock()
+
+    async def _wait(self, obj: object) -> None:
+        reactor = self._stack.reactor
+        if not reactor.running:
+            raise OSError(errno.ENETDOWN, "the stack is not running")
+        await reactor.wait_ready(obj)
+
+    def _connected(self) -> Connection:
+        self._check_open()
+        if self._conn is None:
+            raise OSError(errno.ENOTCONN, "Transport endpoint is not connected")
+        return self._conn
+
+    # -- local state ------------------------------------------------------------------------
+    def bind(self, address: Address) -> None:
+        self._check_open()
+        if self._bound is not None or self._conn is not None or self._listener is not None:
+            raise OSError(errno.EINVAL, "socket is already bound")
+        addr, port = parse_address(address, allow_any=True)
+        if addr and not any(i.addr == addr for i in self._stack.ip.interfaces):
+            raise OSError(errno.EADDRNOTAVAIL, "Cannot assign requested address")
+        if port and not self._reuseaddr and self._tcp.port_in_use(port):
+            raise OSError(errno.EADDRINUSE, "Address already in use")
+        self._bound = (addr, port)
+
+    def listen(self, backlog: int = 128) -> None:
+        self._check_open()
+        if self._conn is not None:
+            raise OSError(errno.EINVAL, "socket is connected")
+        if self._listener is not None:
+            self._listener.backlog = max(1, backlog)
+            return
+        addr, port = self._bound if self._bound is not None else (0, 0)
+        if port == 0:
+            raise OSError(errno.EINVAL, "bind() a port before listen() (ephemeral listening ports are not supported)")
+        self._listener = self._tcp.listen(addr, port, max(1, backlog), config=self._config)
+        self._listener.user = self
+
+    def getsockname(self) -> Address:
+        self._check_open()
+        if self._conn is not None:
+            return format_address(self._conn.local_addr, self._conn.local_port)
+        if self._listener is not None:
+            return format_address(self._listener.addr, self._listener.port)
+        if self._bound is not None:
+            return format_address(*self._bound)
+        return ("0.0.0.0", 0)
+
+    def getpeername(self) -> Address:
+        conn = self._connected()
+        if conn.state in (State.SYN_SENT, State.CLOSED) and not conn.rcvbuf:
+            raise OSError(errno.ENOTCONN, "Transport endpoint is not connected")
+        return format_address(conn.remote_addr, conn.remote_port)
+
+    # -- connection setup -------------------------------------------------------------------
+    async def connect(self, address: Address) -> None:
+        """Active open; returns once established. ECONNREFUSED on a reset, ETIMEDOUT when the SYN
+        retries run out, EISCONN when already connected."""
+        self._check_open()
+        if self._conn is not None:
+            raise OSError(errno.EISCONN, "Transport endpoint is already connected")
+        if self._listener is not None:
+            raise OSError(errno.EINVAL, "socket is listening")
+        raddr, rport = parse_address(address, allow_any=False)
+        laddr, lport = self._bound if self._bound is not None else (0, 0)
+        conn = self._tcp.connect(raddr, rport, self._now(), laddr=laddr, lport=lport, config=self._config)
+        conn.user = self
+        conn.keepalive = self._keepalive
+        self._conn = conn
+        self._stack.reactor.kick()
+        while conn.state in (State.SYN_SENT, State.SYN_RECEIVED):
+            await self._wait(conn)
+        if conn.state == State.CLOSED or conn.error:
+            err = conn.error or errno.ECONNREFUSED
+            conn.error = 0
+            raise OSError(err, errno.errorcode.get(err, "error"))
+
+    async def accept(self) -> tuple[TcpSocket, Address]:
+        self._check_open()
+        lst = self._listener
+        if lst is None:
+            raise OSError(errno.EINVAL, "socket is not listening")
+        while True:
+            conn = lst.accept()
+            if conn is not None:
+                sock = TcpSocket(self._stack, conn)
+                sock._config = self._config
+                conn.keepalive = conn.keepalive or self._keepalive
+                return sock, format_address(conn.remote_addr, conn.remote_port)
+            self._check_open()
+            await self._wait(lst)
+
+    def accept_nowait(self) -> tuple[TcpSocket, Address]:
+        """Non-blocking accept: BlockingIOError when no connection is waiting."""
+        self._check_open()
+        lst = self._listener
+        if lst is None:
+            raise OSError(errno.EINVAL, "socket is not listening")
+        conn = lst.accept()
+        if conn is None:
+            raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+        return TcpSocket(self._stack, conn), format_address(conn.remote_addr, conn.remote_port)
+
+    # -- data -------------------------------------------------------------------------------
+    async def send(self, data: bytes | bytearray | memoryview) -> int:
+        """Queue at least one byte of ``data`` (waiting for buffer space); returns how many."""
+        conn = self._connected()
+        if not data:
+            return 0
+        while True:
+            conn.raise_error()
+            n = conn.send(data, self._now())
+            if n:
+                self._stack.reactor.kick()
+                return n
+            await self._wait(conn)
+
+    async def sendall(self, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(data)
+        while view:
+            n = await self.send(view)
+            view = view[n:]
+
+    def send_nowait(self, data: bytes | bytearray | memoryview) -> int:
+        """Non-blocking send: BlockingIOError when the send buffer is full."""
+        conn = self._connected()
+        conn.raise_error()
+        n = conn.send(data, self._now())
+        if n:
+            self._stack.reactor.kick()
+            return n
+        if not data:
+            return 0
+        raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    async def recv(self, bufsize: int) -> bytes:
+        """Up to ``bufsize`` bytes; b"" at end of stream."""
+        if bufsize < 0:
+            raise ValueError("negative buffersize in recv")
+        conn = self._connected()
+        while True:
+            try:
+                data = conn.recv(bufsize, self._now())
+            except BlockingIOError:
+                if conn.state == State.CLOSED and not conn.error:
+                    return b""
+                await self._wait(conn)
+                continue
+            self._stack.reactor.kick()
+            return data
+
+    def recv_nowait(self, bufsize: int) -> bytes:
+        conn = self._connected()
+        data = conn.recv(bufsize, self._now())
+        self._stack.reactor.kick()
+        return data
+
+    async def recv_into(self, buffer: bytearray | memoryview, nbytes: int = 0) -> int:
+        view = memoryview(buffer).cast("B")
+        n = nbytes or len(view)
+        data = await self.recv(n)
+        view[: len(data)] = data
+        return len(data)
+
+    # -- closing ----------------------------------------------------------------------------
+    def shutdown(self, how: int) -> None:
+        conn = self._connected()
+        if how not in (_socket.SHUT_RD, _socket.SHUT_WR, _socket.SHUT_RDWR):
+            raise OSError(errno.EINVAL, "Invalid argument")
+        if how in (_socket.SHUT_RD, _socket.SHUT_RDWR):
+            conn.read_closed = True
+        if how in (_socket.SHUT_WR, _socket.SHUT_RDWR):
+            conn.shutdown_write(self._now())
+        self._stack.reactor.kick()
+
+    def close(self) -> None:
+        """Release the socket; an established connection closes in the background (FIN, or RST
+        when unread data remains or SO_LINGER with a zero timeout is set)."""
+        if self._closed:
+            return
+        self._closed = True
+        now = self._now()
+        if self._listener is not None:
+            self._tcp.close_listener(self._listener, now)
+            self._stack.reactor.forget(self._listener)
+        conn = self._conn
+        if conn is not None:
+            if self._linger == (1, 0):
+                conn.orphaned = True
+                conn.abort(now)
+            elif conn.state != State.CLOSED:
+                conn.close(now)
+            self._stack.reactor.forget(conn)
+        self._stack.reactor.kick()
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection has left every state but CLOSED and TIME-WAIT."""
+        conn = self._conn
+        while conn is not None and conn.state not in (State.CLOSED, State.TIME_WAIT):
+            await self._wait(conn)
+
+    # -- options ----------------------------------------------------------------------------
+    def setsockopt(self, level: int, option: int, value: int | bytes) -> None:
+        self._check_open()
+        cfg = self._config
+        conn = self._conn
+        if isinstance(value, bytes):
+            if level == _socket.SOL_SOCKET and option == _socket.SO_LINGER:
+                onoff, seconds = _LINGER.unpack(value)
+                self._linger = (1 if onoff else 0, seconds)
+                return
+            raise OSError(errno.EINVAL, "Invalid argument")
+        v = int(value)
+        if level == _socket.SOL_SOCKET:
+            if option == _socket.SO_REUSEADDR:
+                self._reuseaddr = bool(v)
+            elif option == _socket.SO_REUSEPORT:
+                self._reuseport = bool(v)
+            elif option in (_socket.SO_RCVBUF, _socket.SO_SNDBUF):
+                if v < 2048:
+                    raise OSError(errno.EINVAL, "buffer size too small")
+                if option == _socket.SO_RCVBUF:
+                    if conn is not None and conn.state != State.CLOSED and conn.rcvbuf is not None:
+                        raise OSError(errno.EISCONN, "SO_RCVBUF must be set before connect or listen")
+                    cfg.rcvbuf = v
+                else:
+                    cfg.sndbuf = v
+                    if conn is not None:
+                        conn.sndbuf.capacity = v
+            elif option == _socket.SO_KEEPALIVE:
+                self._keepalive = bool(v)
+                if conn is not None:
+                    conn.keepalive = bool(v)
+                    conn._arm_keepalive(self._now())
+            else:
+                raise OSError(errno.ENOPROTOOPT, "Protocol not available")
+        elif level == _socket.IPPROTO_TCP:
+            if option == _socket.TCP_NODELAY:
+                cfg.nodelay = bool(v)
+                if conn is not None:
+                    conn.nodelay = bool(v)
+                    conn.output(self._now())
+                    self._stack.reactor.kick()
+            elif option == _socket.TCP_KEEPIDLE:
+                self._positive(v)
+                cfg.keepalive_idle = float(v)
+            elif option == _socket.TCP_KEEPINTVL:
+                self._positive(v)
+                cfg.keepalive_interval = float(v)
+            elif option == _socket.TCP_KEEPCNT:
+                self._positive(v)
+                cfg.keepalive_count = v
+            elif option == _socket.TCP_MAXSEG:
+                if not 88 <= v <= 65495:
+                    raise OSError(errno.EINVAL, "Invalid argument")
+                if conn is not None:
+                    conn.local_mss = min(conn.local_mss, v)
+            else:
+                raise OSError(errno.ENOPROTOOPT, "Protocol not available")
+        else:
+            raise OSError(errno.ENOPROTOOPT, "Protocol not available")
+
+    @staticmethod
+    def _positive(v: int) -> None:
+        if v < 1:
+            raise OSError(errno.EINVAL, "Invalid argument")
+
+    def getsockopt(self, level: int, option: int, buflen: int = 0) -> int | bytes:
+        self._check_open()
+        cfg = self._config
+        conn = self._conn
+        if level == _socket.SOL_SOCKET:
+            if option == _socket.SO_ERROR:
+                if conn is None:
+                    return 0
+                err, conn.error = conn.error, 0
+                return err
+            if option == _socket.SO_RCVBUF:
+                return cfg.rcvbuf
+            if option == _socket.SO_SNDBUF:
+                return conn.sndbuf.capacity if conn is not None else cfg.sndbuf
+            if option == _socket.SO_KEEPALIVE:
+                return int(self._keepalive)
+            if option == _socket.SO_REUSEADDR:
+                return int(self._reuseaddr)
+            if option == _socket.SO_REUSEPORT:
+                return int(self._reuseport)
+            if option == _socket.SO_LINGER:
+                return _LINGER.pack(*self._linger)
+            if option == _socket.SO_TYPE:
+                return _socket.SOCK_STREAM
+        elif level == _socket.IPPROTO_TCP:
+            if option == _socket.TCP_NODELAY:
+                return int(conn.nodelay if conn is not None else cfg.nodelay)
+            if option == _socket.TCP_KEEPIDLE:
+                return int(cfg.keepalive_idle)
+            if option == _socket.TCP_KEEPINTVL:
+                return int(cfg.keepalive_interval)
+            if option == _socket.TCP_KEEPCNT:
+                return cfg.keepalive_count
+            if option == _socket.TCP_MAXSEG:
+                return conn.snd_mss if conn is not None else 536
+        raise OSError(errno.ENOPROTOOPT, "Protocol not available")
+
+    # -- introspection ----------------------------------------------------------------------
+    @property
+    def connection(self) -> Connection | None:
+        return self._conn
+
+    async def __aenter__(self) -> TcpSocket:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        if self._closed:
+            return "<aiostack TcpSocket closed>"
+        if self._listener is not None:
+            return f"<aiostack TcpSocket listening {self.getsockname()}>"
+        if self._conn is not None:
+            return f"<aiostack TcpSocket {self._conn.state.name} {self.getsockname()}>"
+        return "<aiostack TcpSocket unconnected>"

@@ -1,0 +1,1154 @@
+"""The TCP connection state machine (RFC 9293), sans-I/O.
+
+A :class:`Connection` takes segments (``segment_arrives``), application calls (``send``,
+``recv``, ``close`` …) and time (its timers live on the reactor's one :class:`TimerWheel`), and
+answers through its :class:`Host`: segments to transmit and "something changed" notifications for
+the socket layer. It never reads a clock or touches a device.
+
+Structure follows RFC 9293 §3.10 (event processing) section by section; the extensions are:
+MSS/window scale/SACK-permitted/timestamps negotiation (RFC 9293 §3.7.1, RFC 7323, RFC 2018),
+RTO per RFC 6298 with Karn's rule and backoff, NewReno fast recovery (RFC 6582) or SACK-based
+recovery (RFC 6675), pluggable congestion control (RFC 5681, RFC 9438), delayed ACKs
+(RFC 9293 §3.8.6.3), Nagle (§3.7.4), receiver and sender SWS avoidance (§3.8.6.2), the persist
+timer (§3.8.6.1), keep-alives (§3.8.4), TIME-WAIT with RFC 1337 protection, PAWS (RFC 7323 §5)
+and RFC 5961's challenge ACKs.
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+from collections import Counter
+from typing import TYPE_CHECKING, Protocol
+
+from . import segment as wire
+from .config import TcpConfig
+from .congestion import create as create_congestion
+from .receive_buffer import ReceiveBuffer
+from .rtt import RttEstimator
+from .sack import Scoreboard
+from .send_buffer import SendBuffer
+from .seq import seq_ge, seq_gt, seq_le, seq_lt
+
+if TYPE_CHECKING:
+    from ..ip.timers import Timer, TimerWheel
+    from .segment import Segment
+
+FIN = wire.FIN
+SYN = wire.SYN
+RST = wire.RST
+PSH = wire.PSH
+ACK = wire.ACK
+
+MASK = 0xFFFFFFFF
+DEFAULT_PEER_MSS = 536
+"""RFC 9293 §3.7.1: without an MSS option, assume 536 (IPv4)."""
+TS_HEADER = 12
+"""A timestamps option costs 12 bytes of every segment (NOP, NOP, TS)."""
+PAWS_IDLE = 24 * 24 * 3600.0
+"""RFC 7323 §5.5: TS.Recent older than 24 days is no longer trusted."""
+
+
+class State(enum.IntEnum):
+    CLOSED = 0
+    LISTEN = 1
+    SYN_SENT = 2
+    SYN_RECEIVED = 3
+    ESTABLISHED = 4
+    FIN_WAIT_1 = 5
+    FIN_WAIT_2 = 6
+    CLOSE_WAIT = 7
+    CLOSING = 8
+    LAST_ACK = 9
+    TIME_WAIT = 10
+
+
+SYNCHRONIZED = frozenset(
+    {
+        State.ESTABLISHED,
+        State.FIN_WAIT_1,
+        State.FIN_WAIT_2,
+        State.CLOSE_WAIT,
+        State.CLOSING,
+        State.LAST_ACK,
+        State.TIME_WAIT,
+    }
+)
+CAN_RECEIVE_DATA = frozenset({State.ESTABLISHED, State.FIN_WAIT_1, State.FIN_WAIT_2})
+CAN_SEND = frozenset({State.ESTABLISHED, State.CLOSE_WAIT})
+
+
+class Host(Protocol):
+    """What a connection needs from the TCP layer around it."""
+
+    def transmit(
+        self, conn: Connection, seq: int, ack: int, flags: int, window: int, options: bytes, offset: int, length: int
+    ) -> None:
+        """Send a segment; its payload is ``length`` bytes of the send buffer from ``offset``
+        (relative to the buffer's first byte) — 0 and 0 for none."""
+
+    def notify(self, conn: Connection) -> None:
+        """The connection has something for its application (data, space, state, error)."""
+
+    def established(self, conn: Connection) -> None:
+        """A passive connection completed its handshake (it goes to the listener's accept queue)."""
+
+    def closed(self, conn: Connection) -> None:
+        """The connection reached CLOSED: forget it."""
+
+
+class Connection:
+    """One TCP connection. Addresses are 32-bit integers."""
+
+    def __init__(
+        self,
+        host: Host,
+        timers: TimerWheel,
+        config: TcpConfig,
+        local_addr: int,
+        local_port: int,
+        remote_addr: int,
+        remote_port: int,
+        *,
+        iss: int,
+        now: float,
+        mss: int,
+        ts_offset: int = 0,
+    ) -> None:
+        self.host = host
+        self.timers = timers
+        self.config = config
+        self.local_addr = local_addr
+        self.local_port = local_port
+        self.remote_addr = remote_addr
+        self.remote_port = remote_port
+        self.state = State.CLOSED
+        self.drops: Counter[str] = Counter()
+        self.stats: Counter[str] = Counter()
+
+        # -- send sequence space (RFC 9293 §3.3.1)
+        self.iss = iss
+        self.snd_una = iss
+        self.snd_nxt = iss
+        self.snd_max = iss
+        """The highest sequence number sent so far (SND.NXT rewinds on a timeout; this does not)."""
+        self.snd_wnd = 0
+        self.snd_wl1 = 0
+        self.snd_wl2 = 0
+        self.max_snd_wnd = 0
+        self.sndbuf = SendBuffer(config.sndbuf)
+        self.data_seq = (iss + 1) & MASK
+        """Sequence number of the first byte in ``sndbuf``."""
+        self.fin_queued = False
+        self.fin_seq = 0
+        """Sequence number our FIN takes, once queued (after the last byte of data)."""
+
+        # -- receive sequence space
+        self.irs = 0
+        self.rcvbuf: ReceiveBuffer | None = None
+        self.rcv_adv = 0
+        """The right edge of the window we last advertised (never moved left: RFC 9293 §3.8.6.2.2)."""
+        self.read_closed = False
+
+        # -- options
+        self.local_mss = mss
+        """The MSS we announce: our MTU minus IPv4 and TCP headers."""
+        self.peer_mss = DEFAULT_PEER_MSS
+        self.snd_mss = min(mss, DEFAULT_PEER_MSS)
+        """Payload bytes per segment we send: the smaller MSS, less the timestamp option."""
+        self.rcv_wscale = self._choose_wscale(config.rcvbuf) if config.window_scaling else 0
+        self.snd_wscale = 0
+        self.wscale_ok = False
+        self.sack_ok = False
+        self.ts_ok = False
+        self.ts_offset = ts_offset
+        self.ts_recent = 0
+        self.ts_recent_time = 0.0
+        self.last_ack_sent = 0
+
+        # -- timers and estimators
+        self.rtt = RttEstimator(initial_rto=config.initial_rto, min_rto=config.min_rto, max_rto=config.max_rto)
+        self.cc = create_congestion(config.congestion, self.snd_mss, now, initial_window=config.initial_window)
+        self.scoreboard = Scoreboard()
+        self.rtt_seq: int | None = None
+        self.rtt_time = 0.0
+        self.rtt_time_syn = now
+        self.last_rtt: float | None = None
+        """When our SYN (or SYN-ACK) first went out: the handshake's RTT sample (Karn: only if
+        it was not retransmitted)."""
+        self._fin_processed = False
+        self._rtx_timer: Timer | None = None
+        self._rtx_deadline = 0.0
+        self._delack_timer: Timer | None = None
+        self._idle_timer: Timer | None = None
+        """Persist, keep-alive, FIN-WAIT-2 and TIME-WAIT share this one (they never overlap)."""
+        self.retries = 0
+        self.persist_backoff = 0
+        self.keepalive_probes = 0
+        self.last_rx = now
+        self.last_tx = now
+
+        # -- recovery (RFC 6582 / RFC 6675)
+        self.dupacks = 0
+        self.in_recovery = False
+        self.recover = iss
+        self.high_rxt = iss
+        self.recovery_inflation = 0
+
+        # -- ACK policy
+        self.ack_pending = 0
+        """Full-sized segments received since our last ACK (RFC 9293 §3.8.6.3: ACK every second)."""
+        self.ack_now = False
+
+        # -- RFC 5961 challenge ACK rate limit (token bucket, per connection)
+        self._challenge_tokens = config.challenge_ack_per_second
+        self._challenge_time = now
+
+        # -- application-facing
+        self.nodelay = config.nodelay
+        self.keepalive = False
+        self.error = 0
+        """Pending errno for the application (ECONNRESET, ETIMEDOUT, ECONNREFUSED …)."""
+        self.soft_error = 0
+        """The last ICMP-reported problem (RFC 1122 §4.2.3.9): reported if the connection times out."""
+        self.orphaned = False
+        """The application closed the socket; the connection lives on only to finish the close."""
+        self.listener: object | None = None
+        self.user: object | None = None
+
+    # == helpers ==============================================================================
+    @staticmethod
+    def _choose_wscale(rcvbuf: int) -> int:
+        shift = 0
+        while (rcvbuf >> shift) > 0xFFFF and shift < 14:
+            shift += 1
+        return shift
+
+    def _ts_now(self, now: float) -> int:
+        return (int(now * 1000) + self.ts_offset) & MASK
+
+    def _flight(self) -> int:
+        return (self.snd_nxt - self.snd_una) & MASK
+
+    def _data_end(self) -> int:
+        return (self.data_seq + len(self.sndbuf)) & MASK
+
+    @property
+    def established_like(self) -> bool:
+        return self.state in SYNCHRONIZED
+
+    def __repr__(self) -> str:
+        from ..ip.ipv4 import ntoa
+
+        return (
+            f"<Connection {ntoa(self.local_addr)}:{self.local_port} -> "
+            f"{ntoa(self.remote_addr)}:{self.remote_port} {self.state.name}>"
+        )
+
+    # == options ===============================================================================
+    def _syn_options(self, now: float, *, synack: bool) -> bytes:
+        cfg = self.config
+        if synack:
+            return wire.encode_options(
+                mss=self.local_mss,
+                wscale=self.rcv_wscale if self.wscale_ok else None,
+                sack_permitted=self.sack_ok,
+                timestamps=(self._ts_now(now), self.ts_recent) if self.ts_ok else None,
+            )
+        return wire.encode_options(
+            mss=self.local_mss,
+            wscale=self.rcv_wscale if cfg.window_scaling else None,
+            sack_permitted=cfg.sack,
+            timestamps=(self._ts_now(now), 0) if cfg.timestamps else None,
+        )
+
+    def _options(self, now: float) -> bytes:
+        if self.ts_ok:
+            blocks = ()
+            if self.sack_ok and self.rcvbuf is not None and self.rcvbuf.has_ooo:
+                blocks = tuple(self.rcvbuf.sack_blocks(3))
+            return wire.encode_options(timestamps=(self._ts_now(now), self.ts_recent), sack_blocks=blocks)
+        if self.sack_ok and self.rcvbuf is not None and self.rcvbuf.has_ooo:
+            return wire.encode_options(sack_blocks=tuple(self.rcvbuf.sack_blocks(4)))
+        return b""
+
+    def _negotiate(self, seg: Segment) -> None:
+        """Adopt what the peer's SYN offers (RFC 9293 §3.7.1, RFC 7323 §1.3, RFC 2018 §2)."""
+        cfg = self.config
+        if seg.mss is not None:
+            self.peer_mss = max(seg.mss, cfg.min_mss)
+            if seg.mss < cfg.min_mss:
+                self.stats["tcp_mss_clamped_to_floor"] += 1
+        self.wscale_ok = cfg.window_scaling and seg.wscale is not None
+        if self.wscale_ok:
+            self.snd_wscale = seg.wscale or 0
+        else:
+            self.snd_wscale = 0
+            self.rcv_wscale = 0
+        self.sack_ok = cfg.sack and seg.sack_permitted
+        self.ts_ok = cfg.timestamps and seg.ts_val is not None
+        self.snd_mss = min(self.peer_mss, self.local_mss) - (TS_HEADER if self.ts_ok else 0)
+        self.cc.set_mss(self.snd_mss)
+
+    def _open_receive(self, irs: int) -> None:
+        self.irs = irs
+        self.rcvbuf = ReceiveBuffer(
+            (irs + 1) & MASK, self.config.rcvbuf, max_ooo_segments=self.config.ooo_max_segments
+        )
+        self.rcv_adv = (irs + 1) & MASK
+
+    # == window advertisement =================================================================
+    def _window_field(self, *, syn: bool = False) -> int:
+        """The window to put in a segment, with receiver SWS avoidance (RFC 9293 §3.8.6.2.2):
+        the right edge moves right only by at least min(rcvbuf/2, MSS), and never left."""
+        rb = self.rcvbuf
+        if rb is None:
+            return min(self.config.rcvbuf, 0xFFFF)
+        rcv_nxt = rb.rcv_nxt
+        available = rb.window
+        new_edge = (rcv_nxt + available) & MASK
+        old_edge = self.rcv_adv
+        threshold = min(self.config.rcvbuf // 2, self.local_mss)
+        if seq_lt(new_edge, old_edge) or ((new_edge - old_edge) & MASK) < threshold:
+            available = (old_edge - rcv_nxt) & MASK if seq_gt(old_edge, rcv_nxt) else 0
+        if syn:
+            field = min(available, 0xFFFF)  # RFC 7323 §2.2: a SYN's window is never scaled
+            self.rcv_adv = (rcv_nxt + field) & MASK
+            return field
+        shift = self.rcv_wscale
+        field = min(available >> shift, 0xFFFF)
+        edge = (rcv_nxt + (field << shift)) & MASK
+        if seq_gt(edge, self.rcv_adv):
+            self.rcv_adv = edge
+        return field
+
+    # == transmitting =========================================================================
+    def _emit(self, seq: int, flags: int, now: float, offset: int = 0, length: int = 0) -> None:
+        rb = self.rcvbuf
+        ack = rb.rcv_nxt if rb is not None else 0
+        if rb is not None:
+            flags |= ACK
+        syn = bool(flags & SYN)
+        if syn:
+            window = self._window_field(syn=True)
+            options = self._syn_options(now, synack=bool(flags & ACK))
+        else:
+            window = self._window_field()
+            options = self._options(now)
+        self.host.transmit(self, seq, ack, flags, window, options, offset, length)
+        self.stats["segments_out"] += 1
+        self.last_tx = now
+        if flags & ACK:
+            self.last_ack_sent = ack
+            self.ack_pending = 0
+            self.ack_now = False
+            if self._delack_timer is not None:
+                self._delack_timer.cancel()
+                self._delack_timer = None
+
+    def send_ack(self, now: float) -> None:
+        self._emit(self.snd_nxt, ACK, now)
+
+    def _send_rst(self, now: float) -> None:
+        self._emit(self.snd_nxt, RST | (ACK if self.rcvbuf is not None else 0), now)
+
+    def _challenge_ack(self, now: float) -> None:
+        """RFC 5961 §3.2/§4.2/§5.2: answer a suspicious segment with an ACK, rate-limited."""
+        rate = self.config.challenge_ack_per_second
+        self._challenge_tokens = min(rate, self._challenge_tokens + (now - self._challenge_time) * rate)
+        self._challenge_time = now
+        if self._challenge_tokens >= 1.0:
+            self._challenge_tokens -= 1.0
+            self.stats["challenge_acks"] += 1
+            self.send_ack(now)
+        else:
+            self.stats["challenge_acks_rate_limited"] += 1
+
+    def _send_segment(self, seq: int, length: int, now: float, *, fin: bool = False) -> None:
+        """Send ``length`` bytes of data starting at ``seq`` (and the FIN after them if ``fin``)."""
+        flags = ACK | (PSH if length and seq + length == self._data_end() else 0) | (FIN if fin else 0)
+        offset = (seq - self.data_seq) & MASK
+        self._emit(seq, flags, now, offset, length)
+        end = (seq + length + (1 if fin else 0)) & MASK
+        if seq_gt(end, self.snd_max):
+            self.snd_max = end
+            if self.rtt_seq is None and not self.ts_ok:
+                self.rtt_seq = seq
+                self.rtt_time = now
+        else:
+            self.stats["retransmitted_segments"] += 1
+            if self.rtt_seq is not None and seq_le(seq, self.rtt_seq):
+                self.rtt_seq = None  # Karn's rule (RFC 6298 §3): no sample from a retransmission
+        self._arm_rtx(now)
+
+    def output(self, now: float) -> None:
+        """Send what the windows allow (the heart of tcp_output): new data, the FIN, and an ACK
+        if one is owed and nothing else carried it."""
+        state = self.state
+        if state not in SYNCHRONIZED and state != State.SYN_RECEIVED:
+            return
+        sent = False
+        if state in (State.ESTABLISHED, State.CLOSE_WAIT, State.FIN_WAIT_1, State.CLOSING, State.LAST_ACK):
+            sent = self._output_data(now)
+        if not sent and (self.ack_now or self.ack_pending >= 2):
+            self.send_ack(now)
+
+    def _send_window(self) -> int:
+        """Bytes we may still put in flight: min(peer window, congestion window) − in flight."""
+        if self.in_recovery and self.sack_ok:
+            pipe = self.scoreboard.pipe(self.snd_una, self.snd_max, self.high_rxt, self.snd_mss)
+            return max(0, min(self.snd_wnd, self.cc.cwnd) - pipe)
+        cwnd = self.cc.cwnd + self.recovery_inflation
+        return max(0, min(self.snd_wnd, cwnd) - self._flight())
+
+    def _output_data(self, now: float) -> bool:
+        sent = False
+        mss = self.snd_mss
+        if self.in_recovery and self.sack_ok:
+            sent = self._sack_retransmit(now)
+        while True:
+            data_end = self._data_end()
+            unsent = (data_end - self.snd_nxt) & MASK if seq_lt(self.snd_nxt, data_end) else 0
+            window = self._send_window()
+            fin_due = self.fin_queued and seq_le(self.snd_nxt, self.fin_seq) and unsent <= mss
+            if unsent == 0:
+                if fin_due and self.snd_nxt == self.fin_seq and (window > 0 or self._flight() == 0):
+                    self._send_segment(self.snd_nxt, 0, now, fin=True)
+                    self.snd_nxt = (self.snd_nxt + 1) & MASK
+                    sent = True
+                break
+            length = min(unsent, mss, window)
+            if length <= 0:
+                if self.snd_wnd == 0 and self._flight() == 0:
+                    self._arm_persist(now)
+                break
+            if length < mss and not self._may_send_short(length, unsent, now):
+                break
+            fin = fin_due and length == unsent and ((self.snd_nxt + length) & MASK) == self.fin_seq
+            self._send_segment(self.snd_nxt, length, now, fin=fin)
+            self.snd_nxt = (self.snd_nxt + length + (1 if fin else 0)) & MASK
+            sent = True
+            if fin:
+                break
+        return sent
+
+    def _may_send_short(self, length: int, unsent: int, now: float) -> bool:
+        """Sender SWS avoidance and Nagle (RFC 9293 §3.8.6.2.1, §3.7.4): a less-than-full segment
+        goes out only if it carries all queued data and either Nagle is off or nothing is
+        unacknowledged, or if it is at least half the largest window the peer offered."""
+        if length == unsent and (self.nodelay or self._flight() == 0 or self.fin_queued):
+            return True
+        return bool(self.max_snd_wnd and length >= self.max_snd_wnd // 2)
+
+    def _sack_retransmit(self, now: float) -> bool:
+        """RFC 6675 §5 step (C): while the pipe has room, retransmit what NextSeg names."""
+        sent = False
+        for _ in range(64):
+            if self._send_window() < self.snd_mss and sent:
+                break
+            if self._send_window() <= 0:
+                break
+            nxt = self.scoreboard.next_seg(self.snd_una, self.snd_max, self.high_rxt, self.snd_mss)
+            if nxt is None:
+                break
+            seq, length = nxt
+            data_end = self._data_end()
+            if seq_ge(seq, data_end):
+                break
+            length = min(length, (data_end - seq) & MASK, self.snd_mss)
+            self._send_segment(seq, length, now)
+            self.high_rxt = (seq + length) & MASK
+            sent = True
+        return sent
+
+    # == timers ===============================================================================
+    def _arm_rtx(self, now: float) -> None:
+        """(Re)start the retransmission timer (RFC 6298 §5.1, §5.3). Lazily: an earlier wheel
+        timer is kept and, when it fires, re-aimed at the new deadline, so an ACK stream does not
+        allocate a timer per ACK."""
+        self._rtx_deadline = now + self.rtt.rto
+        t = self._rtx_timer
+        if t is None or not t.active or t.when > self._rtx_deadline:
+            if t is not None:
+                t.cancel()
+            self._rtx_timer = self.timers.schedule(self._rtx_deadline, self._on_rtx_timer)
+
+    def _stop_rtx(self) -> None:
+        if self._rtx_timer is not None:
+            self._rtx_timer.cancel()
+            self._rtx_timer = None
+        self._rtx_deadline = 0.0
+
+    def _on_rtx_timer(self, now: float | None = None) -> None:
+        now = self.timers.now if now is None else now
+        self._rtx_timer = None
+        if self._rtx_deadline == 0.0:
+            return
+        if now < self._rtx_deadline:
+            self._rtx_timer = self.timers.schedule(self._rtx_deadline, self._on_rtx_timer)
+            return
+        self._retransmission_timeout(now)
+
+    def _retransmission_timeout(self, now: float) -> None:
+        """RFC 6298 §5.4–5.7 and RFC 5681 §3.1: back off, collapse the window, go back to SND.UNA."""
+        state = self.state
+        self.retries += 1
+        limit = (
+            self.config.syn_retries
+            if state == State.SYN_SENT
+            else self.config.synack_retries
+            if state == State.SYN_RECEIVED
+            else self.config.data_retries
+        )
+        if self.retries > limit:
+            self.stats["timeouts"] += 1
+            self._fail(self.soft_error or errno.ETIMEDOUT, now, send_rst=state != State.SYN_SENT)
+            return
+        self.rtt.backoff()
+        self.stats["rto_expired"] += 1
+        if state == State.SYN_SENT:
+            self._emit(self.iss, SYN, now)
+            self._arm_rtx(now)
+            return
+        if state == State.SYN_RECEIVED:
+            self._emit(self.iss, SYN | ACK, now)
+            self._arm_rtx(now)
+            return
+        if self.snd_una == self.snd_max:
+            self._stop_rtx()
+            return
+        self.cc.on_rto(now, self._flight())
+        self.in_recovery = False
+        self.recovery_inflation = 0
+        self.dupacks = 0
+        self.scoreboard.reset()
+        self.high_rxt = self.snd_una
+        self.rtt_seq = None
+        self.snd_nxt = self.snd_una
+        # Go back to SND.UNA: one segment now (the loss window), the rest as ACKs open cwnd.
+        data_end = self._data_end()
+        if seq_lt(self.snd_una, data_end):
+            length = min((data_end - self.snd_una) & MASK, self.snd_mss)
+            fin = (
+                self.fin_queued
+                and ((self.snd_una + length) & MASK) == self.fin_seq
+                and seq_lt(self.fin_seq, self.snd_max)
+            )
+            self._send_segment(self.snd_una, length, now, fin=fin)
+            self.snd_nxt = (self.snd_una + length + (1 if fin else 0)) & MASK
+        elif self.fin_queued and self.snd_una == self.fin_seq:
+            self._send_segment(self.snd_una, 0, now, fin=True)
+            self.snd_nxt = (self.snd_una + 1) & MASK
+        self._arm_rtx(now)
+
+    def _arm_delack(self, now: float) -> None:
+        if self._delack_timer is None:
+            self._delack_timer = self.timers.schedule(now + self.config.delack_timeout, self._on_delack)
+
+    def _on_delack(self, *_: object) -> None:
+        self._delack_timer = None
+        if self.rcvbuf is not None and self.state in SYNCHRONIZED:
+            self.send_ack(self.timers.now)
+
+    def _set_idle_timer(self, when: float, callback: object) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+        self._idle_timer = self.timers.schedule(when, callback)  # type: ignore[arg-type]
+
+    def _cancel_idle_timer(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+
+    def _arm_persist(self, now: float) -> None:
+        """RFC 9293 §3.8.6.1: with a zero window and data to send, probe so a lost window update
+        cannot deadlock the connection. Backs off like the RTO, capped at ``max_persist``."""
+        if self._idle_timer is not None and self._idle_timer.active:
+            return
+        delay = min(self.rtt.rto * (1 << min(self.persist_backoff, 10)), self.config.max_persist)
+        self._set_idle_timer(now + max(delay, self.config.min_rto), self._on_persist)
+
+    def _on_persist(self, *_: object) -> None:
+        now = self.timers.now
+        self._idle_timer = None
+        if self.state not in SYNCHRONIZED or self.snd_wnd != 0:
+            return
+        if not seq_lt(self.snd_nxt, self._data_end()) and not self.fin_queued:
+            return
+        # A zero-window probe: one byte of new data (the peer may accept it) — RFC 9293 §3.8.6.1.
+        if seq_lt(self.snd_nxt, self._data_end()):
+            self._send_segment(self.snd_nxt, 1, self.timers.now)
+            self.snd_nxt = (self.snd_nxt + 1) & MASK
+            self._stop_rtx()  # the persist timer, not the RTO, governs probes
+        self.stats["zero_window_probes"] += 1
+        self.persist_backoff += 1
+        self._arm_persist(now)
+
+    def _arm_keepalive(self, now: float) -> None:
+        if self.keepalive and self.state in SYNCHRONIZED:
+            self._set_idle_timer(now + self.config.keepalive_idle, self._on_keepalive)
+
+    def _on_keepalive(self, *_: object) -> None:
+        now = self.timers.now
+        self._idle_timer = None
+        if not self.keepalive or self.state not in (State.ESTABLISHED, State.CLOSE_WAIT):
+            return
+        idle = now - self.last_rx
+        cfg = self.config
+        if idle < cfg.keepalive_idle and self.keepalive_probes == 0:
+            self._set_idle_timer(self.last_rx + cfg.keepalive_idle, self._on_keepalive)
+            return
+        if self.keepalive_probes >= cfg.keepalive_count:
+            self.stats["keepalive_timeouts"] += 1
+            self._fail(errno.ETIMEDOUT, now, send_rst=True)
+            return
+        # RFC 9293 §3.8.4: SEG.SEQ = SND.NXT − 1 with no data elicits an ACK from a live peer.
+        self._emit((self.snd_nxt - 1) & MASK, ACK, now)
+        self.keepalive_probes += 1
+        self.stats["keepalive_probes"] += 1
+        self._set_idle_timer(now + cfg.keepalive_interval, self._on_keepalive)
+
+    def _enter_time_wait(self, now: float) -> None:
+        self.state = State.TIME_WAIT
+        self._stop_rtx()
+        self._set_idle_timer(now + 2 * self.config.msl, self._on_time_wait_done)
+        self.host.notify(self)
+
+    def _on_time_wait_done(self, *_: object) -> None:
+        self._idle_timer = None
+        self._to_closed()
+
+    def _on_fin_wait2_timeout(self, *_: object) -> None:
+        self._idle_timer = None
+        if self.state == State.FIN_WAIT_2:
+            self.stats["fin_wait2_timeouts"] += 1
+            self._to_closed()
+
+    # == state changes ========================================================================
+    def _to_closed(self) -> None:
+        if self.state == State.CLOSED:
+            return
+        self.state = State.CLOSED
+        self._stop_rtx()
+        self._cancel_idle_timer()
+        if self._delack_timer is not None:
+            self._delack_timer.cancel()
+            self._delack_timer = None
+        self.host.notify(self)
+        self.host.closed(self)
+
+    def _fail(self, err: int, now: float, *, send_rst: bool) -> None:
+        if send_rst and self.state in SYNCHRONIZED | {State.SYN_RECEIVED}:
+            self._send_rst(now)
+        self.error = err
+        self.sndbuf.clear()
+        self._to_closed()
+
+    def _established(self, now: float) -> None:
+        self.state = State.ESTABLISHED
+        self.retries = 0
+        self.rtt.reset_backoff()
+        self._stop_rtx()
+        self._arm_keepalive(now)
+        self.host.notify(self)
+
+    # == application calls (RFC 9293 §3.10.1–§3.10.6) =========================================
+    def connect(self, now: float) -> None:
+        """Active OPEN: send a SYN (SYN-SENT)."""
+        if self.state != State.CLOSED:
+            raise OSError(errno.EISCONN, "connection already in progress or established")
+        self.state = State.SYN_SENT
+        self.snd_nxt = (self.iss + 1) & MASK
+        self.snd_max = self.snd_nxt
+        self._emit(self.iss, SYN, now)
+        self._arm_rtx(now)
+
+    def accept_syn(self, seg: Segment, now: float) -> None:
+        """Passive OPEN completed by a SYN (LISTEN → SYN-RECEIVED): negotiate and answer SYN-ACK."""
+        self.state = State.SYN_RECEIVED
+        self._negotiate(seg)
+        self._open_receive(seg.seq)
+        if self.ts_ok:
+            self.ts_recent = seg.ts_val or 0
+            self.ts_recent_time = now
+        self.snd_wnd = seg.window  # unscaled on a SYN (RFC 7323 §2.2)
+        self.max_snd_wnd = self.snd_wnd
+        self.snd_wl1 = seg.seq
+        self.snd_nxt = (self.iss + 1) & MASK
+        self.snd_max = self.snd_nxt
+        self._emit(self.iss, SYN | ACK, now)
+        self._arm_rtx(now)
+
+    def accept_cookie(self, seg: Segment, now: float, *, mss: int, wscale: int | None, sack_ok: bool) -> None:
+        """A handshake completed by a valid SYN cookie (the SYN itself left no state): rebuild
+        what the SYN-ACK promised from the cookie and go straight to ESTABLISHED."""
+        cfg = self.config
+        self.peer_mss = max(mss, cfg.min_mss)
+        self.wscale_ok = wscale is not None
+        self.snd_wscale = wscale or 0
+        if not self.wscale_ok:
+            self.rcv_wscale = 0
+        self.sack_ok = sack_ok
+        self.ts_ok = cfg.timestamps and seg.ts_val is not None and seg.ts_ecr is not None
+        if self.ts_ok:
+            self.ts_recent = seg.ts_val or 0
+            self.ts_recent_time = now
+        self.snd_mss = min(self.peer_mss, self.local_mss) - (TS_HEADER if self.ts_ok else 0)
+        self.cc.set_mss(self.snd_mss)
+        self._open_receive((seg.seq - 1) & MASK)
+        self.snd_una = self.snd_nxt = self.snd_max = seg.ack
+        self.data_seq = seg.ack
+        self.snd_wnd = seg.window << self.snd_wscale
+        self.max_snd_wnd = self.snd_wnd
+        self.snd_wl1 = seg.seq
+        self.snd_wl2 = seg.ack
+        self._established(now)
+        if seg.payload or seg.flags & FIN:
+            self.segment_arrives(seg, now)
+
+    def send(self, data: bytes | bytearray | memoryview, now: float) -> int:
+        """Queue data (SEND call); returns bytes accepted (0 when the buffer is full)."""
+        self.raise_error()
+        if self.fin_queued or self.state not in CAN_SEND | {State.SYN_SENT, State.SYN_RECEIVED}:
+            raise OSError(errno.EPIPE, "Broken pipe: the connection is closing or closed")
+        n = self.sndbuf.write(data)
+        if n and self.state in CAN_SEND:
+            if self._flight() == 0 and now - self.last_tx > self.rtt.rto:
+                self.cc.on_idle(now, self.rtt.rto)  # RFC 5681 §4.1 restart window
+            self.output(now)
+        return n
+
+    def recv(self, n: int, now: float) -> bytes:
+        """Take up to ``n`` received bytes; b"" means end of stream (FIN received)."""
+        rb = self.rcvbuf
+        if rb is None:
+            self.raise_error()
+            raise BlockingIOError(errno.EAGAIN, "no data yet")
+        before = rb.window
+        data = rb.read(n)
+        if data:
+            # Open the window the application just made room in, if the peer would notice
+            # (RFC 9293 §3.8.6.2.2): at least 2·MSS or half the buffer since the last advertisement.
+            grown = rb.window - before
+            edge_gap = (rb.rcv_nxt + rb.window - self.rcv_adv) & MASK
+            if grown and self.state in CAN_RECEIVE_DATA and (
+                edge_gap >= 2 * self.local_mss or edge_gap >= self.config.rcvbuf // 2
+            ):
+                self.send_ack(now)
+            return data
+        if rb.fin_received:
+            return b""
+        self.raise_error()
+        raise BlockingIOError(errno.EAGAIN, "no data yet")
+
+    def raise_error(self) -> None:
+        """Report the pending error once, as a kernel socket does (a reset is ECONNRESET to the
+        first call that sees it; later sends then fail with EPIPE)."""
+        err = self.error
+        if err:
+            self.error = 0
+            raise OSError(err, errno.errorcode.get(err, "error"))
+
+    @property
+    def readable(self) -> bool:
+        rb = self.rcvbuf
+        return bool(self.error) or (rb is not None and (rb.readable > 0 or rb.fin_received))
+
+    @property
+    def writable(self) -> bool:
+        return self.state in CAN_SEND and self.sndbuf.space > 0 and not self.fin_queued
+
+    def shutdown_write(self, now: float) -> None:
+        """Half-close: our FIN after the queued data (CLOSE in ESTABLISHED/CLOSE-WAIT, §3.10.4)."""
+        state = self.state
+        if self.fin_queued:
+            return
+        if state in (State.SYN_SENT, State.CLOSED, State.LISTEN):
+            self._to_closed()
+            return
+        if state not in (State.ESTABLISHED, State.CLOSE_WAIT, State.SYN_RECEIVED):
+            return
+        self.fin_queued = True
+        self.fin_seq = self._data_end()
+        if state == State.CLOSE_WAIT:
+            self.state = State.LAST_ACK
+        else:
+            self.state = State.FIN_WAIT_1
+        self.output(now)
+
+    def close(self, now: float) -> None:
+        """The application is done with the connection (close(2)): data it never read means a
+        reset (RFC 9293 §3.10.4 allows it; RFC 2525 §2.17 asks for it), else an orderly FIN."""
+        self.orphaned = True
+        rb = self.rcvbuf
+        if rb is not None and rb.readable and self.state in SYNCHRONIZED:
+            self.stats["reset_unread_data"] += 1
+            self.abort(now)
+            return
+        self.read_closed = True
+        self.shutdown_write(now)
+        if self.state == State.FIN_WAIT_2:
+            self._set_idle_timer(now + self.config.fin_wait2_timeout, self._on_fin_wait2_timeout)
+
+    def abort(self, now: float) -> None:
+        """ABORT (§3.10.5): a RST to the peer if it knows us, then CLOSED."""
+        if self.state in SYNCHRONIZED | {State.SYN_RECEIVED} and self.state != State.TIME_WAIT:
+            self._send_rst(now)
+        self.sndbuf.clear()
+        self._to_closed()
+
+    # == segment arrival (RFC 9293 §3.10.7) ===================================================
+    def segment_arrives(self, seg: Segment, now: float) -> None:
+        self.stats["segments_in"] += 1
+        self.last_rx = now
+        self.keepalive_probes = 0
+        state = self.state
+        if state == State.SYN_SENT:
+            self._syn_sent(seg, now)
+            return
+        if state == State.CLOSED:
+            return
+        self._synchronized(seg, now)
+
+    def _syn_sent(self, seg: Segment, now: float) -> None:
+        """RFC 9293 §3.10.7.3."""
+        flags = seg.flags
+        if flags & ACK and (seq_le(seg.ack, self.iss) or seq_gt(seg.ack, self.snd_max)):
+            if not flags & RST:
+                self.host.transmit(self, seg.ack, 0, RST, 0, b"", 0, 0)
+            self.drops["tcp_syn_sent_bad_ack"] += 1
+            return
+        if flags & RST:
+            if flags & ACK:
+                self._fail(errno.ECONNREFUSED, now, send_rst=False)
+            else:
+                self.drops["tcp_syn_sent_rst_without_ack"] += 1
+            return
+        if not flags & SYN:
+            self.drops["tcp_syn_sent_no_syn"] += 1
+            return
+        self._negotiate(seg)
+        self._open_receive(seg.seq)
+        if self.ts_ok:
+            self.ts_recent = seg.ts_val or 0
+            self.ts_recent_time = now
+        self.snd_wnd = seg.window
+        self.max_snd_wnd = self.snd_wnd
+        self.snd_wl1 = seg.seq
+        self.snd_wl2 = seg.ack
+        if flags & ACK:
+            self.snd_una = seg.ack
+            self._take_rtt_sample(seg, now, syn=True)
+            self._established(now)
+            self.send_ack(now)
+            self.output(now)
+            return
+        # Simultaneous open (§3.10.7.3 fourth): SYN-RECEIVED, answer SYN-ACK with the same ISS.
+        self.state = State.SYN_RECEIVED
+        self._emit(self.iss, SYN | ACK, now)
+        self._arm_rtx(now)
+
+    def _acceptable(self, seg: Segment) -> bool:
+        """The sequence number test of §3.10.7.4 (first), with the zero-window cases."""
+        rb = self.rcvbuf
+        assert rb is not None
+        rcv_nxt = rb.rcv_nxt
+        wnd = (self.rcv_adv - rcv_nxt) & MASK
+        if seq_lt(self.rcv_adv, rcv_nxt):
+            wnd = 0
+        seq = seg.seq
+        length = seg.seg_len
+        if length == 0:
+            if wnd == 0:
+                return seq == rcv_nxt
+            return seq_le(rcv_nxt, seq) and seq_lt(seq, (rcv_nxt + wnd) & MASK)
+        if wnd == 0:
+            return False
+        end = (seq + length - 1) & MASK
+        right = (rcv_nxt + wnd) & MASK
+        return (seq_le(rcv_nxt, seq) and seq_lt(seq, right)) or (seq_le(rcv_nxt, end) and seq_lt(end, right))
+
+    def _synchronized(self, seg: Segment, now: float) -> None:
+        flags = seg.flags
+        rb = self.rcvbuf
+        assert rb is not None
+        # PAWS (RFC 7323 §5.3 R1): an old timestamp marks an old duplicate; RSTs are exempt.
+        if (
+            self.ts_ok
+            and seg.ts_val is not None
+            and not flags & RST
+            and seq_lt(seg.ts_val, self.ts_recent)
+            and now - self.ts_recent_time < PAWS_IDLE
+        ):
+            self.drops["tcp_paws_rejected"] += 1
+            self.send_ack(now)
+            return
+        if self.state == State.TIME_WAIT:
+            self._time_wait_segment(seg, now)
+            return
+        # first: sequence number
+        if not self._acceptable(seg):
+            if flags & RST:
+                self.drops["tcp_rst_out_of_window"] += 1
+                return
+            self.drops["tcp_out_of_window"] += 1
+            self.send_ack(now)
+            return
+        # RFC 7323 §4.3: remember the timestamp of the segment that covers Last.ACK.sent.
+        if (
+            self.ts_ok
+            and seg.ts_val is not None
+            and seq_le(seg.seq, self.last_ack_sent)
+            and (seq_ge(seg.ts_val, self.ts_recent) or now - self.ts_recent_time >= PAWS_IDLE)
+        ):
+            self.ts_recent = seg.ts_val
+            self.ts_recent_time = now
+        # second: RST (RFC 5961 §3.2: only an exact match resets; in-window gets a challenge ACK)
+        if flags & RST:
+            if seg.seq == rb.rcv_nxt:
+                self.stats["resets_received"] += 1
+                if self.state == State.SYN_RECEIVED and self.listener is not None and not self.orphaned:
+                    self._to_closed()  # §3.10.7.4: a passive open returns to LISTEN
+                    return
+                err = errno.ECONNREFUSED if self.state == State.SYN_RECEIVED else errno.ECONNRESET
+                if self.state in (State.CLOSING, State.LAST_ACK):
+                    err = 0
+                self.error = err or self.error
+                self.sndbuf.clear()
+                self._to_closed()
+            else:
+                self._challenge_ack(now)
+            return
+        # fourth: SYN in a synchronized state (RFC 5961 §4: challenge ACK, never reset)
+        if flags & SYN:
+            if self.state == State.SYN_RECEIVED and self.listener is not None and seg.seq == self.irs:
+                # A retransmitted SYN: our SYN-ACK was lost; send it again.
+                self._emit(self.iss, SYN | ACK, now)
+                return
+            self._challenge_ack(now)
+            return
+        # fifth: ACK
+        if not flags & ACK:
+            self.drops["tcp_no_ack"] += 1
+            return
+        if not self._process_ack(seg, now):
+            return
+        # seventh: segment text
+        payload = seg.payload
+        if payload and self.state in CAN_RECEIVE_DATA:
+            if self.read_closed:
+                # Data after close(): the application will never read it (RFC 9293 §3.10.7.4).
+                self.drops["tcp_data_after_close"] += 1
+                self.stats["reset_data_after_close"] += 1
+                self.abort(now)
+                return
+            self._receive_data(seg, now)
+        elif payload:
+            self.drops["tcp_data_in_closing_state"] += 1
+        # eighth: FIN
+        if flags & FIN and self.state not in (State.CLOSED, State.LISTEN, State.SYN_SENT):
+            rb.fin((seg.seq + len(payload)) & MASK)
+            self.ack_now = True
+            if rb.fin_received and not self._fin_processed:
+                self._fin_processed = True
+                self._peer_fin(now)
+        self.output(now)
+        if self.ack_pending:
+            self._arm_delack(now)
+
+    def _peer_fin(self, now: float) -> None:
+        state = self.state
+        self.host.notify(self)
+        if state in (State.SYN_RECEIVED, State.ESTABLISHED):
+            self.state = State.CLOSE_WAIT
+        elif state == State.FIN_WAIT_1:
+            if seq_ge(self.snd_una, (self.fin_seq + 1) & MASK):
+                self.send_ack(now)
+                self._enter_time_wait(now)
+            else:
+                self.state = State.CLOSING
+        elif state == State.FIN_WAIT_2:
+            self.send_ack(now)
+            self._enter_time_wait(now)
+
+    def _time_wait_segment(self, seg: Segment, now: float) -> None:
+        """TIME-WAIT: a retransmitted FIN is acknowledged and restarts 2·MSL; RSTs are ignored
+        (RFC 1337: TIME-WAIT assassination hazards); anything else gets an ACK."""
+        if seg.flags & RST:
+            self.drops["tcp_time_wait_rst_ignored"] += 1
+            return
+        if seg.flags & FIN:
+            self.send_ack(now)
+            self._set_idle_timer(now + 2 * self.config.msl, self._on_time_wait_done)
+            return
+        if seg.seg_len:
+            self.send_ack(now)
+
+    def _take_rtt_sample(self, seg: Segment, now: float, *, syn: bool = False) -> None:
+        sample = None
+        if self.ts_ok and seg.ts_ecr:
+            rtt = ((self._ts_now(now) - seg.ts_ecr) & MASK) / 1000.0
+            if rtt < 60.0:
+                sample = max(rtt, 0.0)
+        elif syn:
+            if self.retries == 0:
+                sample = max(now - self.rtt_time_syn, 0.0)
+        elif self.rtt_seq is not None and seq_gt(seg.ack, self.rtt_seq):
+            sample = max(now - self.rtt_time, 0.0)
+            self.rtt_seq = None
+        if sample is not None:
+            self.rtt.sample(sample)
+            self.last_rtt = sample
+
+    def _process_ack(self, seg: Segment, now: float) -> bool:
+        """§3.10.7.4 fifth, with RFC 5961 §5.2 ACK validation, RTT, congestion control, window
+        updates and loss recovery. Returns False when the segment is to be dropped."""
+        ack = seg.ack
+        state = self.state
+        if state == State.SYN_RECEIVED:
+            if seq_le(self.snd_una, ack) and seq_le(ack, self.snd_max) and ack != self.iss:
+                self.snd_una = ack
+                self.snd_wnd = seg.window << self.snd_wscale
+                self.max_snd_wnd = max(self.max_snd_wnd, self.snd_wnd)
+                self.snd_wl1 = seg.seq
+                self.snd_wl2 = ack
+                self._take_rtt_sample(seg, now, syn=True)
+                self._established(now)
+                if self.listener is not None:
+                    self.host.established(self)
+                state = self.state
+            else:
+                self.host.transmit(self, ack, 0, RST, 0, b"", 0, 0)
+                self.drops["tcp_syn_received_bad_ack"] += 1
+                return False
+        if seq_gt(ack, self.snd_max):
+            self.drops["tcp_ack_for_unsent"] += 1
+            self.send_ack(now)
+            return False
+        if seq_lt(ack, (self.snd_una - self.max_snd_wnd) & MASK):
+            self.drops["tcp_ack_too_old"] += 1
+            self._challenge_ack(now)
+            return False
+        window = seg.window << self.snd_wscale
+        if seq_gt(ack, self.snd_una):
+            self._new_ack(seg, ack, now)
+        elif ack == self.snd_una:
+            self._duplicate_ack(seg, window, now)
+        # RFC 9293 §3.10.7.4: update the send window from the newest segment only.
+        if seq_lt(self.snd_wl1, seg.seq) or (self.snd_wl1 == seg.seq and seq_le(self.snd_wl2, ack)):
+            if window and self.snd_wnd == 0:
+                self.persist_backoff = 0
+                if self._idle_timer is not None and not self.keepalive:
+                    self._cancel_idle_timer()
+            self.snd_wnd = window
+            self.max_snd_wnd = max(self.max_snd_wnd, window)
+            self.snd_wl1 = seg.seq
+            self.snd_wl2 = ack
+        # Our FIN acknowledged?
+        if self.fin_queued and seq_ge(self.snd_una, (self.fin_seq + 1) & MASK):
+            if state == State.FIN_WAIT_1:
+                self.state = State.FIN_WAIT_2
+                self.host.notify(self)
+                if self.orphaned:
+                    self._set_idle_timer(now + self.config.fin_wait2_timeout, self._on_fin_wait2_timeout)
+            elif state == State.CLOSING:
+                self._enter_time_wait(now)
+                return False
+            elif state == State.LAST_ACK:
+                self._to_closed()
+                return False
+        return True
+
+    def _new_ack(self, seg: Segment, ack: int, now: float) -> None:
+        acked = (ack - self.snd_una) & MASK
+        # Bytes of data (not SYN/FIN) this ACK covers.
+        data_end = self._data_end()
+        data_acked_to = ack if seq_le(ack, data_end) else data_end
+        data_acked = (data_acked_to - self.data_seq) & MASK if seq_gt(data_acked_to, self.data_seq) else 0
+        if data_acked:
+            self.sndbuf.ack(data_acked)
+            self.data_seq = (self.data_seq + data_acked) & MASK
+        self.snd_una = ack
+        if seq_lt(self.snd_nxt, ack):
+            self.snd_nxt = ack
+        self.retries = 0
+        self._take_rtt_sample(seg, now)
+        self.rtt.reset_backoff()
+        flight = self._flight()
+        if self.sack_ok:
+            self.scoreboard.update(ack, seg.sack_blocks, self.snd_max)
+        if self.in_recovery:
+            if seq_ge(ack, self.recover):
+                # Full ACK: recovery ends (RFC 6582 §3.2 step 3, RFC 6675 §5).
+                self.in_recovery = False
+                self.recovery_inflation = 0
+                self.dupacks = 0
+                self.cc.on_recovery_exit(now)
+                self.stats["recoveries"] += 1
+            elif not self.sack_ok:
+                # Partial ACK (RFC 6582 §3.2 step 5): retransmit the next hole, deflate.
+                self.recovery_inflation = max(0, self.recovery_inflation - acked) + self.snd_mss
+                length = min(self.snd_mss, (self._data_end() - ack) & MASK)
+                if length:
+                    self._send_segment(ack, length, now)
+        else:
+            self.dupacks = 0
+            app_limited = flight + acked < self.cc.cwnd and not seq_lt(self.snd_nxt, self._data_end())
+            self.cc.on_ack(acked, now, self.last_rtt, flight, app_limited=app_limited)
+        if self.snd_una == self.snd_max:
+            self._stop_rtx()
+            if self.keepalive:
+                self._arm_keepalive(now)
+        else:
+            self._arm_rtx(now)
+        if data_acked and self.sndbuf.space:
+            self.host.notify(self)
+
+    def _duplicate_ack(self, seg: Segment, window: int, now: float) -> None:
+        """RFC 5681 §2 duplicate ACK: no data, no window change, data outstanding. Three start
+        fast retransmit (or, with SACK, RFC 6675's loss detection does)."""
+        if self.snd_una == self.snd_max:
+            return
+        if self.sack_ok and seg.sack_blocks:
+            self.scoreboard.update(self.snd_una, seg.sack_blocks, self.snd_max)
+        if seg.payload or seg.flags & (SYN | FIN) or window != self.snd_wnd:
+            return
+        self.dupacks += 1
+        self.stats["dupacks"] += 1
+        if self.in_recovery:
+            if not self.sack_ok:
+                self.recovery_inflation += self.snd_mss  # RFC 6582 §3.2 step 4
+            return
+        lost = self.dupacks >= 3 or (
+            self.sack_ok and self.scoreboard.is_lost(self.snd_una, self.snd_mss)
+        )
+        if not lost:
+            return
+        # Enter recovery (RFC 6582 §3.2 step 2 / RFC 6675 §5 step 4).
+        self.in_recovery = True
+        self.recover = self.snd_max
+        self.cc.on_loss(now, self._flight())
+        self.stats["fast_retransmits"] += 1
+        length = min(self.snd_mss, (self._data_end() - self.snd_una) & MASK)
+        if length:
+            self._send_segment(self.snd_una, length, now)
+            self.high_rxt = (self.snd_una + length) & MASK
+        if not self.sack_ok:
+            self.recovery_inflation = 3 * self.snd_mss
+
+    def _receive_data(self, seg: Segment, now: float) -> None:
+        rb = self.rcvbuf
+        assert rb is not None
+        had_ooo = rb.has_ooo
+        advanced = rb.add(seg.seq, seg.payload)
+        if advanced:
+            self.stats["bytes_received"] += advanced
+            self.host.notify(self)
+        in_order = advanced > 0 and seg.seq == ((rb.rcv_nxt - advanced) & MASK) and not rb.has_ooo
+        if not in_order or had_ooo:
+            # Out of order, or filling a hole: ACK at once (RFC 5681 §4.2, RFC 9293 §3.8.6.3).
+            self.ack_now = True
+        elif len(seg.payload) >= self.snd_mss or len(seg.payload) >= self.local_mss - TS_HEADER:
+            self.ack_pending += 1
+        else:
+            self.ack_pending = max(self.ack_pending, 1)

@@ -1,0 +1,442 @@
+"""The TCP layer of one reactor, sans-I/O: demultiplexing to connections and listeners, segment
+output into pooled packets, resets for segments nobody owns, and the events the socket layer
+waits on.
+
+It registers itself as the IPv4 stack's transport for protocol 6 and is every connection's
+:class:`~aiostack.tcp.connection.Host`.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections import Counter, deque
+
+from ..drivers.buffers import Packet
+from ..ip import icmp, ipv4
+from ..ip.checksum import ones_sum, pseudo_header_sum
+from ..ip.stack import Interface, IPStack
+from . import segment as wire
+from .config import TcpConfig
+from .connection import MASK, Connection, State
+from .cookies import SynCookies
+from .isn import IsnGenerator
+from .segment import Segment
+
+_ETH_IP = 14 + 20
+EPHEMERAL_FIRST = 32768
+EPHEMERAL_LAST = 60999
+
+Key = tuple[int, int, int, int]
+"""(local address, local port, remote address, remote port)."""
+
+
+class Listener:
+    """A listening socket's TCP state: the SYN queue (half-open connections, SYN-RECEIVED) and the
+    accept queue (established, not yet accepted), each bounded by the backlog. When the SYN queue
+    is full the listener answers with SYN cookies (RFC 4987 §3.6) instead of state."""
+
+    def __init__(self, layer: TcpLayer, addr: int, port: int, backlog: int, config: TcpConfig) -> None:
+        self.layer = layer
+        self.config = config
+        """Settings for the connections this listener accepts (the listening socket's options)."""
+        self.addr = addr
+        self.port = port
+        self.backlog = max(1, backlog)
+        self.syn_queue: dict[Key, Connection] = {}
+        self.accept_queue: deque[Connection] = deque()
+        self.closed = False
+        self.user: object | None = None
+
+    def __repr__(self) -> str:
+        return f"<Listener {ipv4.ntoa(self.addr)}:{self.port} backlog {self.backlog}>"
+
+    def accept(self) -> Connection | None:
+        return self.accept_queue.popleft() if self.accept_queue else None
+
+
+class TcpLayer:
+    def __init__(self, ip: IPStack, *, config: TcpConfig | None = None, secret: bytes | None = None) -> None:
+        self.ip = ip
+        self.config = config if config is not None else TcpConfig()
+        secret = secret if secret is not None else os.urandom(32)
+        self.isn = IsnGenerator(secret)
+        self.cookies = SynCookies(secret[::-1])
+        self.connections: dict[Key, Connection] = {}
+        self.listeners: dict[tuple[int, int], Listener] = {}
+        self.ready: set[Connection] = set()
+        self.ready_listeners: set[Listener] = set()
+        self.drops: Counter[str] = Counter()
+        self.stats: Counter[str] = Counter()
+        self._rng = ip.rng
+        ip.transports[ipv4.PROTO_TCP] = self
+
+    # == addresses and ports ==================================================================
+    def _mss_for(self, remote: int) -> tuple[Interface, int, int]:
+        iface, hop = self.ip.route(remote)
+        return iface, hop, iface.mtu - 40
+
+    def listen(
+        self, addr: int, port: int, backlog: int | None = None, *, config: TcpConfig | None = None
+    ) -> Listener:
+        if not 0 < port < 65536:
+            raise OSError(errno.EINVAL, f"port {port} out of range")
+        if addr and not any(i.addr == addr for i in self.ip.interfaces):
+            raise OSError(errno.EADDRNOTAVAIL, f"{ipv4.ntoa(addr)} is not an address of this stack")
+        if (addr, port) in self.listeners or (addr and (0, port) in self.listeners):
+            raise OSError(errno.EADDRINUSE, f"TCP port {port} is already listening")
+        if not addr and any(p == port for (_, p) in self.listeners):
+            raise OSError(errno.EADDRINUSE, f"TCP port {port} is already listening")
+        cfg = config if config is not None else self.config
+        lst = Listener(self, addr, port, backlog if backlog is not None else cfg.backlog, cfg)
+        self.listeners[(addr, port)] = lst
+        return lst
+
+    def close_listener(self, lst: Listener, now: float) -> None:
+        """Stop listening; half-open and unaccepted connections are reset (as Linux does)."""
+        lst.closed = True
+        self.listeners.pop((lst.addr, lst.port), None)
+        for conn in list(lst.syn_queue.values()) + list(lst.accept_queue):
+            conn.abort(now)
+        lst.syn_queue.clear()
+        lst.accept_queue.clear()
+        self.ready_listeners.discard(lst)
+
+    def port_in_use(self, port: int) -> bool:
+        return any(p == port for (_, p) in self.listeners) or any(k[1] == port for k in self.connections)
+
+    def _ephemeral(self, laddr: int, raddr: int, rport: int) -> int:
+        span = EPHEMERAL_LAST - EPHEMERAL_FIRST + 1
+        start = self._rng.randrange(span)
+        for i in range(span):
+            port = EPHEMERAL_FIRST + (start + i) % span
+            if (laddr, port, raddr, rport) not in self.connections and (0, port) not in self.listeners:
+                return port
+        raise OSError(errno.EADDRNOTAVAIL, "no free ephemeral TCP port for this destination")
+
+    def connect(
+        self,
+        raddr: int,
+        rport: int,
+        now: float,
+        *,
+        laddr: int = 0,
+        lport: int = 0,
+        config: TcpConfig | None = None,
+    ) -> Connection:
+        """Active open: a new connection in SYN-SENT."""
+        if not 0 < rport < 65536:
+            raise OSError(errno.EINVAL, f"bad destination port {rport}")
+        if raddr == 0 or ipv4.is_multicast(raddr) or raddr == ipv4.LIMITED_BROADCAST:
+            raise OSError(errno.ENETUNREACH, "cannot connect to that address")
+        iface, _hop, mss = self._mss_for(raddr)
+        if raddr == iface.broadcast:
+            raise OSError(errno.ENETUNREACH, "cannot connect to a broadcast address")
+        laddr = laddr or iface.addr
+        lport = lport or self._ephemeral(laddr, raddr, rport)
+        key = (laddr, lport, raddr, rport)
+        if key in self.connections:
+            raise OSError(errno.EADDRINUSE, "that connection already exists")
+        conn = self._new_connection(key, now, mss, config=config)
+        self.connections[key] = conn
+        conn.connect(now)
+        self.stats["active_opens"] += 1
+        return conn
+
+    def _new_connection(
+        self, key: Key, now: float, mss: int, iss: int | None = None, config: TcpConfig | None = None
+    ) -> Connection:
+        laddr, lport, raddr, rport = key
+        if iss is None:
+            iss = self.isn.isn(now, laddr, lport, raddr, rport)
+        return Connection(
+            self, self.ip.timers, config or self.config, laddr, lport, raddr, rport,
+            iss=iss, now=now, mss=mss, ts_offset=self.isn.ts_offset(laddr, raddr),
+        )
+
+    # == input ================================================================================
+    def input(
+        self,
+        iface: Interface,
+        hdr: ipv4.IPv4Header,
+        view: memoryview,
+        ip_off: int,
+        l4: int,
+        end: int,
+        csum_valid: bool,
+        link_bcast: bool,
+        dst_bcast: bool,
+        now: float,
+    ) -> None:
+        if dst_bcast or link_bcast:
+            self.drops["tcp_broadcast"] += 1  # RFC 9293 §3.9.1.2: TCP is unicast only
+            return
+        if not csum_valid and ones_sum(view[l4:end], pseudo_header_sum(hdr.src, hdr.dst, 6, end - l4)) != 0xFFFF:
+            self.drops["tcp_bad_checksum"] += 1
+            return
+        seg = wire.parse(view, l4, end)
+        if isinstance(seg, str):
+            self.drops[seg] += 1
+            return
+        if seg.src_port == 0 or seg.dst_port == 0:
+            self.drops["tcp_port_zero"] += 1
+            return
+        self.stats["segments_in"] += 1
+        key = (hdr.dst, seg.dst_port, hdr.src, seg.src_port)
+        conn = self.connections.get(key)
+        if (
+            conn is not None
+            and conn.state == State.TIME_WAIT
+            and seg.flags & wire.SYN
+            and not seg.flags & wire.ACK
+            and self._time_wait_reuse(conn, seg, now)
+        ):
+            conn = None
+        if conn is not None:
+            conn.segment_arrives(seg, now)
+            return
+        lst = self.listeners.get((hdr.dst, seg.dst_port)) or self.listeners.get((0, seg.dst_port))
+        if lst is not None:
+            self._listen_input(lst, key, seg, now)
+            return
+        self.drops["tcp_no_socket"] += 1
+        self._reset_for(key, seg, now)
+
+    def _time_wait_reuse(self, conn: Connection, seg: Segment, now: float) -> bool:
+        """A new SYN for a TIME-WAIT connection may start a new incarnation when its sequence
+        number (or timestamp) is beyond the old one's (RFC 9293 §3.10.7.4 note, RFC 6191)."""
+        rb = conn.rcvbuf
+        newer_ts = conn.ts_ok and seg.ts_val is not None and ((seg.ts_val - conn.ts_recent) & MASK) < 0x80000000
+        newer_seq = rb is not None and ((seg.seq - rb.rcv_nxt) & MASK) < 0x80000000
+        if not (newer_ts or (not conn.ts_ok and newer_seq)):
+            return False
+        conn._to_closed()
+        self.stats["time_wait_reused"] += 1
+        return True
+
+    def _reset_for(self, key: Key, seg: Segment, now: float) -> None:
+        """RFC 9293 §3.10.7.1: a segment for no connection is answered with a reset (unless it
+        is one): <SEQ=SEG.ACK><CTL=RST> for an ACK, else <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>."""
+        if seg.flags & wire.RST:
+            return
+        if seg.flags & wire.ACK:
+            self._send_raw(key, seg.ack, 0, wire.RST, now)
+        else:
+            self._send_raw(key, 0, (seg.seq + seg.seg_len) & MASK, wire.RST | wire.ACK, now)
+        self.stats["resets_sent"] += 1
+
+    def _listen_input(self, lst: Listener, key: Key, seg: Segment, now: float) -> None:
+        """RFC 9293 §3.10.7.2 (LISTEN), with SYN cookies when the SYN queue is full."""
+        flags = seg.flags
+        if flags & wire.RST:
+            self.drops["tcp_listen_rst"] += 1
+            return
+        if flags & wire.ACK:
+            if not flags & wire.SYN and self._cookie_ack(lst, key, seg, now):
+                return
+            self.drops["tcp_listen_bad_ack"] += 1
+            self._reset_for(key, seg, now)
+            return
+        if not flags & wire.SYN:
+            self.drops["tcp_listen_no_syn"] += 1
+            return
+        if len(lst.accept_queue) >= lst.backlog:
+            self.drops["tcp_accept_queue_full"] += 1  # like Linux: the peer's SYN retry comes back later
+            return
+        try:
+            _iface, _hop, mss = self._mss_for(key[2])
+        except OSError:
+            self.drops["tcp_syn_no_route"] += 1
+            return
+        if len(lst.syn_queue) >= lst.backlog:
+            if not self.config.syncookies:
+                self.drops["tcp_syn_queue_full"] += 1
+                return
+            self._send_cookie_synack(lst, key, seg, mss, now)
+            return
+        conn = self._new_connection(key, now, mss, config=lst.config)
+        conn.listener = lst
+        lst.syn_queue[key] = conn
+        self.connections[key] = conn
+        conn.accept_syn(seg, now)
+        self.stats["passive_opens"] += 1
+
+    def _send_cookie_synack(self, lst: Listener, key: Key, seg: Segment, mss: int, now: float) -> None:
+        laddr, lport, raddr, rport = key
+        cfg = lst.config
+        peer_mss = max(seg.mss or 536, cfg.min_mss)
+        iss, mss_used = self.cookies.make(now, laddr, lport, raddr, rport, seg.seq, min(peer_mss, mss))
+        ts = None
+        wscale = None
+        sack = False
+        if seg.ts_val is not None and cfg.timestamps:
+            sack = seg.sack_permitted and cfg.sack
+            ws = seg.wscale if (seg.wscale is not None and cfg.window_scaling) else None
+            if ws is not None:
+                wscale = Connection._choose_wscale(cfg.rcvbuf)
+            ts_now = (int(now * 1000) + self.isn.ts_offset(laddr, raddr)) & MASK
+            ts = (self.cookies.encode_ts(ts_now, ws, sack), seg.ts_val)
+        options = wire.encode_options(mss=mss_used, wscale=wscale, sack_permitted=sack, timestamps=ts)
+        self._send_raw(key, iss, (seg.seq + 1) & MASK, wire.SYN | wire.ACK, now, options=options,
+                       window=min(cfg.rcvbuf, 0xFFFF))
+        self.stats["syncookies_sent"] += 1
+
+    def _cookie_ack(self, lst: Listener, key: Key, seg: Segment, now: float) -> bool:
+        """The ACK completing a cookie handshake: rebuild the connection from the cookie."""
+        if not self.config.syncookies:
+            return False
+        laddr, lport, raddr, rport = key
+        peer_isn = (seg.seq - 1) & MASK
+        mss = self.cookies.check(now, laddr, lport, raddr, rport, peer_isn, (seg.ack - 1) & MASK)
+        if mss is None:
+            return False
+        if len(lst.accept_queue) >= lst.backlog:
+            self.drops["tcp_accept_queue_full"] += 1
+            return True
+        wscale: int | None = None
+        sack = False
+        if seg.ts_ecr is not None and self.config.timestamps:
+            wscale, sack = self.cookies.decode_ts(seg.ts_ecr)
+        try:
+            _iface, _hop, local_mss = self._mss_for(raddr)
+        except OSError:
+            return False
+        conn = self._new_connection(key, now, local_mss, iss=(seg.ack - 1) & MASK, config=lst.config)
+        conn.listener = lst
+        self.connections[key] = conn
+        conn.accept_cookie(seg, now, mss=mss, wscale=wscale, sack_ok=sack)
+        self.stats["syncookies_accepted"] += 1
+        lst.accept_queue.append(conn)
+        self.ready_listeners.add(lst)
+        return True
+
+    def icmp_error(self, itype: int, code: int, view: memoryview, quote: int, quote_hl: int, end: int) -> None:
+        """RFC 1122 §4.2.3.9 / RFC 5927: hard errors (protocol/port unreachable) abort a
+        connection still in SYN-SENT; others are recorded as soft errors. The quoted sequence
+        number must lie in SND.UNA..SND.MAX (RFC 5927 §4.1) or the message is ignored."""
+        if end - (quote + quote_hl) < 8:
+            return
+        local = int.from_bytes(view[quote + 12 : quote + 16], "big")
+        remote = int.from_bytes(view[quote + 16 : quote + 20], "big")
+        t = quote + quote_hl
+        sport = (view[t] << 8) | view[t + 1]
+        dport = (view[t + 2] << 8) | view[t + 3]
+        seq = int.from_bytes(view[t + 4 : t + 8], "big")
+        conn = self.connections.get((local, sport, remote, dport))
+        if conn is None:
+            self.stats["icmp_error_no_connection"] += 1
+            return
+        if ((seq - conn.snd_una) & MASK) > ((conn.snd_max - conn.snd_una) & MASK):
+            self.drops["tcp_icmp_error_bad_seq"] += 1
+            return
+        self.stats["icmp_errors"] += 1
+        hard = itype == icmp.DEST_UNREACHABLE and code in (
+            icmp.CODE_PROTOCOL_UNREACHABLE,
+            icmp.CODE_PORT_UNREACHABLE,
+        )
+        if conn.state == State.SYN_SENT and hard:
+            conn.error = errno.ECONNREFUSED
+            conn._to_closed()
+        elif itype == icmp.DEST_UNREACHABLE:
+            conn.soft_error = errno.EHOSTUNREACH if code != icmp.CODE_NET_UNREACHABLE else errno.ENETUNREACH
+
+    # == output (the connections' Host) ========================================================
+    def transmit(
+        self, conn: Connection, seq: int, ack: int, flags: int, window: int, options: bytes, offset: int, length: int
+    ) -> None:
+        key = (conn.local_addr, conn.local_port, conn.remote_addr, conn.remote_port)
+        self._send_raw(key, seq, ack, flags, self.ip.timers.now, options=options, window=window,
+                       payload_from=conn if length else None, offset=offset, length=length)
+
+    def _send_raw(
+        self,
+        key: Key,
+        seq: int,
+        ack: int,
+        flags: int,
+        now: float,
+        *,
+        options: bytes = b"",
+        window: int = 0,
+        payload_from: Connection | None = None,
+        offset: int = 0,
+        length: int = 0,
+    ) -> None:
+        laddr, lport, raddr, rport = key
+        try:
+            iface, hop = self.ip.route(raddr)
+        except OSError:
+            self.drops["tcp_tx_no_route"] += 1
+            return
+        pkt: Packet | None = self.ip.pool.try_alloc()
+        if pkt is None:
+            self.drops["tcp_tx_pool_exhausted"] += 1
+            return
+        buf = pkt.buf
+        start = pkt.start
+        if payload_from is not None:
+            length = payload_from.sndbuf.copy_into(buf, start, offset, length)
+        pkt.end = start + length
+        hlen = 20 + len(options)
+        off = pkt.prepend(hlen)
+        wire.write_header(buf, off, src_port=lport, dst_port=rport, seq=seq, ack=ack, flags=flags,
+                          window=window, options=options)
+        tcp_len = hlen + length
+        phs = pseudo_header_sum(laddr, raddr, ipv4.PROTO_TCP, tcp_len)
+        co = off + wire.CHECKSUM_OFFSET
+        if iface.offloads.tx_csum:
+            buf[co] = phs >> 8
+            buf[co + 1] = phs & 0xFF
+            pkt.csum_start = _ETH_IP
+            pkt.csum_offset = wire.CHECKSUM_OFFSET
+        else:
+            csum = ~ones_sum(pkt.view[off : pkt.end], phs) & 0xFFFF
+            buf[co] = csum >> 8
+            buf[co + 1] = csum & 0xFF
+        self.ip.ip_output(iface, hop, pkt, laddr, raddr, ipv4.PROTO_TCP, 64, 0, 0, 0, now)
+        self.stats["segments_out"] += 1
+
+    def notify(self, conn: Connection) -> None:
+        self.ready.add(conn)
+
+    def established(self, conn: Connection) -> None:
+        lst = conn.listener
+        if not isinstance(lst, Listener):
+            return
+        key = (conn.local_addr, conn.local_port, conn.remote_addr, conn.remote_port)
+        lst.syn_queue.pop(key, None)
+        if lst.closed:
+            conn.abort(self.ip.timers.now)
+            return
+        lst.accept_queue.append(conn)
+        self.ready_listeners.add(lst)
+
+    def closed(self, conn: Connection) -> None:
+        key = (conn.local_addr, conn.local_port, conn.remote_addr, conn.remote_port)
+        if self.connections.get(key) is conn:
+            del self.connections[key]
+        lst = conn.listener
+        if isinstance(lst, Listener):
+            lst.syn_queue.pop(key, None)
+        self.ready.add(conn)
+
+    # == for the reactor ======================================================================
+    def take_ready(self) -> set[Connection]:
+        ready = self.ready
+        self.ready = set()
+        return ready
+
+    def take_ready_listeners(self) -> set[Listener]:
+        ready = self.ready_listeners
+        self.ready_listeners = set()
+        return ready
+
+    def counters(self) -> dict[str, object]:
+        states: Counter[str] = Counter(c.state.name for c in self.connections.values())
+        return {"stats": dict(self.stats), "drops": dict(self.drops), "states": dict(states)}
+
+    def close(self) -> None:
+        now = self.ip.timers.now
+        for conn in list(self.connections.values()):
+            if conn.state != State.TIME_WAIT:
+                conn.abort(now)

@@ -1,0 +1,74 @@
+"""The send side's byte queue of one connection: what the application wrote and the peer has not
+yet acknowledged, addressed by offset from SND.UNA (RFC 9293 §3.3.1, the "send sequence space").
+
+One ``bytearray`` with a head offset: ``write`` appends (one copy), ``ack`` moves the head (no copy),
+and the consumed prefix is compacted away only once it is larger than what remains, so the
+amortised cost per byte is constant. ``copy_into`` copies a range straight into a packet buffer.
+"""
+
+from __future__ import annotations
+
+DEFAULT_SNDBUF = 1 << 20
+
+
+class SendBuffer:
+    __slots__ = ("_buf", "_head", "capacity")
+
+    def __init__(self, capacity: int = DEFAULT_SNDBUF) -> None:
+        self._buf = bytearray()
+        self._head = 0
+        self.capacity = capacity
+
+    def __len__(self) -> int:
+        """Bytes queued: unacknowledged (in flight) and not yet sent."""
+        return len(self._buf) - self._head
+
+    @property
+    def space(self) -> int:
+        return max(0, self.capacity - (len(self._buf) - self._head))
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        """Queue as much of ``data`` as fits; returns how many bytes were taken."""
+        n = min(len(data), self.capacity - (len(self._buf) - self._head))
+        if n <= 0:
+            return 0
+        if n == len(data):
+            self._buf += data
+        else:
+            self._buf += memoryview(data)[:n]
+        return n
+
+    def ack(self, n: int) -> None:
+        """Drop ``n`` acknowledged bytes from the front."""
+        if n <= 0:
+            return
+        head = self._head + n
+        buf = self._buf
+        if head >= len(buf):
+            buf.clear()
+            self._head = 0
+            return
+        if head > len(buf) - head and head > 65536:
+            del buf[:head]
+            head = 0
+        self._head = head
+
+    def copy_into(self, dest: bytearray, dest_off: int, offset: int, n: int) -> int:
+        """Copy up to ``n`` bytes starting ``offset`` bytes past SND.UNA into ``dest``; returns the
+        count copied (less than ``n`` at the end of the queue)."""
+        start = self._head + offset
+        end = min(start + n, len(self._buf))
+        if end <= start:
+            return 0
+        count = end - start
+        with memoryview(self._buf) as mv:
+            dest[dest_off : dest_off + count] = mv[start:end]
+        return count
+
+    def peek(self, offset: int, n: int) -> bytes:
+        start = self._head + offset
+        return bytes(self._buf[start : start + n])
+
+    def clear(self) -> None:
+        self._buf.clear()
+        self._head = 0
