@@ -713,8 +713,10 @@ class Connection:
             raise OSError(errno.EPIPE, "Broken pipe: the connection is closing or closed")
         n = self.sndbuf.write(data)
         if n and self.state in CAN_SEND:
-            if self._flight() == 0 and now - self.last_tx > self.rtt.rto:
-                self.cc.on_idle(now, self.rtt.rto)  # RFC 5681 §4.1 restart window
+            if self._flight() == 0:
+                # RFC 5681 §4.1 restart window after an idle period longer than the RTO; CUBIC
+                # also keeps shorter idle gaps out of its curve's clock (RFC 9438 §5.8).
+                self.cc.on_idle(now, self.rtt.rto, idle_since=self.last_tx)
             self.output(now)
         return n
 
