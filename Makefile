@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 # Debian packages the tests and the demo drive from the kernel side.
-DEB_PACKAGES := iproute2 tcpdump iputils-ping
+DEB_PACKAGES := iproute2 tcpdump iputils-ping curl wrk apache2-utils
 
 .PHONY: setup sysdeps demo test lint clean
 

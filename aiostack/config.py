@@ -38,6 +38,7 @@ from typing import Any
 
 __all__ = [
     "DRIVERS",
+    "STACKS",
     "ConfigError",
     "Options",
     "add_standard_options",
@@ -49,6 +50,10 @@ __all__ = [
 
 DRIVERS = ("tap", "memory")
 """Drivers selectable with ``--driver``."""
+
+STACKS = ("native", "kernel")
+"""``--stack``: aiostack itself, or the same application on the OS's sockets (uvloop), as
+Seastar's ``--network-stack native|posix``."""
 
 TABLE = "aiostack"
 """The TOML table that may hold the options (they may also sit at top level)."""
@@ -62,6 +67,7 @@ class ConfigError(ValueError):
 class Options:
     """The standard options, typed. ``extra`` holds the application's own options by dest name."""
 
+    stack: str = "native"
     driver: str = "tap"
     iface: str = "aiostack0"
     addr: IPv4Interface = field(default_factory=lambda: IPv4Interface("10.77.0.2/24"))
@@ -83,6 +89,8 @@ class Options:
 
     def validate(self) -> Options:
         """Check values and their relations; raise :class:`ConfigError` naming the option."""
+        if self.stack not in STACKS:
+            raise ConfigError(f"--stack: {self.stack!r} is not one of {', '.join(STACKS)}")
         if self.driver not in DRIVERS:
             raise ConfigError(f"--driver: {self.driver!r} is not one of {', '.join(DRIVERS)}")
         if (
@@ -169,6 +177,12 @@ _STANDARD = {f.name for f in fields(Options)} - {"extra"}
 def add_standard_options(parser: argparse.ArgumentParser) -> None:
     """Add the standard options (in an "aiostack" group) to ``parser``."""
     g = parser.add_argument_group("aiostack", "user-space stack options (also settable in --config)")
+    g.add_argument(
+        "--stack",
+        choices=STACKS,
+        default="native",
+        help="native: aiostack; kernel: the same application on the OS's sockets via uvloop (default: native)",
+    )
     g.add_argument("--driver", choices=DRIVERS, default="tap", help="network device driver (default: tap)")
     g.add_argument("--iface", default="aiostack0", metavar="NAME", help="device name (default: aiostack0)")
     g.add_argument(

@@ -1,0 +1,138 @@
+"""Two stacks, one application (Seastar's ``--network-stack native|posix``).
+
+:func:`open_network` gives an application the four asyncio entry points — ``start_server``,
+``open_connection``, ``create_server``, ``create_connection`` — served either by aiostack
+(``--stack native``) or by uvloop on the OS's own sockets (``--stack kernel``), so any comparison
+runs identical application code. :func:`serve` is the one-call entry for servers (Seastar's
+``app_template``, F-Stack's ``ff_run``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from .app import run
+from .config import Options, options_from_mapping
+from .drivers.base import Driver
+from .stack import Stack
+
+StreamHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+class KernelNetwork:
+    """The OS's TCP/IP stack through the running (uvloop) event loop."""
+
+    name = "kernel"
+    stack: Stack | None = None
+
+    async def start_server(self, cb: StreamHandler, host: str | None = None, port: int | None = None, **kw: Any) -> Any:
+        return await asyncio.start_server(cb, host, port, **kw)
+
+    async def open_connection(self, host: str, port: int, **kw: Any) -> Any:
+        return await asyncio.open_connection(host, port, **kw)
+
+    async def create_server(
+        self, factory: Callable[[], asyncio.Protocol], host: str | None, port: int, **kw: Any
+    ) -> Any:
+        return await asyncio.get_running_loop().create_server(factory, host, port, **kw)
+
+    async def create_connection(self, factory: Callable[[], asyncio.Protocol], host: str, port: int, **kw: Any) -> Any:
+        return await asyncio.get_running_loop().create_connection(factory, host, port, **kw)
+
+    def counters(self) -> dict[str, object]:
+        return {}
+
+
+class NativeNetwork:
+    """aiostack: a :class:`Stack` with the asyncio-compatible entry points bound to it."""
+
+    name = "native"
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+
+    async def start_server(self, cb: StreamHandler, host: str | None = None, port: int | None = None, **kw: Any) -> Any:
+        from .streams import start_server
+
+        return await start_server(cb, host, port, stack=self.stack, **kw)
+
+    async def open_connection(self, host: str, port: int, **kw: Any) -> Any:
+        from .streams import open_connection
+
+        return await open_connection(host, port, stack=self.stack, **kw)
+
+    async def create_server(
+        self, factory: Callable[[], asyncio.Protocol], host: str | None, port: int, **kw: Any
+    ) -> Any:
+        from .protocols import create_server
+
+        return await create_server(factory, host, port, stack=self.stack, **kw)
+
+    async def create_connection(self, factory: Callable[[], asyncio.Protocol], host: str, port: int, **kw: Any) -> Any:
+        from .protocols import create_connection
+
+        return await create_connection(factory, host, port, stack=self.stack, **kw)
+
+    def counters(self) -> dict[str, object]:
+        return self.stack.counters()
+
+
+Network = KernelNetwork | NativeNetwork
+
+
+@contextlib.asynccontextmanager
+async def open_network(options: Options, *, driver: Driver | None = None) -> AsyncIterator[Network]:
+    """The network the options choose, started, and closed again on exit."""
+    if options.stack == "kernel":
+        yield KernelNetwork()
+        return
+    stack = Stack.from_options(options, driver=driver)
+    async with stack:
+        yield NativeNetwork(stack)
+
+
+def serve(
+    handler: StreamHandler,
+    port: int | None = None,
+    *,
+    options: Options | None = None,
+    host: str | None = None,
+    ready: Callable[[Network], None] | None = None,
+    **kw: Any,
+) -> None:
+    """Serve ``handler(reader, writer)`` (asyncio streams) for every connection on ``port``,
+    until SIGINT or SIGTERM.
+
+    The network comes from the standard options — ``options`` (an :class:`Options`) or keyword
+    arguments (``stack="native"``, ``driver="tap"``, ``addr="10.77.0.2/24"``,
+    ``host_addr=...``, …). One reactor (``cores=1``); multi-core comes with its own issue.
+    ``ready(network)`` is called once the server listens.
+    """
+    if options is None:
+        options = options_from_mapping({**kw, **({"port": port} if port else {})})
+    elif kw:
+        raise TypeError("pass either options= or keyword options, not both")
+    port = port or options.port
+    if not port:
+        raise ValueError("serve() needs a port")
+    if options.cores != 1:
+        raise ValueError("cores=1 only for now: multi-core serving is not built yet")
+
+    async def main() -> None:
+        async with open_network(options) as net:
+            bind = host if host is not None else (None if net.name == "kernel" else str(options.addr.ip))
+            server = await net.start_server(handler, bind, port)
+            print(f"serving on {bind or '0.0.0.0'}:{port} ({net.name} stack)", flush=True)
+            if ready is not None:
+                ready(net)
+            async with server:
+                await server.serve_forever()
+
+    try:
+        run(main)
+    except KeyboardInterrupt:  # pragma: no cover - SIGINT is handled by run(); belt and braces
+        sys.exit(130)
