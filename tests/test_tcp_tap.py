@@ -1,0 +1,140 @@
+"""TCP against the Linux kernel through a TAP, inside a test-made namespace, with real clients:
+curl and wrk and ApacheBench against examples/http_server.py, 1 GB each way between
+examples/bulk.py and the kernel, and examples/http_client.py fetching from a kernel
+``python -m http.server``."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from aiostack.netns import NetNS
+from conftest import PYTHON, ROOT, need_tool
+
+HOST = "10.77.0.1"
+STACK = "10.77.0.2"
+TAP_ARGS = ["--driver", "tap", "--iface", "aiostack0", "--addr", f"{STACK}/24", "--host-addr", f"{HOST}/24"]
+GB = 1_000_000_000
+
+
+def example(name: str) -> str:
+    return str(ROOT / "examples" / name)
+
+
+def wait_line(proc: subprocess.Popen[bytes], word: str, timeout: float = 30) -> str:
+    """Read the process's stdout until a line containing ``word`` (bounded by ``timeout``)."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline().decode()
+        if word in line:
+            return line
+        if not line and proc.poll() is not None:
+            err = proc.stderr.read().decode() if proc.stderr else ""
+            raise AssertionError(f"process exited ({proc.returncode}) before '{word}': {err}")
+    raise AssertionError(f"no '{word}' line within {timeout} s")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> str:
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err.decode()
+    return out.decode()
+
+
+@pytest.fixture
+def http_server(netns: NetNS):  # type: ignore[no-untyped-def]
+    proc = netns.popen(
+        [PYTHON, example("http_server.py"), *TAP_ARGS, "--port", "8080", "--stats"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    wait_line(proc, "serving on")
+    yield netns, proc
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def test_curl_wrk_ab_against_http_example(http_server) -> None:  # type: ignore[no-untyped-def]
+    ns, proc = http_server
+    curl = need_tool("curl", "curl")
+    res = ns.run([curl, "-sS", "-i", "--max-time", "10", f"http://{STACK}:8080/"], timeout=30)
+    assert res.stdout.startswith("HTTP/1.1 200 OK"), res.stdout + res.stderr
+    assert res.stdout.endswith("Hello from aiostack!\n")
+    res = ns.run([curl, "-sS", "--max-time", "30", "-o", "/dev/null", "-w", "%{http_code} %{size_download}",
+                  f"http://{STACK}:8080/bytes/5000000"], timeout=60)
+    assert res.stdout == "200 5000000", res.stdout + res.stderr
+
+    wrk = need_tool("wrk", "wrk")
+    res = ns.run([wrk, "-t", "2", "-c", "100", "-d", "10s", "--timeout", "5s", f"http://{STACK}:8080/"],
+                 timeout=60)
+    out = res.stdout
+    assert "Socket errors" not in out, out  # wrk prints this line only when there were errors
+    assert "Non-2xx" not in out, out
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    assert requests > 1000, out
+
+    ab = need_tool("ab", "apache2-utils")
+    res = ns.run([ab, "-q", "-n", "10000", "-c", "20", "-s", "10", f"http://{STACK}:8080/"], timeout=300)
+    out = res.stdout
+    assert re.search(r"Complete requests:\s+10000", out), out
+    assert re.search(r"Failed requests:\s+0", out), out
+    assert "Non-2xx" not in out, out
+
+    counters = json.loads(stop(proc).strip().splitlines()[-1])
+    tcp = counters["tcp"]
+    assert tcp["stats"]["passive_opens"] >= 10000 + 100
+    assert "internal_error" not in counters["drops"]
+
+
+def _bulk_pair(ns: NetNS, aiostack_mode: str, tmp_path: Path) -> tuple[dict[str, object], dict[str, object]]:
+    """aiostack's bulk.py serves in ``aiostack_mode``; the kernel's bulk.py is the other end."""
+    kernel_mode = "send" if aiostack_mode == "receive" else "receive"
+    server = ns.popen(
+        [PYTHON, example("bulk.py"), aiostack_mode, "--bytes", str(GB), "--port", "5001", *TAP_ARGS],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    wait_line(server, "listening")
+    client = ns.run(
+        [PYTHON, example("bulk.py"), kernel_mode, "--bytes", str(GB), "--connect", STACK, "--port", "5001",
+         "--stack", "kernel"],
+        timeout=240,
+    )
+    out, err = server.communicate(timeout=240)
+    assert server.returncode == 0, err.decode()
+    return json.loads(out.decode().strip().splitlines()[-1]), json.loads(client.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("aiostack_mode", ["receive", "send"])
+def test_bulk_one_gigabyte(netns: NetNS, tmp_path: Path, aiostack_mode: str) -> None:
+    ours, kernel = _bulk_pair(netns, aiostack_mode, tmp_path)
+    assert ours["bytes"] == kernel["bytes"] == GB
+    assert ours["sha256"] == kernel["sha256"]
+
+
+def test_http_client_fetches_from_kernel_server(netns: NetNS, tmp_path: Path) -> None:
+    (tmp_path / "index.html").write_bytes(b"<h1>served by the kernel</h1>\n" * 1000)
+    server = netns.popen(
+        # 0.0.0.0 inside the test's namespace: HOST appears only when the client makes its TAP.
+        [PYTHON, "-m", "http.server", "8000", "--bind", "0.0.0.0", "--directory", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    res = None
+    for _ in range(20):  # until http.server is listening
+        res = netns.run([PYTHON, example("http_client.py"), f"http://{HOST}:8000/index.html", *TAP_ARGS,
+                         "--timeout", "5"], check=False, timeout=60)
+        if res.returncode == 0:
+            break
+        time.sleep(0.25)
+    server.terminate()
+    server.wait(timeout=10)
+    assert res is not None and res.returncode == 0, (res.stdout, res.stderr) if res else None
+    result = json.loads(res.stdout.strip().splitlines()[-1])
+    assert result["status"] == 200
+    assert result["body_length"] == len(b"<h1>served by the kernel</h1>\n" * 1000)
