@@ -1,3 +1,24 @@
-"""aiostack: a user-space TCP/IP stack for Python, one uvloop reactor per core over poll-mode drivers."""
+"""aiostack: a user-space TCP/IP stack for Python, one uvloop reactor per core over poll-mode drivers.
+
+The asyncio-compatible entry points (``start_server``, ``open_connection``, ``create_server``,
+``create_connection``) use the stack running on the current event loop unless ``stack=`` names
+one; :func:`serve` runs a whole server from the standard options.
+"""
+
+from .network import open_network, serve
+from .protocols import create_connection, create_server
+from .stack import Stack, current_stack
+from .streams import open_connection, start_server
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "Stack",
+    "create_connection",
+    "create_server",
+    "current_stack",
+    "open_connection",
+    "open_network",
+    "serve",
+    "start_server",
+]

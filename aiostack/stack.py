@@ -33,6 +33,21 @@ if TYPE_CHECKING:
     from .config import Options
 
 
+_running: dict[asyncio.AbstractEventLoop, list[Stack]] = {}
+
+
+def current_stack() -> Stack:
+    """The stack running on this thread's event loop, for the module-level API
+    (``aiostack.open_connection(host, port)`` …), as asyncio finds its running loop. With more
+    than one stack on the loop, pass ``stack=`` explicitly."""
+    stacks = _running.get(asyncio.get_running_loop(), [])
+    if len(stacks) == 1:
+        return stacks[0]
+    if not stacks:
+        raise RuntimeError("no aiostack Stack is running on this event loop (start one, or use aiostack.serve())")
+    raise RuntimeError(f"{len(stacks)} aiostack stacks run on this event loop: pass stack= to choose one")
+
+
 def pool_for_mtu(mtu: int, count: int = 4096) -> PacketPool:
     """A packet pool whose buffers hold a frame of ``mtu`` (plus Ethernet, a VLAN tag and slack),
     so jumbo MTUs work; never smaller than the default buffer."""
@@ -62,6 +77,7 @@ class Stack:
         self.reactor.tcp = self.tcp
         self.drivers: list[Driver] = []
         self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._ping_ident = self.ip.rng.randrange(0x10000)
         self._ping_seq = 0
 
@@ -119,6 +135,8 @@ class Stack:
         if not self.reactor.ports:
             raise RuntimeError("no interface attached")
         self.reactor.start()
+        self._loop = asyncio.get_running_loop()
+        _running.setdefault(self._loop, []).append(self)
 
     def close(self) -> None:
         if self._closed:
@@ -128,6 +146,11 @@ class Stack:
             self.tcp.close()
         if self.reactor.running:
             self.reactor.stop()
+        stacks = _running.get(self._loop) if self._loop is not None else None
+        if stacks is not None and self in stacks:
+            stacks.remove(self)
+            if not stacks:
+                del _running[self._loop]  # type: ignore[arg-type]
         self.ip.close()
         for driver in self.drivers:
             driver.close()

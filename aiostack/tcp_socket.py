@@ -141,7 +141,7 @@ class TcpSocket:
             conn = lst.accept()
             if conn is not None:
                 sock = TcpSocket(self._stack, conn)
-                sock._config = self._config
+                sock._config = dataclasses.replace(self._config)
                 conn.keepalive = conn.keepalive or self._keepalive
                 return sock, format_address(conn.remote_addr, conn.remote_port)
             self._check_open()
@@ -156,7 +156,10 @@ class TcpSocket:
         conn = lst.accept()
         if conn is None:
             raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
-        return TcpSocket(self._stack, conn), format_address(conn.remote_addr, conn.remote_port)
+        sock = TcpSocket(self._stack, conn)
+        sock._config = dataclasses.replace(self._config)
+        conn.keepalive = conn.keepalive or self._keepalive
+        return sock, format_address(conn.remote_addr, conn.remote_port)
 
     # -- data -------------------------------------------------------------------------------
     async def send(self, data: bytes | bytearray | memoryview) -> int:
@@ -228,6 +231,7 @@ class TcpSocket:
             conn.read_closed = True
         if how in (_socket.SHUT_WR, _socket.SHUT_RDWR):
             conn.shutdown_write(self._now())
+        self._tcp.notify(conn)  # readiness changed locally (IN/RDHUP/OUT/HUP): wake waiters
         self._stack.reactor.kick()
 
     def close(self) -> None:
@@ -363,6 +367,18 @@ class TcpSocket:
     @property
     def connection(self) -> Connection | None:
         return self._conn
+
+    @property
+    def listener(self) -> Listener | None:
+        return self._listener
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def stack(self) -> Stack:
+        return self._stack
 
     async def __aenter__(self) -> TcpSocket:
         return self

@@ -196,6 +196,18 @@ class UdpSocket:
         ep.rx_bytes -= len(data)
         return data[:bufsize], (ipv4.ntoa(src), sport)
 
+    @property
+    def endpoint(self) -> UdpEndpoint | None:
+        return self._ep
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def stack(self) -> Stack:
+        return self._stack
+
     # -- context manager --------------------------------------------------------------------
     async def __aenter__(self) -> UdpSocket:
         return self

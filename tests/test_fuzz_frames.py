@@ -51,7 +51,26 @@ def _bases(rng: random.Random) -> list[bytes]:
     u = dpkt.udp.UDP(sport=rng.randrange(1, 65536), dport=7, data=b"q" * 3000)
     u.ulen = 3008
     big = ip4(u, proto=17, ident=rng.randrange(65536))
+    syn = dpkt.tcp.TCP(
+        sport=rng.randrange(1024, 65536),
+        dport=80,
+        seq=rng.randrange(1 << 32),
+        flags=dpkt.tcp.TH_SYN,
+        win=65535,
+        opts=b"\x02\x04\x05\xb4\x01\x03\x03\x07\x04\x02\x00\x00",
+    )
+    ack = dpkt.tcp.TCP(
+        sport=rng.randrange(1024, 65536),
+        dport=80,
+        seq=rng.randrange(1 << 32),
+        ack=rng.randrange(1 << 32),
+        flags=dpkt.tcp.TH_ACK | dpkt.tcp.TH_PUSH,
+        win=512,
+        data=payload[:100],
+    )
     return [
+        eth(ip4(syn, proto=6)),
+        eth(ip4(ack, proto=6)),
         udp_frame(payload, dport=7),
         udp_frame(payload, dport=rng.randrange(1, 65536)),
         icmp_echo_frame(payload[:500]),
@@ -115,7 +134,11 @@ def _accounted(stack: Stack) -> int:
     assert isinstance(stats, dict)
     drops = counters["drops"]
     assert isinstance(drops, dict)
-    return sum(drops.values()) + sum(stats.get(k, 0) for k in USED)
+    tcp = stack.tcp
+    assert tcp is not None
+    # TCP segments are used (counted in segments_in) or dropped by the TCP layer or a connection.
+    tcp_used = tcp.stats["segments_in"] + sum(tcp.drops.values())
+    return sum(drops.values()) + sum(stats.get(k, 0) for k in USED) + tcp_used
 
 
 def test_fuzzed_frames_are_counted_and_stack_survives() -> None:
@@ -126,6 +149,8 @@ def test_fuzzed_frames_are_counted_and_stack_survives() -> None:
     stack = Stack(seed=1)
     stack.attach(stack_port, "10.0.0.2/24")
     echo = stack.ip.udp_bind(0, 7)
+    assert stack.tcp is not None
+    stack.tcp.listen(0, 80, backlog=8)  # SYNs fill the SYN queue, then SYN cookies answer
     stack.ip.start(stack.clock())
     stack.reactor.run_once()
 

@@ -193,3 +193,25 @@ async def test_transfer_through_loss_reorder_duplication() -> None:
         assert conn is not None
         assert conn.stats["retransmitted_segments"] > 0
         sock.close()
+
+
+async def test_module_level_api_uses_the_running_stack() -> None:
+    import aiostack
+
+    link = MemoryLink()
+    only = Stack()
+    only.attach(link.port(), f"{SERVER}/24")
+    with pytest.raises(RuntimeError):
+        aiostack.current_stack()  # none running yet
+    async with only:
+        assert aiostack.current_stack() is only
+        server = await aiostack.start_server(lambda r, w: None, None, 7070)  # no stack= needed
+        assert server.sockets[0].getsockname() == ("0.0.0.0", 7070)
+        server.close()
+        other = Stack()
+        other.attach(link.port(), f"{CLIENT}/24")
+        async with other:
+            with pytest.raises(RuntimeError, match="pass stack="):
+                aiostack.current_stack()
+    with pytest.raises(RuntimeError):
+        aiostack.current_stack()
