@@ -423,6 +423,10 @@ class Connection:
                     self._arm_persist(now)
                 break
             if length < mss and not self._may_send_short(length, unsent, now):
+                if self._flight() == 0:
+                    # Nothing in flight, so no ACK will come to open the window: RFC 9293
+                    # §3.8.6.2.1 (4)'s override timeout, on the persist timer as it suggests.
+                    self._arm_persist(now)
                 break
             fin = fin_due and length == unsent and ((self.snd_nxt + length) & MASK) == self.fin_seq
             self._send_segment(self.snd_nxt, length, now, fin=fin)
@@ -563,22 +567,41 @@ class Connection:
     def _arm_persist(self, now: float) -> None:
         """RFC 9293 §3.8.6.1: with a zero window and data to send, probe so a lost window update
         cannot deadlock the connection. Backs off like the RTO, capped at ``max_persist``."""
-        if self._idle_timer is not None and self._idle_timer.active:
+        if self._persist_pending():
             return
+        # Keep-alives share the idle timer but never run while there is data to send (RFC 9293
+        # §3.8.4): the persist timer takes it over.
         delay = min(self.rtt.rto * (1 << min(self.persist_backoff, 10)), self.config.max_persist)
         self._set_idle_timer(now + max(delay, self.config.min_rto), self._on_persist)
+
+    def _persist_pending(self) -> bool:
+        t = self._idle_timer
+        return t is not None and t.active and t.callback == self._on_persist
 
     def _on_persist(self, *_: object) -> None:
         now = self.timers.now
         self._idle_timer = None
-        if self.state not in SYNCHRONIZED or self.snd_wnd != 0:
+        if self.state not in SYNCHRONIZED:
             return
-        if not seq_lt(self.snd_nxt, self._data_end()) and not self.fin_queued:
+        if self.snd_wnd:
+            # The override timeout (RFC 9293 §3.8.6.2.1 (4)): the window stayed smaller than a
+            # segment with nothing in flight; send what it allows rather than wait forever.
+            unsent = (self._data_end() - self.snd_nxt) & MASK if seq_lt(self.snd_nxt, self._data_end()) else 0
+            length = min(unsent, self._send_window(), self.snd_mss)
+            if self._flight() == 0 and length > 0:
+                self.stats["sws_override"] += 1
+                self._send_segment(self.snd_nxt, length, now)
+                self.snd_nxt = (self.snd_nxt + length) & MASK
             return
-        # A zero-window probe: one byte of new data (the peer may accept it) — RFC 9293 §3.8.6.1.
-        if seq_lt(self.snd_nxt, self._data_end()):
-            self._send_segment(self.snd_nxt, 1, self.timers.now)
-            self.snd_nxt = (self.snd_nxt + 1) & MASK
+        if not seq_lt(self.snd_una, self._data_end()) and not self.fin_queued:
+            return
+        # A zero-window probe: one byte at SND.UNA (the peer may accept it) — RFC 9293 §3.8.6.1.
+        # While the window stays shut, later probes resend that same byte (RFC 1122 §4.2.2.17):
+        # a byte beyond it would lie outside the window too.
+        if seq_lt(self.snd_una, self._data_end()):
+            self._send_segment(self.snd_una, 1, self.timers.now)
+            if seq_lt(self.snd_nxt, (self.snd_una + 1) & MASK):
+                self.snd_nxt = (self.snd_una + 1) & MASK
             self._stop_rtx()  # the persist timer, not the RTO, governs probes
         self.stats["zero_window_probes"] += 1
         self.persist_backoff += 1
@@ -645,6 +668,15 @@ class Connection:
         self._to_closed()
 
     def _established(self, now: float) -> None:
+        if self.retries:
+            # Our SYN (or SYN-ACK) had to be retransmitted. RFC 6298 §5.7: without an RTT sample
+            # (Karn's rule excludes the handshake's), data starts with an RTO of 3 s. RFC 5681
+            # §3.1 as relaxed by RFC 6928 §2: after more than one retransmission, the initial
+            # window is one segment.
+            if self.rtt.srtt is None:
+                self.rtt.initial_rto = max(self.rtt.initial_rto, 3.0)
+            if self.retries > 1:
+                self.cc.cwnd = self.snd_mss
         self.state = State.ESTABLISHED
         self.retries = 0
         self.rtt.reset_backoff()
@@ -888,6 +920,17 @@ class Connection:
         if self.state == State.TIME_WAIT:
             self._time_wait_segment(seg, now)
             return
+        if self.state == State.SYN_RECEIVED and flags & SYN and not flags & RST and seg.seq == self.irs:
+            # The peer's SYN again, or (simultaneous open) its SYN-ACK: both have SEG.SEQ = IRS,
+            # before RCV.NXT, so the sequence test below would answer them with a bare ACK that
+            # a peer in SYN-SENT drops (§3.10.7.3), stalling the handshake until our RTO.
+            if not flags & ACK:
+                # A retransmitted SYN: our SYN-ACK was lost; send it again (as Linux does).
+                self._emit(self.iss, SYN | ACK, now)
+                return
+            if self.listener is None and seg.ack == self.snd_max:
+                self._simultaneous_open_synack(seg, now)
+                return
         # first: sequence number
         if not self._acceptable(seg):
             if flags & RST:
@@ -923,10 +966,6 @@ class Connection:
             return
         # fourth: SYN in a synchronized state (RFC 5961 §4: challenge ACK, never reset)
         if flags & SYN:
-            if self.state == State.SYN_RECEIVED and self.listener is not None and seg.seq == self.irs:
-                # A retransmitted SYN: our SYN-ACK was lost; send it again.
-                self._emit(self.iss, SYN | ACK, now)
-                return
             self._challenge_ack(now)
             return
         # fifth: ACK
@@ -951,12 +990,31 @@ class Connection:
         if flags & FIN and self.state not in (State.CLOSED, State.LISTEN, State.SYN_SENT):
             rb.fin((seg.seq + len(payload)) & MASK)
             self.ack_now = True
-            if rb.fin_received and not self._fin_processed:
-                self._fin_processed = True
-                self._peer_fin(now)
+        if rb.fin_received and not self._fin_processed:
+            # Also when this segment has no FIN: it filled the gap before a FIN that arrived out
+            # of order, and the receive buffer consumed that FIN (§3.10.7.4 eighth applies to
+            # the FIN once all before it is in: RCV.NXT has just passed it).
+            self._fin_processed = True
+            self._peer_fin(now)
         self.output(now)
         if self.ack_pending:
             self._arm_delack(now)
+
+    def _simultaneous_open_synack(self, seg: Segment, now: float) -> None:
+        """RFC 9293 §3.5 Figure 8 line 6: in a simultaneous open, SYN-RECEIVED gets the peer's
+        SYN-ACK acknowledging our SYN and is ESTABLISHED (our own SYN-ACK, in flight, completes
+        the peer's side, so no ACK is sent)."""
+        if self.ts_ok and seg.ts_val is not None:
+            self.ts_recent = seg.ts_val
+            self.ts_recent_time = now
+        self.snd_una = seg.ack
+        self.snd_wnd = seg.window  # a SYN's window is never scaled (RFC 7323 §2.2)
+        self.max_snd_wnd = max(self.max_snd_wnd, self.snd_wnd)
+        self.snd_wl1 = seg.seq
+        self.snd_wl2 = seg.ack
+        self._take_rtt_sample(seg, now, syn=True)
+        self._established(now)
+        self.output(now)
 
     def _peer_fin(self, now: float) -> None:
         state = self.state
@@ -1040,8 +1098,14 @@ class Connection:
         if seq_lt(self.snd_wl1, seg.seq) or (self.snd_wl1 == seg.seq and seq_le(self.snd_wl2, ack)):
             if window and self.snd_wnd == 0:
                 self.persist_backoff = 0
-                if self._idle_timer is not None and not self.keepalive:
+                if self._persist_pending():
                     self._cancel_idle_timer()
+                    self._arm_keepalive(now)  # the idle timer is the keep-alive's again
+                if ((self.snd_max - self.snd_una) & MASK) == 1 and seq_lt(self.snd_una, self._data_end()):
+                    # The one byte outstanding is our last zero-window probe, which a receiver
+                    # with no room dropped: send it again with the data that follows rather
+                    # than leave a hole for the RTO to find.
+                    self.snd_nxt = self.snd_una
             self.snd_wnd = window
             self.max_snd_wnd = max(self.max_snd_wnd, window)
             self.snd_wl1 = seg.seq
@@ -1074,8 +1138,10 @@ class Connection:
         if seq_lt(self.snd_nxt, ack):
             self.snd_nxt = ack
         self.retries = 0
+        # Karn's algorithm (RFC 6298 §5, last paragraph; RFC 1122 §4.2.3.1): a backed-off RTO
+        # stays until a valid RTT sample ends it (RttEstimator.sample does); an ACK that may be
+        # for a retransmission gives none.
         self._take_rtt_sample(seg, now)
-        self.rtt.reset_backoff()
         flight = self._flight()
         if self.sack_ok:
             self.scoreboard.update(ack, seg.sack_blocks, self.snd_max)
@@ -1114,6 +1180,11 @@ class Connection:
         if self.sack_ok and seg.sack_blocks:
             self.scoreboard.update(self.snd_una, seg.sack_blocks, self.snd_max)
         if seg.payload or seg.flags & (SYN | FIN) or window != self.snd_wnd:
+            return
+        if window == 0:
+            # Answers to zero-window probes, not signs of loss: the only data outstanding is the
+            # probe, which the persist timer resends (RFC 1122 §4.2.2.17; BSD's tcp_input also
+            # counts no duplicate ACKs while persisting).
             return
         self.dupacks += 1
         self.stats["dupacks"] += 1
