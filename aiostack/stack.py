@@ -22,6 +22,7 @@ from .drivers.base import Driver
 from .drivers.buffers import DEFAULT_BUFFER_SIZE, DEFAULT_HEADROOM, PacketPool
 from .drivers.mac import mac_to_str
 from .ip import ipv4
+from .ip.checksum import warm_up as warm_up_checksum
 from .ip.stack import Interface, IPStack
 from .reactor import Port, Reactor
 from .tcp.config import TcpConfig
@@ -134,6 +135,9 @@ class Stack:
     async def start(self) -> None:
         if not self.reactor.ports:
             raise RuntimeError("no interface attached")
+        # Load (and if need be compile) the numba checksum loop now, not on the first long frame:
+        # that costs 0.35-0.6 s once per process, which would stall the first conversation.
+        warm_up_checksum()
         self.reactor.start()
         self._loop = asyncio.get_running_loop()
         _running.setdefault(self._loop, []).append(self)

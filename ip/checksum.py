@@ -58,6 +58,15 @@ def _load_long_sum() -> Callable[[Any, int], int] | None:
     return long_sum
 
 
+def warm_up() -> None:
+    """Load the long-input loop ahead of time (a process's first long checksum otherwise pays
+    for importing numba and loading or compiling the loop)."""
+    if not _long_sum_ready:
+        _load_long_sum()
+    if _long_sum is not None:
+        _long_sum(bytes(NUMBA_THRESHOLD), 0)
+
+
 def ones_sum(data: bytes | bytearray | memoryview, initial: int = 0) -> int:
     """The folded 16-bit one's-complement sum of ``data`` plus ``initial`` (not inverted).
 

@@ -249,7 +249,7 @@ class TcpLayer:
             self.drops["tcp_syn_no_route"] += 1
             return
         if len(lst.syn_queue) >= lst.backlog:
-            if not self.config.syncookies:
+            if not lst.config.syncookies:
                 self.drops["tcp_syn_queue_full"] += 1
                 return
             self._send_cookie_synack(lst, key, seg, mss, now)
@@ -283,7 +283,7 @@ class TcpLayer:
 
     def _cookie_ack(self, lst: Listener, key: Key, seg: Segment, now: float) -> bool:
         """The ACK completing a cookie handshake: rebuild the connection from the cookie."""
-        if not self.config.syncookies:
+        if not lst.config.syncookies:
             return False
         laddr, lport, raddr, rport = key
         peer_isn = (seg.seq - 1) & MASK
@@ -295,7 +295,7 @@ class TcpLayer:
             return True
         wscale: int | None = None
         sack = False
-        if seg.ts_ecr is not None and self.config.timestamps:
+        if seg.ts_ecr is not None and lst.config.timestamps:
             wscale, sack = self.cookies.decode_ts(seg.ts_ecr)
         try:
             _iface, _hop, local_mss = self._mss_for(raddr)
