@@ -35,6 +35,25 @@ async def echo(stack: Stack, port: int) -> None:
                 print(f"echo to {peer} failed: {exc}", file=sys.stderr, flush=True)
 
 
+class _KernelEcho(asyncio.DatagramProtocol):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.transport.sendto(data, addr)  # type: ignore[attr-defined]
+
+
+async def kernel_echo(port: int) -> None:
+    """The same service on the OS's sockets (``--stack kernel``), for side-by-side runs."""
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(_KernelEcho, local_addr=("0.0.0.0", port))
+    print(f"udp echo listening on 0.0.0.0 port {port} (kernel stack)", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        transport.close()
+
+
 async def memory_demo(options: Options, count: int) -> bool:
     """Server and client stacks joined by an in-memory link; the client checks every echo."""
     from aiostack.drivers.memory import MemoryLink
@@ -70,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     options = parse_options(argv, parser, default_port=7)
 
     async def amain() -> bool:
+        if options.stack == "kernel":
+            await kernel_echo(options.port)
+            return True
         if options.driver == "memory":
             return await memory_demo(options, options.extra["count"])
         stack = Stack.from_options(options)
