@@ -15,7 +15,6 @@ import struct
 import pytest
 
 from aiostack import epoll
-from aiostack.drivers.memory import MemoryLink
 from aiostack.epoll import (
     EPOLLERR,
     EPOLLET,
@@ -28,19 +27,9 @@ from aiostack.epoll import (
 )
 from aiostack.stack import Stack
 from aiostack.tcp_socket import TcpSocket
+from memnet import SERVER, pair
 
-SERVER = "10.8.5.2"
-CLIENT = "10.8.5.1"
 TIMEOUT = 5.0
-
-
-def pair() -> tuple[Stack, Stack]:
-    link = MemoryLink()
-    server = Stack(seed=2)
-    server.attach(link.port(name="server"), f"{SERVER}/24")
-    client = Stack(seed=1)
-    client.attach(link.port(name="client"), f"{CLIENT}/24")
-    return client, server
 
 
 def listener(stack: Stack, port: int) -> TcpSocket:

@@ -6,48 +6,16 @@ on an orderly close, ConnectionResetError on a reset), writes after close, abort
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import socket
 import struct
-from collections.abc import Callable
 
 import pytest
 
 from aiostack import protocols
-from aiostack.drivers.memory import MemoryLink
 from aiostack.protocols import Server, Transport, create_connection, create_server
-from aiostack.stack import Stack
 from aiostack.tcp.config import TcpConfig
-
-SERVER = "10.8.4.2"
-CLIENT = "10.8.4.1"
-
-
-def pair(tcp_config: TcpConfig | None = None) -> tuple[Stack, Stack]:
-    link = MemoryLink()
-    server = Stack(seed=2, tcp_config=tcp_config)
-    server.attach(link.port(name="server"), f"{SERVER}/24")
-    client = Stack(seed=1, tcp_config=tcp_config)
-    client.attach(link.port(name="client"), f"{CLIENT}/24")
-    return client, server
-
-
-def blob(n: int, seed: int = 0) -> bytes:
-    out = bytearray()
-    h = hashlib.sha256(str(seed).encode()).digest()
-    while len(out) < n:
-        h = hashlib.sha256(h).digest()
-        out += h * 64
-    return bytes(out[:n])
-
-
-async def until(predicate: Callable[[], bool], what: str, limit: float = 5.0) -> None:
-    """Let the loop run until ``predicate()`` holds (a bound on the wait, not a timing check)."""
-    async with asyncio.timeout(limit):
-        while not predicate():
-            await asyncio.sleep(0.001)
-    assert predicate(), what
+from memnet import CLIENT, SERVER, blob, pair, until
 
 
 class Recorder(asyncio.Protocol):

@@ -11,36 +11,13 @@ import socket
 
 import pytest
 
-from aiostack.drivers.fault import FaultProfile, FaultWrapper
+from aiostack.drivers.fault import FaultProfile
 from aiostack.drivers.memory import MemoryLink
 from aiostack.stack import Stack
 from aiostack.tcp.connection import State
+from memnet import CLIENT, SERVER, blob, pair
 
 tasks: set[asyncio.Task[None]] = set()  # strong references for background tasks
-SERVER = "10.8.0.2"
-CLIENT = "10.8.0.1"
-
-
-def pair(fault: FaultProfile | None = None, seed: int = 3) -> tuple[Stack, Stack]:
-    link = MemoryLink()
-    server = Stack(seed=2)
-    server.attach(link.port(name="server"), f"{SERVER}/24")
-    client = Stack(seed=1)
-    port = link.port(name="client")
-    if fault is not None:
-        client.attach(FaultWrapper(port, rx=fault, tx=fault, seed=seed), f"{CLIENT}/24")
-    else:
-        client.attach(port, f"{CLIENT}/24")
-    return client, server
-
-
-def blob(n: int, seed: int = 0) -> bytes:
-    out = bytearray()
-    h = hashlib.sha256(str(seed).encode()).digest()
-    while len(out) < n:
-        h = hashlib.sha256(h).digest()
-        out += h * 64
-    return bytes(out[:n])
 
 
 async def echo_server(stack: Stack, port: int) -> socket.socket:  # returns the listening TcpSocket
@@ -164,7 +141,7 @@ async def test_reset_reported_as_econnreset() -> None:
 
 async def test_transfer_through_loss_reorder_duplication() -> None:
     fault = FaultProfile(loss=0.05, reorder=0.02, duplicate=0.01, corrupt=0.001)
-    client, server = pair(fault)
+    client, server = pair(fault=fault)
     data = blob(2 << 20, seed=5)
     async with client, server:
         lsock = server.socket(socket.AF_INET, socket.SOCK_STREAM)
