@@ -192,3 +192,50 @@ async def test_module_level_api_uses_the_running_stack() -> None:
                 aiostack.current_stack()
     with pytest.raises(RuntimeError):
         aiostack.current_stack()
+
+
+async def test_socket_options() -> None:
+    client, server = pair()
+    async with client, server:
+        lsock = server.socket(socket.AF_INET, socket.SOCK_STREAM)
+        lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        lsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)  # inherited by accepted sockets
+        lsock.bind(("0.0.0.0", 7100))
+        lsock.listen()
+        sock = client.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 30)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 5)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
+        await sock.connect((SERVER, 7100))
+        conn, _ = await lsock.accept()
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        assert (
+            sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+            sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
+            sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT),
+        ) == (30, 5, 3)
+        c = sock.connection
+        assert c is not None and c.keepalive and c.nodelay
+        # the peer advertised a window for its 64 KiB receive buffer, not the default 1 MiB
+        assert c.max_snd_wnd <= 65536
+        assert conn.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) == 65536
+        assert 0 < sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG) <= 1460
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE) == socket.SOCK_STREAM
+        with pytest.raises(OSError) as exc:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 0)
+        assert exc.value.errno == errno.EINVAL
+        with pytest.raises(OSError) as exc:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        assert exc.value.errno == errno.ENOPROTOOPT
+        with pytest.raises(OSError) as exc:
+            await sock.connect((SERVER, 7100))
+        assert exc.value.errno == errno.EISCONN
+        sock.close()
+        conn.close()
+        with pytest.raises(OSError) as exc:
+            await sock.recv(1)
+        assert exc.value.errno == errno.EBADF
