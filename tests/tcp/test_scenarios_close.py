@@ -6,6 +6,7 @@ TIME-WAIT reuse by a new SYN (RFC 6191)."""
 from __future__ import annotations
 
 import pytest
+
 from scenario import SYN_OPTIONS, Scenario, State
 
 MSS = 1448

@@ -6,6 +6,7 @@ our receive window (RFC 9293 §3.8.6.2.2), ACKs of unsent data (RFC 9293 §3.10.
 from __future__ import annotations
 
 import pytest
+
 from scenario import Scenario, State
 
 MSS = 1448  # 1460 less the 12 bytes of the timestamp option

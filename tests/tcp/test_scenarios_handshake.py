@@ -8,6 +8,7 @@ import errno
 import itertools
 
 import pytest
+
 from scenario import SYN_OPTIONS, Scenario, State
 
 # Option kinds, to check layouts: Linux's tcp_options_write order.

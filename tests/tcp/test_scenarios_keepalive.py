@@ -4,6 +4,7 @@ their interval and count, ETIMEDOUT, and an answered probe putting the connectio
 from __future__ import annotations
 
 import pytest
+
 from scenario import Scenario, State
 
 

@@ -6,6 +6,7 @@ RFC 6582), SACK-based recovery (RFC 6675), and the persist timer for zero window
 from __future__ import annotations
 
 import pytest
+
 from scenario import Scenario, State
 
 MSS = 1448

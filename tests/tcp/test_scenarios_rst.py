@@ -9,6 +9,7 @@ import errno
 from collections.abc import Callable
 
 import pytest
+
 from scenario import Scenario, State
 
 
