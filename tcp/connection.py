@@ -8,7 +8,8 @@ the socket layer. It never reads a clock or touches a device.
 Structure follows RFC 9293 §3.10 (event processing) section by section; the extensions are:
 MSS/window scale/SACK-permitted/timestamps negotiation (RFC 9293 §3.7.1, RFC 7323, RFC 2018),
 RTO per RFC 6298 with Karn's rule and backoff, NewReno fast recovery (RFC 6582) or SACK-based
-recovery (RFC 6675), pluggable congestion control (RFC 5681, RFC 9438), delayed ACKs
+recovery (RFC 6675) with RACK-TLP loss detection (RFC 8985, :mod:`.rack`), pluggable congestion
+control (RFC 5681, RFC 9438), delayed ACKs
 (RFC 9293 §3.8.6.3), Nagle (§3.7.4), receiver and sender SWS avoidance (§3.8.6.2), the persist
 timer (§3.8.6.1), keep-alives (§3.8.4), TIME-WAIT with RFC 1337 protection, PAWS (RFC 7323 §5)
 and RFC 5961's challenge ACKs.
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 from . import segment as wire
 from .config import TcpConfig
 from .congestion import create as create_congestion
+from .rack import PTO_MIN, WCDELACKT, Rack
 from .receive_buffer import ReceiveBuffer
 from .rtt import RttEstimator
 from .sack import Scoreboard
@@ -45,6 +47,9 @@ DEFAULT_PEER_MSS = 536
 """RFC 9293 §3.7.1: without an MSS option, assume 536 (IPv4)."""
 TS_HEADER = 12
 """A timestamps option costs 12 bytes of every segment (NOP, NOP, TS)."""
+SACK_OPTION_MAX = 36
+"""The most a SACK option takes from a segment's payload room (NOP, NOP, kind, length and four
+blocks; three with timestamps)."""
 PAWS_IDLE = 24 * 24 * 3600.0
 """RFC 7323 §5.5: TS.Recent older than 24 days is no longer trusted."""
 
@@ -76,6 +81,11 @@ SYNCHRONIZED = frozenset(
 )
 CAN_RECEIVE_DATA = frozenset({State.ESTABLISHED, State.FIN_WAIT_1, State.FIN_WAIT_2})
 CAN_SEND = frozenset({State.ESTABLISHED, State.CLOSE_WAIT})
+CAN_PROBE = frozenset({State.ESTABLISHED, State.CLOSE_WAIT, State.FIN_WAIT_1, State.CLOSING, State.LAST_ACK})
+"""States that may have data or a FIN outstanding: where a tail loss probe makes sense."""
+KEEP_SACKS_ON_RTO = False
+"""RFC 6675 §5.1 / RFC 2018 §8: after an RTO the SACK information is expunged (the receiver may
+have reneged) unless this is set (RFC 6675 Errata 1610: keep it given robust reneging tests)."""
 
 
 class Host(Protocol):
@@ -178,12 +188,21 @@ class Connection:
         it was not retransmitted)."""
         self._fin_processed = False
         self._rtx_timer: Timer | None = None
+        """The one wheel timer behind the retransmission timer, the TLP probe timer and RACK's
+        reordering timer: aimed lazily at the earliest of their deadlines."""
         self._rtx_deadline = 0.0
+        self._rtx_is_pto = False
+        """The retransmission deadline is a TLP probe timeout (RFC 8985 §7.2: the PTO stands in
+        for the RTO while a probe is allowed), not an RTO."""
+        self._reo_deadline = 0.0
+        """RACK's reordering timer (RFC 8985 §6.2 step 5), 0 when not armed."""
         self._delack_timer: Timer | None = None
         self._idle_timer: Timer | None = None
         """Persist, keep-alive, FIN-WAIT-2 and TIME-WAIT share this one (they never overlap)."""
         self.retries = 0
         self.persist_backoff = 0
+        self.persist_probes = 0
+        """Zero-window probes sent with no ACK from the peer since (Linux icsk_probes_out)."""
         self.keepalive_probes = 0
         self.last_rx = now
         self.last_tx = now
@@ -193,7 +212,19 @@ class Connection:
         self.in_recovery = False
         self.recover = iss
         self.high_rxt = iss
+        self.rescue_rxt: int | None = None
+        """RFC 6675 RescueRxt: RecoveryPoint of the recovery that sent a rule (4) rescue."""
         self.recovery_inflation = 0
+        self.rto_recovery = False
+        """After an RTO with SACK: retransmitting what RACK marked lost until SND.UNA passes the
+        RecoveryPoint; no fast recovery starts meanwhile (RFC 6675 §5.1)."""
+        self.rack = Rack()
+        """RACK-TLP (RFC 8985): transmit records and loss detection; used when SACK is on."""
+        self.tlp_end: int | None = None
+        """TLP.end_seq (RFC 8985 §7): SND.NXT when the outstanding probe went, None if none."""
+        self.tlp_is_retrans = False
+        self.tlp_in_recovery = False
+        """The outstanding probe went during a recovery, whose own reduction covers what it finds."""
 
         # -- ACK policy
         self.ack_pending = 0
@@ -364,12 +395,38 @@ class Connection:
         else:
             self.stats["challenge_acks_rate_limited"] += 1
 
-    def _send_segment(self, seq: int, length: int, now: float, *, fin: bool = False) -> None:
-        """Send ``length`` bytes of data starting at ``seq`` (and the FIN after them if ``fin``)."""
+    def _cur_mss(self) -> int:
+        """Payload bytes that fit in a segment sent now: SMSS less the SACK blocks our options
+        carry while we hold out-of-order data (RFC 6691: the MSS bounds data *and* options
+        beyond the fixed header; Linux's tcp_current_mss). In a two-way transfer with loss the
+        data segments carry those blocks, and a full SMSS of payload would make the frame
+        larger than the MTU."""
+        rb = self.rcvbuf
+        if rb is None or not self.sack_ok or not rb.has_ooo:
+            return self.snd_mss
+        blocks = len(rb.sack_blocks(3 if self.ts_ok else 4))
+        if not blocks:
+            return self.snd_mss
+        return max(self.snd_mss - (4 + 8 * blocks), 1)
+
+    def _send_segment(self, seq: int, length: int, now: float, *, fin: bool = False, arm: bool = True) -> int:
+        """Send ``length`` bytes of data starting at ``seq`` (and the FIN after them if ``fin``);
+        returns the sequence number after what was sent. ``length`` is cut to :meth:`_cur_mss`
+        (the FIN then waits) should a caller have offered more. ``arm=False`` leaves the
+        retransmission timer to the caller (a burst arms it once, after its last segment)."""
+        rb = self.rcvbuf
+        if length > self.snd_mss or (rb is not None and rb.has_ooo and self.sack_ok):
+            cur = self._cur_mss()
+            if length > cur:
+                length = cur
+                fin = False
+                self.stats["segments_cut_to_mss"] += 1
         flags = ACK | (PSH if length and seq + length == self._data_end() else 0) | (FIN if fin else 0)
         offset = (seq - self.data_seq) & MASK
         self._emit(seq, flags, now, offset, length)
         end = (seq + length + (1 if fin else 0)) & MASK
+        if self.sack_ok:
+            self.rack.on_transmit(seq, end, now)
         if seq_gt(end, self.snd_max):
             self.snd_max = end
             if self.rtt_seq is None and not self.ts_ok:
@@ -379,7 +436,9 @@ class Connection:
             self.stats["retransmitted_segments"] += 1
             if self.rtt_seq is not None and seq_le(seq, self.rtt_seq):
                 self.rtt_seq = None  # Karn's rule (RFC 6298 §3): no sample from a retransmission
-        self._arm_rtx(now)
+        if arm:
+            self._arm_rtx(now)
+        return end
 
     def output(self, now: float) -> None:
         """Send what the windows allow (the heart of tcp_output): new data, the FIN, and an ACK
@@ -394,22 +453,27 @@ class Connection:
             self.send_ack(now)
 
     def _send_window(self) -> int:
-        """Bytes we may still put in flight: min(peer window, congestion window) − in flight."""
-        if self.in_recovery and self.sack_ok:
-            pipe = self.scoreboard.pipe(self.snd_una, self.snd_max, self.high_rxt, self.snd_mss)
-            return max(0, min(self.snd_wnd, self.cc.cwnd) - pipe)
+        """Bytes we may still put in flight: min(peer window, congestion window) − in flight.
+        During SACK recovery (fast or after an RTO) "in flight" is RFC 6675's pipe, counted with
+        RACK's lost marks (:attr:`.rack.Rack.pipe`)."""
+        if self.sack_ok and (self.in_recovery or self.rto_recovery):
+            return max(0, min(self.snd_wnd, self.cc.cwnd) - self.rack.pipe)
         cwnd = self.cc.cwnd + self.recovery_inflation
         return max(0, min(self.snd_wnd, cwnd) - self._flight())
 
     def _output_data(self, now: float) -> bool:
-        sent = False
-        mss = self.snd_mss
-        if self.in_recovery and self.sack_ok:
+        sent = burst = False
+        mss = self._cur_mss()
+        recovering = self.sack_ok and (self.in_recovery or self.rto_recovery)
+        if recovering:
             sent = self._sack_retransmit(now)
         while True:
             data_end = self._data_end()
             unsent = (data_end - self.snd_nxt) & MASK if seq_lt(self.snd_nxt, data_end) else 0
             window = self._send_window()
+            if recovering:
+                # The pipe may be far below the flight: new data must still fit the peer's window.
+                window = min(window, self._rwnd_room())
             fin_due = self.fin_queued and seq_le(self.snd_nxt, self.fin_seq) and unsent <= mss
             if unsent == 0:
                 if fin_due and self.snd_nxt == self.fin_seq and (window > 0 or self._flight() == 0):
@@ -429,12 +493,18 @@ class Connection:
                     self._arm_persist(now)
                 break
             fin = fin_due and length == unsent and ((self.snd_nxt + length) & MASK) == self.fin_seq
-            self._send_segment(self.snd_nxt, length, now, fin=fin)
-            self.snd_nxt = (self.snd_nxt + length + (1 if fin else 0)) & MASK
-            sent = True
+            self.snd_nxt = self._send_segment(self.snd_nxt, length, now, fin=fin, arm=False)
+            burst = sent = True
             if fin:
                 break
+        if burst:
+            self._arm_rtx(now)
         return sent
+
+    def _rwnd_room(self) -> int:
+        """Bytes of new data the peer's window still has room for (right edge − SND.NXT)."""
+        room = (self.snd_una + self.snd_wnd - self.snd_nxt) & MASK
+        return 0 if room >= 0x80000000 else room
 
     def _may_send_short(self, length: int, unsent: int, now: float) -> bool:
         """Sender SWS avoidance and Nagle (RFC 9293 §3.8.6.2.1, §3.7.4): a less-than-full segment
@@ -445,56 +515,263 @@ class Connection:
         return bool(self.max_snd_wnd and length >= self.max_snd_wnd // 2)
 
     def _sack_retransmit(self, now: float) -> bool:
-        """RFC 6675 §5 step (C): while the pipe has room, retransmit what NextSeg names."""
+        """RFC 6675 §5 step (C): while the pipe has room, send what NextSeg names, with RACK's
+        lost marks (RFC 8985) as rule (1)'s IsLost:
+
+        1. the lowest segment RACK (or IsLost) marked lost and not yet retransmitted — this
+           includes lost retransmissions, which RFC 6675 alone never resends;
+        2. new data, if there is any and the peer's window has room: left to the caller
+           (:meth:`_output_data`), so rule (3) yields to it (``next_seg(new_data=...)``);
+        3. an unSACKed hole below the highest SACKed byte that is not deemed lost;
+        4. the rescue retransmission: one segment holding the highest unSACKed byte, once per
+           recovery (RescueRxt), when rules (1)-(3) have nothing.
+
+        Each retransmission is at most one SMSS."""
         sent = False
-        for _ in range(64):
-            if self._send_window() < self.snd_mss and sent:
+        mss = self._cur_mss()
+        rack = self.rack
+        board = self.scoreboard
+        for _ in range(256):
+            window = self._send_window()
+            if window <= 0 or (sent and window < mss):
                 break
-            if self._send_window() <= 0:
-                break
-            nxt = self.scoreboard.next_seg(self.snd_una, self.snd_max, self.high_rxt, self.snd_mss)
-            if nxt is None:
-                break
-            seq, length = nxt
+            lost = rack.next_lost()
+            if lost is not None:
+                self._retransmit(lost[0], lost[1], now)
+                self.stats["rack_retransmits"] += 1
+                sent = True
+                continue
             data_end = self._data_end()
-            if seq_ge(seq, data_end):
-                break
-            length = min(length, (data_end - seq) & MASK, self.snd_mss)
-            self._send_segment(seq, length, now)
-            self.high_rxt = (seq + length) & MASK
-            sent = True
+            new_data = seq_lt(self.snd_nxt, data_end) and self._rwnd_room() > 0
+            nxt = board.next_seg(self.snd_una, self.snd_max, self.high_rxt, mss, new_data=new_data)
+            if nxt is not None:
+                seq, length = nxt
+                if seq_ge(seq, data_end):
+                    break
+                length = min(length, (data_end - seq) & MASK, mss)
+                end = (seq + length) & MASK
+                self.high_rxt = end
+                if rack.retransmitted(seq):
+                    continue  # RACK already resent it (or it arrived): HighRxt just moves past
+                if board.is_lost(seq, mss):
+                    rack.mark_lost(seq, end)  # rule (1): the original no longer counts in pipe
+                self._send_segment(seq, length, now)
+                sent = True
+                continue
+            if new_data:
+                break  # rule (2): new data, sent by the caller
+            # Rule (4): once per recovery (HighACK > RescueRxt), the highest unSACKed segment.
+            if self.rescue_rxt is None or seq_gt(self.snd_una, self.rescue_rxt):
+                rescue = board.rescue_seg(self.snd_una, self.snd_max, mss)
+                if rescue is not None:
+                    seq, length = rescue
+                    if seq_lt(seq, data_end):
+                        length = min(length, (data_end - seq) & MASK)
+                        if seq_gt((seq + length) & MASK, self.high_rxt) and not rack.retransmitted(seq):
+                            self.rescue_rxt = self.recover
+                            self.stats["rescue_retransmits"] += 1
+                            self._send_segment(seq, length, now)
+                            sent = True
+            break
         return sent
+
+    def _retransmit(self, seq: int, end: int, now: float) -> None:
+        """Send ``[seq, end)`` again, in segments of at most SMSS (the FIN too if it lies inside)."""
+        data_end = self._data_end()
+        mss = self._cur_mss()
+        while seq_lt(seq, end):
+            if seq_ge(seq, data_end):
+                if self.fin_queued and seq == self.fin_seq:
+                    self._send_segment(seq, 0, now, fin=True)
+                break
+            length = min((end - seq) & MASK, (data_end - seq) & MASK, mss)
+            fin = self.fin_queued and ((seq + length) & MASK) == self.fin_seq and seq_gt(end, self.fin_seq)
+            seq = self._send_segment(seq, length, now, fin=fin)
 
     # == timers ===============================================================================
     def _arm_rtx(self, now: float) -> None:
-        """(Re)start the retransmission timer (RFC 6298 §5.1, §5.3). Lazily: an earlier wheel
-        timer is kept and, when it fires, re-aimed at the new deadline, so an ACK stream does not
-        allocate a timer per ACK."""
-        self._rtx_deadline = now + self.rtt.rto
+        """(Re)start the retransmission timer (RFC 6298 §5.1, §5.3) — or, while a tail loss probe
+        is allowed, the probe timer in its place (RFC 8985 §7.2), when it comes before the RTO.
+
+        A probe is allowed with SACK, no probe outstanding (§7.3: one at a time), a window open,
+        and an SRTT to size the PTO from that Karn's rule still trusts (no backed-off RTO waiting
+        for a fresh sample). PTO = 2·SRTT, + WCDelAckT with one segment in flight, at least
+        :data:`.rack.PTO_MIN` (:func:`.rack.pto`); when it would not come before the RTO the RTO
+        stays (a probe then would only postpone the timeout by a full RTO).
+
+        RFC 8985 §7.2 also excludes recovery (fast or after an RTO) and flights with SACKed
+        segments. This stack probes there too (as QUIC's PTO does, RFC 9002 §6.2): with a small
+        window under steady loss most of the time is spent in recovery, and a recovery flight
+        lost whole (the retransmissions and the new data with them) otherwise costs a full RTO
+        — 200 ms at least, against sub-millisecond round trips on a LAN. The probe draws an ACK
+        whose SACK lets RACK mark everything sent before it lost; the RTO stays the last resort.
+        """
+        rtt = self.rtt
+        rto = rtt.rto
+        deadline = now + rto
+        is_pto = False
+        if (
+            self.sack_ok
+            and self.tlp_end is None
+            and self.snd_wnd > 0
+            and not rtt.backoffs
+            and rtt.srtt is not None
+            and self.state in CAN_PROBE
+        ):  # (inlined, as is pto(): this runs for every burst and every ACK)
+            # FlightSize from SND.MAX: SND.NXT may not have moved on yet.
+            timeout = 2 * rtt.srtt
+            if ((self.snd_max - self.snd_una) & MASK) <= self.snd_mss:
+                timeout += WCDELACKT
+            if timeout < PTO_MIN:
+                timeout = PTO_MIN
+            if timeout < rto:
+                deadline = now + timeout
+                is_pto = True
+        self._rtx_deadline = deadline
+        self._rtx_is_pto = is_pto
         t = self._rtx_timer
-        if t is None or not t.active or t.when > self._rtx_deadline:
+        if t is None or not t.active or t.when > deadline:
+            self._aim_timer(deadline)
+
+    def _aim_timer(self, deadline: float) -> None:
+        """Make the wheel timer fire no later than ``deadline``. Lazily: an earlier wheel timer is
+        kept and, when it fires, re-aimed at the deadlines then pending, so an ACK stream does not
+        allocate a timer per ACK."""
+        t = self._rtx_timer
+        if t is None or not t.active or t.when > deadline:
             if t is not None:
                 t.cancel()
-            self._rtx_timer = self.timers.schedule(self._rtx_deadline, self._on_rtx_timer)
+            self._rtx_timer = self.timers.schedule(deadline, self._on_rtx_timer)
 
     def _stop_rtx(self) -> None:
         if self._rtx_timer is not None:
             self._rtx_timer.cancel()
             self._rtx_timer = None
         self._rtx_deadline = 0.0
+        self._reo_deadline = 0.0
 
     def _on_rtx_timer(self, now: float | None = None) -> None:
         now = self.timers.now if now is None else now
         self._rtx_timer = None
-        if self._rtx_deadline == 0.0:
+        reo = self._reo_deadline
+        if reo and now >= reo:
+            self._reo_deadline = 0.0
+            self._on_reo_timeout(now)
+        deadline = self._rtx_deadline
+        if deadline and now >= deadline:
+            if self._rtx_is_pto:
+                self._on_pto(now)
+            else:
+                self._retransmission_timeout(now)
+        pending = [d for d in (self._rtx_deadline, self._reo_deadline) if d]
+        if pending and self.state != State.CLOSED:
+            self._aim_timer(min(pending))
+
+    def _on_reo_timeout(self, now: float) -> None:
+        """RACK's reordering timer (RFC 8985 §6.2 step 5 / §6.3 RACK_detect_loss_and_arm_timer)."""
+        if not self.sack_ok or self.snd_una == self.snd_max or self.state not in SYNCHRONIZED:
             return
-        if now < self._rtx_deadline:
-            self._rtx_timer = self.timers.schedule(self._rtx_deadline, self._on_rtx_timer)
+        self.stats["rack_reo_timeouts"] += 1
+        self._rack_detect(now)
+        self.output(now)
+
+    def _rack_detect(self, now: float) -> None:
+        """Run RACK's loss detection; start recovery if it found a loss, arm its timer if a
+        segment is not yet due."""
+        rack = self.rack
+        lost, timeout = rack.detect_loss(now, self.in_recovery or self.rto_recovery, self.rtt.srtt)
+        if lost:
+            self.stats["rack_lost_segments"] += lost
+            if not self.in_recovery and not self.rto_recovery:
+                self._enter_recovery(now)
+        if timeout is not None:
+            self._reo_deadline = now + timeout
+            self._aim_timer(self._reo_deadline)
+        else:
+            self._reo_deadline = 0.0
+
+    def _enter_recovery(self, now: float) -> None:
+        """RFC 6582 §3.2 step 2 / RFC 6675 §5 step (4): reduce the window once for this episode,
+        remember the RecoveryPoint and fast-retransmit the first lost segment at once."""
+        self.in_recovery = True
+        self.recover = self.snd_max
+        self.cc.on_loss(now, self._flight())
+        self.stats["fast_retransmits"] += 1
+        self.high_rxt = self.snd_una
+        self.rescue_rxt = None
+        self.tlp_end = None  # this recovery's reduction covers whatever a probe revealed
+        if self.sack_ok:
+            lost = self.rack.next_lost()
+            if lost is None:
+                length = min(self._cur_mss(), (self._data_end() - self.snd_una) & MASK)
+                lost = (self.snd_una, (self.snd_una + max(length, 1)) & MASK)
+                self.rack.mark_lost(*lost)
+            self._retransmit(lost[0], lost[1], now)
             return
-        self._retransmission_timeout(now)
+        length = min(self._cur_mss(), (self._data_end() - self.snd_una) & MASK)
+        if length:
+            self.high_rxt = self._send_segment(self.snd_una, length, now)
+        self.recovery_inflation = 3 * self.snd_mss
+
+    def _on_pto(self, now: float) -> None:
+        """RFC 8985 §7.3 TLP_send_probe: the probe timer expired with no ACK; send one segment
+        to draw an ACK that RACK can act on — new data if there is any and the peer's window
+        takes it (cwnd notwithstanding), else the last segment again — and fall back to the RTO.
+        """
+        if self.snd_una == self.snd_max:
+            self._rtx_deadline = 0.0  # nothing outstanding (an ACK stopped timers already)
+            return
+        if self.state not in CAN_PROBE:
+            self._rtx_is_pto = False
+            self._retransmission_timeout(now)
+            return
+        self.stats["tlp_probes"] += 1
+        self.tlp_in_recovery = self.in_recovery or self.rto_recovery
+        data_end = self._data_end()
+        unsent = (data_end - self.snd_nxt) & MASK if seq_lt(self.snd_nxt, data_end) else 0
+        room = self._rwnd_room()
+        if unsent and room:
+            length = min(unsent, self._cur_mss(), room)
+            fin = self.fin_queued and length == unsent and ((self.snd_nxt + length) & MASK) == self.fin_seq
+            self.tlp_is_retrans = False
+            self.tlp_end = (self.snd_nxt + length + (1 if fin else 0)) & MASK
+            self.snd_nxt = self._send_segment(self.snd_nxt, length, now, fin=fin)
+        else:
+            last = self.rack.last()
+            if last is None:
+                self._rtx_is_pto = False
+                self._retransmission_timeout(now)
+                return
+            self.tlp_is_retrans = True
+            self.tlp_end = self.snd_max
+            self.stats["tlp_retransmits"] += 1
+            self._retransmit(last[0], last[1], now)
+        self._arm_rtx(now)  # the probe is out: the RTO again (no second probe, §7.3)
+
+    def _tlp_on_ack(self, seg: Segment, ack: int, dsack: bool, now: float) -> None:
+        """RFC 8985 §7.4 TLP_process_ack: end the probe episode, and if the probe (a
+        retransmission) repaired a lost tail, respond as to a loss (enter and leave recovery)."""
+        end = self.tlp_end
+        if end is None or seq_lt(ack, end):
+            return
+        if not self.tlp_is_retrans:
+            self.tlp_end = None  # the probe was new data: delivered
+        elif dsack:
+            self.tlp_end = None  # the original arrived too: nothing was lost
+            self.stats["tlp_spurious"] += 1
+        elif seq_gt(ack, end):
+            self.tlp_end = None
+            self.stats["tlp_recoveries"] += 1
+            if not (self.in_recovery or self.rto_recovery or self.tlp_in_recovery):
+                self.cc.on_loss(now, self._flight())
+                self.cc.on_recovery_exit(now)
+        elif ack == self.snd_una and not seg.sack_blocks and not seg.payload:
+            self.tlp_end = None  # a plain duplicate ACK: both copies arrived
 
     def _retransmission_timeout(self, now: float) -> None:
-        """RFC 6298 §5.4–5.7 and RFC 5681 §3.1: back off, collapse the window, go back to SND.UNA."""
+        """RFC 6298 §5.4–5.7 and RFC 5681 §3.1: back off, collapse the window, go back to SND.UNA.
+        With SACK, RACK marks what is lost (RFC 8985 §6.3) and the retransmissions go out as the
+        window allows, in order, until SND.UNA passes the RecoveryPoint (RFC 6675 §5.1)."""
         state = self.state
         self.retries += 1
         limit = (
@@ -525,21 +802,34 @@ class Connection:
         self.in_recovery = False
         self.recovery_inflation = 0
         self.dupacks = 0
-        self.scoreboard.reset()
+        self.scoreboard.reset(keep_sacks=KEEP_SACKS_ON_RTO)
+        self.recover = self.snd_max  # RFC 6675 §5.1: no new recovery before this is ACKed
         self.high_rxt = self.snd_una
+        self.rescue_rxt = None
         self.rtt_seq = None
+        self.tlp_end = None
+        self._reo_deadline = 0.0
+        if self.sack_ok:
+            rack = self.rack
+            self.rto_recovery = True
+            rack.on_rto(now, rack.reo_wnd(True, self.rtt.srtt), keep_sacks=KEEP_SACKS_ON_RTO)
+            # The loss window: the first lost segment now, the rest as ACKs open cwnd.
+            lost = rack.next_lost()
+            if lost is not None:
+                self._retransmit(lost[0], lost[1], now)
+            self._arm_rtx(now)
+            return
         self.snd_nxt = self.snd_una
         # Go back to SND.UNA: one segment now (the loss window), the rest as ACKs open cwnd.
         data_end = self._data_end()
         if seq_lt(self.snd_una, data_end):
-            length = min((data_end - self.snd_una) & MASK, self.snd_mss)
+            length = min((data_end - self.snd_una) & MASK, self._cur_mss())
             fin = (
                 self.fin_queued
                 and ((self.snd_una + length) & MASK) == self.fin_seq
                 and seq_lt(self.fin_seq, self.snd_max)
             )
-            self._send_segment(self.snd_una, length, now, fin=fin)
-            self.snd_nxt = (self.snd_una + length + (1 if fin else 0)) & MASK
+            self.snd_nxt = self._send_segment(self.snd_una, length, now, fin=fin)
         elif self.fin_queued and self.snd_una == self.fin_seq:
             self._send_segment(self.snd_una, 0, now, fin=True)
             self.snd_nxt = (self.snd_una + 1) & MASK
@@ -587,13 +877,18 @@ class Connection:
             # The override timeout (RFC 9293 §3.8.6.2.1 (4)): the window stayed smaller than a
             # segment with nothing in flight; send what it allows rather than wait forever.
             unsent = (self._data_end() - self.snd_nxt) & MASK if seq_lt(self.snd_nxt, self._data_end()) else 0
-            length = min(unsent, self._send_window(), self.snd_mss)
+            length = min(unsent, self._send_window(), self._cur_mss())
             if self._flight() == 0 and length > 0:
                 self.stats["sws_override"] += 1
-                self._send_segment(self.snd_nxt, length, now)
-                self.snd_nxt = (self.snd_nxt + length) & MASK
+                self.snd_nxt = self._send_segment(self.snd_nxt, length, now)
             return
         if not seq_lt(self.snd_una, self._data_end()) and not self.fin_queued:
+            return
+        if self.persist_probes >= self.config.data_retries:
+            # Linux's tcp_probe_timer: as many unanswered probes as retransmissions allowed
+            # (tcp_retries2), with no ACK at all in between: the peer is gone.
+            self.stats["persist_timeouts"] += 1
+            self._fail(self.soft_error or errno.ETIMEDOUT, now, send_rst=True)
             return
         # A zero-window probe: one byte at SND.UNA (the peer may accept it) — RFC 9293 §3.8.6.1.
         # While the window stays shut, later probes resend that same byte (RFC 1122 §4.2.2.17):
@@ -604,6 +899,7 @@ class Connection:
                 self.snd_nxt = (self.snd_una + 1) & MASK
             self._stop_rtx()  # the persist timer, not the RTO, governs probes
         self.stats["zero_window_probes"] += 1
+        self.persist_probes += 1
         self.persist_backoff += 1
         self._arm_persist(now)
 
@@ -834,8 +1130,6 @@ class Connection:
     # == segment arrival (RFC 9293 §3.10.7) ===================================================
     def segment_arrives(self, seg: Segment, now: float) -> None:
         self.stats["segments_in"] += 1
-        self.last_rx = now
-        self.keepalive_probes = 0
         state = self.state
         if state == State.SYN_SENT:
             self._syn_sent(seg, now)
@@ -861,6 +1155,7 @@ class Connection:
         if not flags & SYN:
             self.drops["tcp_syn_sent_no_syn"] += 1
             return
+        self.last_rx = now
         self._negotiate(seg)
         self._open_receive(seg.seq)
         if self.ts_ok:
@@ -939,6 +1234,13 @@ class Connection:
             self.drops["tcp_out_of_window"] += 1
             self.send_ack(now)
             return
+        # An acceptable segment: the peer is alive. Only now — a segment that failed PAWS or the
+        # sequence test (an old duplicate, or a blind attacker's guess) must not keep a dead
+        # connection's keep-alive or zero-window probing from giving up.
+        self.last_rx = now
+        self.keepalive_probes = 0
+        if flags & ACK:
+            self.persist_probes = 0
         # RFC 7323 §4.3: remember the timestamp of the segment that covers Last.ACK.sent.
         if (
             self.ts_ok
@@ -1143,8 +1445,11 @@ class Connection:
         # for a retransmission gives none.
         self._take_rtt_sample(seg, now)
         flight = self._flight()
+        dsack = False
         if self.sack_ok:
-            self.scoreboard.update(ack, seg.sack_blocks, self.snd_max)
+            dsack = self._sack_update(seg, ack, now)
+            if self.tlp_end is not None:
+                self._tlp_on_ack(seg, ack, dsack, now)
         if self.in_recovery:
             if seq_ge(ack, self.recover):
                 # Full ACK: recovery ends (RFC 6582 §3.2 step 3, RFC 6675 §5).
@@ -1152,14 +1457,18 @@ class Connection:
                 self.recovery_inflation = 0
                 self.dupacks = 0
                 self.cc.on_recovery_exit(now)
+                self.rack.on_recovery_exit()
                 self.stats["recoveries"] += 1
             elif not self.sack_ok:
                 # Partial ACK (RFC 6582 §3.2 step 5): retransmit the next hole, deflate.
                 self.recovery_inflation = max(0, self.recovery_inflation - acked) + self.snd_mss
-                length = min(self.snd_mss, (self._data_end() - ack) & MASK)
+                length = min(self._cur_mss(), (self._data_end() - ack) & MASK)
                 if length:
                     self._send_segment(ack, length, now)
         else:
+            if self.rto_recovery and seq_ge(ack, self.recover):
+                self.rto_recovery = False  # RFC 6675 §5.1: a new recovery may start again
+                self.rack.on_recovery_exit()
             self.dupacks = 0
             app_limited = flight + acked < self.cc.cwnd and not seq_lt(self.snd_nxt, self._data_end())
             self.cc.on_ack(acked, now, self.last_rtt, flight, app_limited=app_limited)
@@ -1168,17 +1477,50 @@ class Connection:
             if self.keepalive:
                 self._arm_keepalive(now)
         else:
+            if self.sack_ok:
+                self._rack_detect(now)
             self._arm_rtx(now)
         if data_acked and self.sndbuf.space:
             self.host.notify(self)
 
+    def _sack_update(self, seg: Segment, ack: int, now: float) -> bool:
+        """Feed one ACK's SACK information to the RFC 6675 scoreboard and to RACK; returns
+        whether it carried a D-SACK (RFC 2883)."""
+        blocks = seg.sack_blocks
+        board = self.scoreboard
+        rack = self.rack
+        if not blocks and not board.has_sacks:
+            # The common case, no SACK information at all: only the cumulative ACK for RACK.
+            if not rack.empty:
+                rack.on_ack(ack, (), now, False, self.snd_max, seg.ts_ecr if self.ts_ok else None, self.ts_offset)
+            return False
+        dsacks = board.stats["dsack"]
+        newly = board.update(ack, blocks, self.snd_max)
+        dsack = board.stats["dsack"] != dsacks
+        if dsack:
+            blocks = blocks[1:]
+        if not newly:
+            blocks = ()  # nothing newly SACKed: RACK need not walk the blocks again
+        if rack.empty and not dsack:
+            return dsack
+        rack.on_ack(ack, blocks, now, dsack, self.snd_max, seg.ts_ecr if self.ts_ok else None, self.ts_offset)
+        return dsack
+
     def _duplicate_ack(self, seg: Segment, window: int, now: float) -> None:
-        """RFC 5681 §2 duplicate ACK: no data, no window change, data outstanding. Three start
-        fast retransmit (or, with SACK, RFC 6675's loss detection does)."""
+        """An ACK that acknowledges nothing new. With SACK, RACK looks at every one of them (data
+        or not: in a two-way transfer the SACKs ride on data) and decides about loss. RFC 5681 §2
+        duplicate ACKs — no data, no window change, data outstanding — are counted: without
+        SACK information three start fast retransmit (RFC 5681 §3.2, RFC 6582)."""
         if self.snd_una == self.snd_max:
             return
-        if self.sack_ok and seg.sack_blocks:
-            self.scoreboard.update(self.snd_una, seg.sack_blocks, self.snd_max)
+        if self.sack_ok:
+            dsack = False
+            if seg.sack_blocks:
+                dsack = self._sack_update(seg, self.snd_una, now)
+            if self.tlp_end is not None:
+                self._tlp_on_ack(seg, self.snd_una, dsack, now)
+            if seg.sack_blocks:
+                self._rack_detect(now)
         if seg.payload or seg.flags & (SYN | FIN) or window != self.snd_wnd:
             return
         if window == 0:
@@ -1188,26 +1530,23 @@ class Connection:
             return
         self.dupacks += 1
         self.stats["dupacks"] += 1
-        if self.in_recovery:
+        if self.in_recovery or self.rto_recovery:
             if not self.sack_ok:
                 self.recovery_inflation += self.snd_mss  # RFC 6582 §3.2 step 4
             return
-        lost = self.dupacks >= 3 or (
-            self.sack_ok and self.scoreboard.is_lost(self.snd_una, self.snd_mss)
-        )
-        if not lost:
+        if self.dupacks < 3:
             return
+        if self.sack_ok:
+            if self.scoreboard.has_sacks:
+                # RACK decides (RFC 8985 replaces DupThresh; its reordering window is zero once
+                # DupThresh segments are SACKed and no reordering was seen, which is the same
+                # rule in time): counting duplicate ACKs would defeat its reordering tolerance.
+                return
+            # A peer that agreed to SACK but sends duplicate ACKs without blocks: RFC 5681.
+            length = min(self.snd_mss, (self._data_end() - self.snd_una) & MASK)
+            self.rack.mark_lost(self.snd_una, (self.snd_una + max(length, 1)) & MASK)
         # Enter recovery (RFC 6582 §3.2 step 2 / RFC 6675 §5 step 4).
-        self.in_recovery = True
-        self.recover = self.snd_max
-        self.cc.on_loss(now, self._flight())
-        self.stats["fast_retransmits"] += 1
-        length = min(self.snd_mss, (self._data_end() - self.snd_una) & MASK)
-        if length:
-            self._send_segment(self.snd_una, length, now)
-            self.high_rxt = (self.snd_una + length) & MASK
-        if not self.sack_ok:
-            self.recovery_inflation = 3 * self.snd_mss
+        self._enter_recovery(now)
 
     def _receive_data(self, seg: Segment, now: float) -> None:
         rb = self.rcvbuf
@@ -1221,7 +1560,9 @@ class Connection:
         if not in_order or had_ooo:
             # Out of order, or filling a hole: ACK at once (RFC 5681 §4.2, RFC 9293 §3.8.6.3).
             self.ack_now = True
-        elif len(seg.payload) >= self.snd_mss or len(seg.payload) >= self.local_mss - TS_HEADER:
+        elif len(seg.payload) >= min(self.snd_mss, self.local_mss - TS_HEADER) - SACK_OPTION_MAX:
+            # Full-sized (RFC 9293 §3.8.6.3: ACK at least every second one), allowing for the SACK
+            # blocks a peer's data segments carry while it holds out-of-order data of ours.
             self.ack_pending += 1
         else:
             self.ack_pending = max(self.ack_pending, 1)

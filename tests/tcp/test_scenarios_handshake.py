@@ -194,12 +194,18 @@ def test_simultaneous_open() -> None:
 
 def test_handshake_rtt_sample_sets_rto() -> None:
     """RFC 6298 §2.2: the SYN-ACK's round trip (here 250 ms, measured from the echoed timestamp,
-    RFC 7323 §4) is the first sample: RTO = SRTT + 4·RTTVAR = 0.25 + 4·0.125 = 0.75 s."""
+    RFC 7323 §4) is the first sample: RTO = SRTT + 4·RTTVAR = 0.25 + 4·0.125 = 0.75 s.
+
+    (Since RACK-TLP: the one segment first draws a tail loss probe after RFC 8985 §7.2's
+    PTO = 2·SRTT + WCDelAckT = 0.7 s, which comes before the RTO; the RTO then runs from the
+    probe.)"""
     h = Scenario()
     conn = h.passive_open(rtt=0.25)
     assert conn.rtt.srtt == pytest.approx(0.25)
+    assert conn.rtt.rto == pytest.approx(0.75)
     h.send(b"x" * 100)
     h.expect("P.", seq=1, payload_len=100)
+    h.expect_within(1.0, "P.", seq=1, payload_len=100, after=0.7)
     h.expect_within(1.0, "P.", seq=1, payload_len=100, after=0.75)
 
 

@@ -73,11 +73,15 @@ def test_retransmissions_exhausted_etimedout() -> None:
 
 def test_rto_collapses_cwnd_to_one_segment() -> None:
     """RFC 5681 §3.1: after a timeout cwnd is the loss window (1 SMSS); only the first
-    unacknowledged segment is resent, and slow start resumes from there (go-back-N)."""
+    unacknowledged segment is resent, and slow start resumes from there (go-back-N).
+
+    (Since RACK-TLP, RFC 8985 §7: the whole flight unanswered first draws a tail loss probe —
+    the last segment again — after PTO = 2·SRTT = 0.2 s; the RTO runs from the probe.)"""
     h = Scenario(congestion="newreno")
     conn = h.passive_open(rtt=0.1)
     h.send(b"x" * 10 * MSS)
     assert len(h.sent()) == 10
+    h.expect_within(1, "P.", seq=S(9), payload_len=MSS, after=0.2)
     h.expect_within(1, ".", seq=S(0), payload_len=MSS, after=0.3)
     h.expect_nothing()
     assert conn.cc.cwnd == MSS
@@ -131,10 +135,15 @@ def test_newreno_partial_ack_retransmits_next_hole() -> None:
 
 
 def test_sack_recovery_retransmits_only_the_holes() -> None:
-    """RFC 6675: segments 0 and 4 of ten are lost. Three SACKed segments above segment 0 make
-    it lost (§4 IsLost) and start recovery (cwnd = ssthresh = 5 segments, NewReno); once three
-    segments above segment 4 are SACKed it is retransmitted too (NextSeg rule 1) before any
-    cumulative ACK, and new data fills what the pipe (§4 SetPipe) leaves of cwnd."""
+    """RFC 6675 with RACK (RFC 8985): segments 0 and 4 of ten are lost. Three SACKed segments
+    above segment 0 make it lost (RACK's reordering window is zero once DupThresh segments are
+    SACKed and no reordering was seen: §6.2 step 4, the DupThresh rule in time) and start
+    recovery (cwnd = ssthresh = 5 segments, NewReno). In recovery that window stays zero, so
+    segment 4 is lost as soon as segment 5, sent after it, is SACKed; it is retransmitted as soon
+    as the pipe (§4 SetPipe, with RACK's lost marks) has room — before any cumulative ACK — and
+    new data fills what the pipe leaves of cwnd.
+
+    (Before RACK, segment 4 waited for a third SACKed segment above it, RFC 6675's IsLost.)"""
     h = Scenario(congestion="newreno")
     conn = h.passive_open(rtt=0.1)
     h.send(b"x" * 20 * MSS)
@@ -151,11 +160,12 @@ def test_sack_recovery_retransmits_only_the_holes() -> None:
     h.expect(".", seq=S(0), payload_len=MSS)
     h.expect_nothing()  # pipe: segments 4-9 and the retransmission = 7 > cwnd 5
     assert conn.in_recovery and conn.cc.cwnd == 5 * MSS
-    dupack((S(5), S(6)), (S(1), S(4)))
-    dupack((S(5), S(7)), (S(1), S(4)))
+    dupack((S(5), S(6)), (S(1), S(4)))  # segment 4 is lost; pipe 5 (6-9 and 0's resend)
     h.expect_nothing()
-    dupack((S(5), S(8)), (S(1), S(4)))  # three SACKed above segment 4: lost
+    dupack((S(5), S(7)), (S(1), S(4)))  # pipe 4: room for segment 4
     h.expect(".", seq=S(4), payload_len=MSS)
+    h.expect_nothing()
+    dupack((S(5), S(8)), (S(1), S(4)))  # pipe 4 again: new data (NextSeg rule 2)
     h.expect(".", seq=S(10), payload_len=MSS)
     h.expect_nothing()
     h.inject(".", seq=1, ack=S(10), at=0.3)
