@@ -1552,9 +1552,11 @@ class Connection:
         rb = self.rcvbuf
         assert rb is not None
         had_ooo = rb.has_ooo
+        had_fin = rb.fin_received
         advanced = rb.add(seg.seq, seg.payload)
         if advanced:
-            self.stats["bytes_received"] += advanced
+            # add() counts a held FIN it consumed as one more sequence number, not a byte.
+            self.stats["bytes_received"] += advanced - (1 if rb.fin_received and not had_fin else 0)
             self.host.notify(self)
         in_order = advanced > 0 and seg.seq == ((rb.rcv_nxt - advanced) & MASK) and not rb.has_ooo
         if not in_order or had_ooo:
