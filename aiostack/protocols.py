@@ -385,36 +385,29 @@ class Transport(asyncio.Transport):
         if self.get_write_buffer_size() <= self._high_water or self._protocol_paused:
             return
         self._protocol_paused = True
+        self._call_flow_control("pause_writing")
+
+    def _maybe_resume_protocol(self) -> None:
+        if self._protocol_paused and self.get_write_buffer_size() <= self._low_water:
+            self._protocol_paused = False
+            self._call_flow_control("resume_writing")
+
+    def _call_flow_control(self, name: str) -> None:
+        """Call ``protocol.pause_writing``/``resume_writing``; a failure goes to the loop's
+        exception handler, as asyncio's own transports report it."""
         try:
-            self._protocol.pause_writing()  # type: ignore[union-attr]
+            getattr(self._protocol, name)()
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
             self._loop.call_exception_handler(
                 {
-                    "message": "protocol.pause_writing() failed",
+                    "message": f"protocol.{name}() failed",
                     "exception": exc,
                     "transport": self,
                     "protocol": self._protocol,
                 }
             )
-
-    def _maybe_resume_protocol(self) -> None:
-        if self._protocol_paused and self.get_write_buffer_size() <= self._low_water:
-            self._protocol_paused = False
-            try:
-                self._protocol.resume_writing()  # type: ignore[union-attr]
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException as exc:
-                self._loop.call_exception_handler(
-                    {
-                        "message": "protocol.resume_writing() failed",
-                        "exception": exc,
-                        "transport": self,
-                        "protocol": self._protocol,
-                    }
-                )
 
     # -- closing ----------------------------------------------------------------------------
     def is_closing(self) -> bool:
