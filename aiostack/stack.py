@@ -119,7 +119,8 @@ class Stack:
     ) -> Interface:
         """Attach ``driver`` as a new interface with address ``addr`` (CIDR)."""
         iface = self.ip.add_interface(
-            name or driver.name, driver.mac, addr, mtu=driver.mtu, offloads=driver.offloads
+            name or driver.name, driver.mac, addr, mtu=driver.mtu, offloads=driver.offloads,
+            large_pool=driver.large_pool,
         )
         port = Port(iface, driver, queues if queues is not None else list(range(driver.num_queues)))
         self.reactor.ports.append(port)

@@ -78,6 +78,8 @@ class Driver(abc.ABC):
     mtu: int
     num_queues: int = 1
     offloads: Offloads = Offloads()
+    large_pool: PacketPool | None = None
+    """Buffers for frames above the MTU (TSO writes, GRO reads), when the device offloads those."""
 
     @abc.abstractmethod
     def rx_burst(self, queue: int, max_count: int) -> list[Packet]: ...
@@ -121,6 +123,7 @@ class DriverWrapper(Driver):
         self.mtu = inner.mtu
         self.num_queues = inner.num_queues
         self.offloads = inner.offloads
+        self.large_pool = inner.large_pool
 
     def rx_burst(self, queue: int, max_count: int) -> list[Packet]:
         return self.inner.rx_burst(queue, max_count)

@@ -63,7 +63,9 @@ class Interface:
         "addr",
         "arp",
         "broadcast",
+        "gso_max",
         "index",
+        "large_pool",
         "mac",
         "mtu",
         "name",
@@ -87,6 +89,10 @@ class Interface:
         self.broadcast = self.network | (~self.netmask & 0xFFFFFFFF) if prefix_len < 31 else 0xFFFFFFFF
         self.mtu = mtu
         self.offloads = offloads
+        self.large_pool: PacketPool | None = None
+        """The driver's buffers for frames above the MTU (TSO segments)."""
+        self.gso_max = 0
+        """Most TCP payload bytes one segment may carry for the device to cut (0: no TSO)."""
         self.tx: list[Packet] = []
         self.arp: arp.ArpCache  # set by IPStack.add_interface
 
@@ -146,6 +152,7 @@ class IPStack:
         *,
         mtu: int = 1500,
         offloads: Offloads | None = None,
+        large_pool: PacketPool | None = None,
     ) -> Interface:
         iface_addr = ipaddress.IPv4Interface(addr)
         # RFC 791 §3.2: every link carries 68-byte datagrams unfragmented; below that, no IP at all.
@@ -157,6 +164,10 @@ class IPStack:
         iface = Interface(
             index, name, bytes(mac), int(iface_addr.ip), iface_addr.network.prefixlen, mtu, offloads or Offloads()
         )
+        if iface.offloads.tso and iface.offloads.tx_csum and large_pool is not None:
+            iface.large_pool = large_pool
+            # A 64 KB IPv4 datagram less the IP header and the largest TCP header.
+            iface.gso_max = min(0xFFFF, large_pool.mtu_capacity - _ETH) - _IP - 60
         iface.arp = arp.ArpCache(
             self.timers,
             send_request=lambda ip, dst_mac, i=iface: self._send_arp(i, arp.OP_REQUEST, dst_mac, ip),

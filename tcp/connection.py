@@ -166,6 +166,9 @@ class Connection:
         self.peer_mss = DEFAULT_PEER_MSS
         self.snd_mss = min(mss, DEFAULT_PEER_MSS)
         """Payload bytes per segment we send: the smaller MSS, less the timestamp option."""
+        self.gso_max = 0
+        """With segmentation offload, the most payload one segment handed to the device may
+        carry (it cuts it into ``snd_mss`` pieces); 0 without (set by the host)."""
         self.rcv_wscale = self._choose_wscale(config.rcvbuf) if config.window_scaling else 0
         self.snd_wscale = 0
         self.wscale_ok = False
@@ -417,6 +420,8 @@ class Connection:
         rb = self.rcvbuf
         if length > self.snd_mss or (rb is not None and rb.has_ooo and self.sack_ok):
             cur = self._cur_mss()
+            if cur == self.snd_mss and self.gso_max > cur:
+                cur = self.gso_max // cur * cur  # TSO: the device cuts it into snd_mss pieces
             if length > cur:
                 length = cur
                 fin = False
@@ -467,6 +472,11 @@ class Connection:
         recovering = self.sack_ok and (self.in_recovery or self.rto_recovery)
         if recovering:
             sent = self._sack_retransmit(now)
+        # TSO: segments of up to gso_max (whole MSS multiples) for the device to cut, outside
+        # recovery and while our SACK blocks leave the MSS whole (every piece repeats the header).
+        seg_max = mss
+        if self.gso_max > mss and mss == self.snd_mss and not recovering:
+            seg_max = self.gso_max // mss * mss
         while True:
             data_end = self._data_end()
             unsent = (data_end - self.snd_nxt) & MASK if seq_lt(self.snd_nxt, data_end) else 0
@@ -474,14 +484,14 @@ class Connection:
             if recovering:
                 # The pipe may be far below the flight: new data must still fit the peer's window.
                 window = min(window, self._rwnd_room())
-            fin_due = self.fin_queued and seq_le(self.snd_nxt, self.fin_seq) and unsent <= mss
+            fin_due = self.fin_queued and seq_le(self.snd_nxt, self.fin_seq) and unsent <= seg_max
             if unsent == 0:
                 if fin_due and self.snd_nxt == self.fin_seq and (window > 0 or self._flight() == 0):
                     self._send_segment(self.snd_nxt, 0, now, fin=True)
                     self.snd_nxt = (self.snd_nxt + 1) & MASK
                     sent = True
                 break
-            length = min(unsent, mss, window)
+            length = min(unsent, seg_max, window)
             if length <= 0:
                 if self.snd_wnd == 0 and self._flight() == 0:
                     self._arm_persist(now)
@@ -1564,7 +1574,9 @@ class Connection:
             self.ack_now = True
         elif len(seg.payload) >= min(self.snd_mss, self.local_mss - TS_HEADER) - SACK_OPTION_MAX:
             # Full-sized (RFC 9293 §3.8.6.3: ACK at least every second one), allowing for the SACK
-            # blocks a peer's data segments carry while it holds out-of-order data of ours.
-            self.ack_pending += 1
+            # blocks a peer's data segments carry while it holds out-of-order data of ours. A
+            # segment the device coalesced (GRO) stands for several: ACK it at once, as Linux's
+            # __tcp_ack_snd_check does for more than one full-sized segment.
+            self.ack_pending += 1 if len(seg.payload) <= self.local_mss else 2
         else:
             self.ack_pending = max(self.ack_pending, 1)

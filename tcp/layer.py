@@ -13,6 +13,7 @@ import os
 from collections import Counter, deque
 
 from ..drivers.buffers import Packet
+from ..drivers.vnet import VIRTIO_NET_HDR_GSO_TCPV4 as GSO_TCPV4
 from ..ip import icmp, ipv4
 from ..ip.checksum import ones_sum, pseudo_header_sum
 from ..ip.stack import Interface, IPStack
@@ -149,10 +150,17 @@ class TcpLayer:
         laddr, lport, raddr, rport = key
         if iss is None:
             iss = self.isn.isn(now, laddr, lport, raddr, rport)
-        return Connection(
+        conn = Connection(
             self, self.ip.timers, config or self.config, laddr, lport, raddr, rport,
             iss=iss, now=now, mss=mss, ts_offset=self.isn.ts_offset(laddr, raddr),
         )
+        try:
+            iface, _hop = self.ip.route(raddr)
+        except OSError:
+            pass
+        else:
+            conn.gso_max = iface.gso_max
+        return conn
 
     # == input ================================================================================
     def input(
@@ -346,7 +354,8 @@ class TcpLayer:
     ) -> None:
         key = (conn.local_addr, conn.local_port, conn.remote_addr, conn.remote_port)
         self._send_raw(key, seq, ack, flags, self.ip.timers.now, options=options, window=window,
-                       payload_from=conn if length else None, offset=offset, length=length)
+                       payload_from=conn if length else None, offset=offset, length=length,
+                       gso_size=conn.snd_mss if length > conn.snd_mss else 0)
 
     def _send_raw(
         self,
@@ -361,14 +370,23 @@ class TcpLayer:
         payload_from: Connection | None = None,
         offset: int = 0,
         length: int = 0,
+        gso_size: int = 0,
     ) -> None:
+        """One segment out. ``gso_size`` > 0: ``length`` may exceed the MTU and the device cuts
+        the segment into pieces of ``gso_size`` payload bytes (TSO; the connection sends such
+        segments only on an interface with ``gso_max``)."""
         laddr, lport, raddr, rport = key
         try:
             iface, hop = self.ip.route(raddr)
         except OSError:
             self.drops["tcp_tx_no_route"] += 1
             return
-        pkt: Packet | None = self.ip.pool.try_alloc()
+        pool = self.ip.pool
+        if gso_size and iface.large_pool is not None:
+            pool = iface.large_pool
+        elif length + 200 > pool.mtu_capacity and iface.large_pool is not None:
+            pool = iface.large_pool
+        pkt: Packet | None = pool.try_alloc()
         if pkt is None:
             self.drops["tcp_tx_pool_exhausted"] += 1
             return
@@ -389,6 +407,10 @@ class TcpLayer:
             buf[co + 1] = phs & 0xFF
             pkt.csum_start = _ETH_IP
             pkt.csum_offset = wire.CHECKSUM_OFFSET
+            if gso_size and length > gso_size:
+                pkt.gso_type = GSO_TCPV4
+                pkt.gso_size = gso_size
+                pkt.hdr_len = _ETH_IP + hlen
         else:
             csum = ~ones_sum(pkt.view[off : pkt.end], phs) & 0xFFFF
             buf[co] = csum >> 8

@@ -173,10 +173,12 @@ def main() -> int:
     ap.add_argument("--no-vnet-hdr", action="store_true")
     ap.add_argument("--vnet-hdr-size", type=int, default=10)
     ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--offloads", default="csum,tso,gro", help="comma-separated, or empty for none")
     args = ap.parse_args()
 
     drv = TapDriver(args.name, queues=args.queues, host_addr=args.host_addr,
-                    vnet_hdr=not args.no_vnet_hdr, vnet_hdr_size=args.vnet_hdr_size)
+                    vnet_hdr=not args.no_vnet_hdr, vnet_hdr_size=args.vnet_hdr_size,
+                    offloads=[o for o in args.offloads.split(",") if o])
     probe = Probe(drv, args.addr)
     fds = [drv.fileno(q) for q in range(drv.num_queues)]
     print(json.dumps({
