@@ -24,6 +24,7 @@ from .drivers.mac import mac_to_str
 from .ip import ipv4
 from .ip.checksum import warm_up as warm_up_checksum
 from .ip.stack import Interface, IPStack
+from .malloc import tune_allocator
 from .reactor import Port, Reactor
 from .tcp.config import TcpConfig
 from .tcp.layer import TcpLayer
@@ -139,6 +140,7 @@ class Stack:
         # Load (and if need be compile) the numba checksum loop now, not on the first long frame:
         # that costs 0.35-0.6 s once per process, which would stall the first conversation.
         warm_up_checksum()
+        tune_allocator()
         self.reactor.start()
         self._loop = asyncio.get_running_loop()
         _running.setdefault(self._loop, []).append(self)

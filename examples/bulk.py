@@ -29,9 +29,24 @@ def pattern(seed: int) -> bytes:
     return random.Random(seed).randbytes(CHUNK)
 
 
-async def send(writer: asyncio.StreamWriter, nbytes: int, seed: int) -> str:
+class _NoHash:
+    """Stands in for hashlib's SHA-256 under ``--no-verify``: hashing costs ~1.5 CPU seconds per
+    GB here, more than the stack itself, which a throughput benchmark should not measure."""
+
+    def update(self, data: bytes) -> None:
+        pass
+
+    def hexdigest(self) -> str:
+        return ""
+
+
+def _hasher(verify: bool) -> hashlib._Hash | _NoHash:
+    return hashlib.sha256() if verify else _NoHash()
+
+
+async def send(writer: asyncio.StreamWriter, nbytes: int, seed: int, verify: bool = True) -> str:
     chunk = pattern(seed)
-    h = hashlib.sha256()
+    h = _hasher(verify)
     left = nbytes
     while left:
         piece = chunk if left >= CHUNK else chunk[:left]
@@ -45,8 +60,8 @@ async def send(writer: asyncio.StreamWriter, nbytes: int, seed: int) -> str:
     return h.hexdigest()
 
 
-async def receive(reader: asyncio.StreamReader) -> tuple[int, str]:
-    h = hashlib.sha256()
+async def receive(reader: asyncio.StreamReader, verify: bool = True) -> tuple[int, str]:
+    h = _hasher(verify)
     n = 0
     while data := await reader.read(1 << 20):
         h.update(data)
@@ -55,15 +70,16 @@ async def receive(reader: asyncio.StreamReader) -> tuple[int, str]:
 
 
 async def transfer(
-    mode: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, nbytes: int, seed: int
+    mode: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, nbytes: int, seed: int,
+    verify: bool = True,
 ) -> dict[str, object]:
     start = time.perf_counter()
     if mode == "send":
-        digest = await send(writer, nbytes, seed)
+        digest = await send(writer, nbytes, seed, verify)
         await reader.read()  # wait for the peer's close: everything was received
         count = nbytes
     else:
-        count, digest = await receive(reader)
+        count, digest = await receive(reader, verify)
     seconds = time.perf_counter() - start
     writer.close()
     return {
@@ -81,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bytes", type=int, default=100_000_000, help="bytes to send (default: 1e8)")
     parser.add_argument("--connect", metavar="HOST", help="connect to HOST (else listen on --port)")
     parser.add_argument("--seed", type=int, default=1, help="pattern seed (default: 1)")
+    parser.add_argument("--no-verify", dest="verify", action="store_false",
+                        help="skip the SHA-256 (throughput benchmarks); sha256 is then empty")
     options = parse_options(argv, parser, default_port=5001)
     x = options.extra
     if x["bytes"] < 0:
@@ -90,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         async with open_network(options) as net:
             if x["connect"]:
                 reader, writer = await net.open_connection(x["connect"], options.port)
-                return await transfer(x["mode"], reader, writer, x["bytes"], x["seed"])
+                return await transfer(x["mode"], reader, writer, x["bytes"], x["seed"], x["verify"])
             done: asyncio.Future[dict[str, object]] = asyncio.get_running_loop().create_future()
 
             async def one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -98,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                     writer.close()
                     return
                 try:
-                    done.set_result(await transfer(x["mode"], reader, writer, x["bytes"], x["seed"]))
+                    done.set_result(await transfer(x["mode"], reader, writer, x["bytes"], x["seed"], x["verify"]))
                 except Exception as exc:  # report it as the result of the run
                     if not done.done():
                         done.set_exception(exc)

@@ -268,7 +268,6 @@ class TimerWheel:
         if hint is not None:
             return hint
         mins = self._mins
-        n = self._n
         if self._firing:
             # Called from a callback: live timers may also sit in the due heap (rare; O(heap)).
             due = [w for w, _, t in self._ready if t._wheel is not None]

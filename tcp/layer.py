@@ -382,9 +382,7 @@ class TcpLayer:
             self.drops["tcp_tx_no_route"] += 1
             return
         pool = self.ip.pool
-        if gso_size and iface.large_pool is not None:
-            pool = iface.large_pool
-        elif length + 200 > pool.mtu_capacity and iface.large_pool is not None:
+        if iface.large_pool is not None and (gso_size or length + 200 > pool.mtu_capacity):
             pool = iface.large_pool
         pkt: Packet | None = pool.try_alloc()
         if pkt is None:
