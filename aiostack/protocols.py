@@ -76,10 +76,6 @@ DEFAULT_HIGH_WATER = 64 * 1024
 _EPHEMERAL_FIRST = 32768
 _EPHEMERAL_LAST = 60999
 
-_parked: set[Transport] = set()
-"""Strong references to transports whose reader is parked by pause_reading() on a future only the
-transport holds (otherwise the reactor's waiter lists keep the tasks, and so them, alive)."""
-
 
 class Transport(asyncio.Transport):
     """An asyncio transport over an aiostack :class:`~aiostack.tcp_socket.TcpSocket` that is
@@ -128,9 +124,8 @@ class Transport(asyncio.Transport):
         self._protocol_paused = False  # pause_writing() sent to the protocol
         self._high_water = DEFAULT_HIGH_WATER
         self._low_water = DEFAULT_HIGH_WATER // 4
-        self._reader: asyncio.Task[None] | None = None
+        self._reading = False  # watched by the reactor (between connection_made and EOF/close)
         self._writer: asyncio.Task[None] | None = None
-        self._resume: asyncio.Future[None] | None = None
         self._server = server
         if server is not None:
             server._attach(self)
@@ -174,7 +169,9 @@ class Transport(asyncio.Transport):
                 waiter.set_exception(exc)
             return
         if not self._closing:
-            self._reader = self._loop.create_task(self._read_loop(), name=f"aiostack reader {self._extra['peername']}")
+            self._stack.reactor.watch(self._conn, self._read_ready)
+            self._reading = True
+            self._read_ready()  # data may have arrived before connection_made
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
@@ -185,38 +182,36 @@ class Transport(asyncio.Transport):
         await reactor.wait_ready(self._conn)
 
     # -- reading ----------------------------------------------------------------------------
-    async def _read_loop(self) -> None:
+    def _read_ready(self) -> None:
+        """The connection reported something (called by the reactor inside its iteration, so
+        a reply the protocol writes leaves in the same burst): hand the protocol what can be
+        read — as asyncio's selector transports do from their reader callback."""
+        if not self._reading or self._paused:
+            return
         conn = self._conn
-        while not self._closing:
-            sock = self._sock
-            if sock is None:
+        sock = self._sock
+        protocol = self._protocol
+        while sock is not None and self._reading and not self._paused:
+            if not conn.readable and conn.state != State.CLOSED:
+                # Nothing to read (the common case after the data): no exception round trip.
+                if not self._stack.reactor.running:
+                    self._fatal_error(OSError(errno.ENETDOWN, "the stack is not running"),
+                                      "Fatal read error on socket transport")
                 return
-            if self._paused:
-                self._resume = self._loop.create_future()
-                _parked.add(self)
-                try:
-                    await self._resume
-                finally:
-                    self._resume = None
-                    _parked.discard(self)
-                continue
             try:
                 data = sock.recv_nowait(self.max_size)
             except BlockingIOError:
                 if conn.state != State.CLOSED:
-                    try:
-                        await self._wait_conn()
-                    except OSError as exc:
-                        self._fatal_error(exc, "Fatal read error on socket transport")
-                        return
-                    continue
+                    if not self._stack.reactor.running:
+                        self._fatal_error(OSError(errno.ENETDOWN, "the stack is not running"),
+                                          "Fatal read error on socket transport")
+                    return
                 data = b""  # closed without a pending error or FIN (the error went to a send)
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException as exc:
                 self._fatal_error(exc, "Fatal read error on socket transport")
                 return
-            protocol = self._protocol
             assert protocol is not None
             if data:
                 try:
@@ -226,9 +221,10 @@ class Transport(asyncio.Transport):
                 except BaseException as exc:
                     self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
                     return
+                sock = self._sock
                 continue
             # End of stream.
-            self._reader = None
+            self._stop_reading()
             try:
                 keep_open = protocol.eof_received()  # type: ignore[attr-defined]
             except (SystemExit, KeyboardInterrupt):
@@ -241,11 +237,9 @@ class Transport(asyncio.Transport):
             return
 
     def _stop_reading(self) -> None:
-        task, self._reader = self._reader, None
-        if task is not None and task is not asyncio.current_task() and not task.done():
-            task.cancel()
-        if self._resume is not None and not self._resume.done():
-            self._resume.cancel()
+        if self._reading:
+            self._reading = False
+            self._stack.reactor.unwatch(self._conn)
 
     def pause_reading(self) -> None:
         if self._closing or self._paused:
@@ -258,8 +252,10 @@ class Transport(asyncio.Transport):
         if self._closing or not self._paused:
             return
         self._paused = False
-        if self._resume is not None and not self._resume.done():
-            self._resume.set_result(None)
+        if self._reading:
+            # What arrived while paused sits in the TCP receive buffer: no new notification
+            # may come for it, so look now (soon: not from inside the caller's callback).
+            self._loop.call_soon(self._read_ready)
         if self._loop.get_debug():
             log.debug("%r resumes reading", self)
 

@@ -63,6 +63,10 @@ class Reactor:
         self._last_activity = 0.0
         self._running = False
         self._waiters: dict[object, list[asyncio.Future[None]]] = {}
+        self._watchers: dict[object, Callable[[], None]] = {}
+        """Persistent ready callbacks (transports), called inside the iteration, before the
+        flush: what a protocol writes in response goes out in the same burst, and no task
+        switch or future stands between a segment and ``data_received``."""
         self.tcp: TcpLayer | None = None
         self._arp_waiters: dict[int, list[asyncio.Future[bool]]] = {}
         self._echo_waiters: dict[tuple[int, int, int], asyncio.Future[bytes]] = {}
@@ -212,13 +216,20 @@ class Reactor:
                 if echo is not None and not echo.done():
                     echo.set_result(payload)
 
-    @staticmethod
-    def _wake_one(waiters: dict[object, list[asyncio.Future[None]]], obj: object) -> None:
+    def _wake_one(self, waiters: dict[object, list[asyncio.Future[None]]], obj: object) -> None:
         futs = waiters.pop(obj, None)
         if futs:
             for fut in futs:
                 if not fut.done():
                     fut.set_result(None)
+        cb = self._watchers.get(obj)
+        if cb is not None:
+            try:
+                cb()
+            except Exception:
+                self.internal_errors += 1
+                if self.internal_errors <= 10:
+                    log.exception("ready callback failed")
 
     def _flush(self) -> int:
         sent = 0
@@ -238,6 +249,14 @@ class Reactor:
         fut: asyncio.Future[None] = self.loop.create_future()
         self._waiters.setdefault(obj, []).append(fut)
         return fut
+
+    def watch(self, obj: object, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` in every iteration in which ``obj`` reports something, until
+        :meth:`unwatch` (one callback per object)."""
+        self._watchers[obj] = callback
+
+    def unwatch(self, obj: object) -> None:
+        self._watchers.pop(obj, None)
 
     def forget(self, obj: object) -> None:
         for fut in self._waiters.pop(obj, ()):

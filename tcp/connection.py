@@ -200,6 +200,10 @@ class Connection:
         self._reo_deadline = 0.0
         """RACK's reordering timer (RFC 8985 §6.2 step 5), 0 when not armed."""
         self._delack_timer: Timer | None = None
+        self._delack_deadline = 0.0
+        """When the owed ACK must go, 0 when none is owed. The wheel timer is left running when
+        an ACK goes out early (the usual case: the reply carries it) and re-aimed when it fires,
+        so a request/response stream does not schedule and cancel a timer per segment."""
         self._idle_timer: Timer | None = None
         """Persist, keep-alive, FIN-WAIT-2 and TIME-WAIT share this one (they never overlap)."""
         self.retries = 0
@@ -376,9 +380,7 @@ class Connection:
             self.last_ack_sent = ack
             self.ack_pending = 0
             self.ack_now = False
-            if self._delack_timer is not None:
-                self._delack_timer.cancel()
-                self._delack_timer = None
+            self._delack_deadline = 0.0
 
     def send_ack(self, now: float) -> None:
         self._emit(self.snd_nxt, ACK, now)
@@ -467,9 +469,11 @@ class Connection:
         return max(0, min(self.snd_wnd, cwnd) - self._flight())
 
     def _output_data(self, now: float) -> bool:
+        recovering = self.sack_ok and (self.in_recovery or self.rto_recovery)
+        if not recovering and not self.fin_queued and self.snd_nxt == (self.data_seq + len(self.sndbuf)) & MASK:
+            return False  # nothing unsent (every ACK that only acknowledges comes here)
         sent = burst = False
         mss = self._cur_mss()
-        recovering = self.sack_ok and (self.in_recovery or self.rto_recovery)
         if recovering:
             sent = self._sack_retransmit(now)
         # TSO: segments of up to gso_max (whole MSS multiples) for the device to cut, outside
@@ -654,9 +658,8 @@ class Connection:
             self._rtx_timer = self.timers.schedule(deadline, self._on_rtx_timer)
 
     def _stop_rtx(self) -> None:
-        if self._rtx_timer is not None:
-            self._rtx_timer.cancel()
-            self._rtx_timer = None
+        # The wheel timer stays (lazily): an ACK of everything is followed by new data soon in
+        # most conversations, and _on_rtx_timer finds nothing pending if none came.
         self._rtx_deadline = 0.0
         self._reo_deadline = 0.0
 
@@ -846,13 +849,25 @@ class Connection:
         self._arm_rtx(now)
 
     def _arm_delack(self, now: float) -> None:
-        if self._delack_timer is None:
-            self._delack_timer = self.timers.schedule(now + self.config.delack_timeout, self._on_delack)
+        if self._delack_deadline:
+            return
+        self._delack_deadline = deadline = now + self.config.delack_timeout
+        t = self._delack_timer
+        if t is None or not t.active:
+            self._delack_timer = self.timers.schedule(deadline, self._on_delack)
 
     def _on_delack(self, *_: object) -> None:
         self._delack_timer = None
+        deadline = self._delack_deadline
+        if not deadline:
+            return  # the ACK went out with something else
+        now = self.timers.now
+        if now < deadline:
+            self._delack_timer = self.timers.schedule(deadline, self._on_delack)
+            return
+        self._delack_deadline = 0.0
         if self.rcvbuf is not None and self.state in SYNCHRONIZED:
-            self.send_ack(self.timers.now)
+            self.send_ack(now)
 
     def _set_idle_timer(self, when: float, callback: object) -> None:
         if self._idle_timer is not None:
@@ -959,7 +974,11 @@ class Connection:
             return
         self.state = State.CLOSED
         self._stop_rtx()
+        if self._rtx_timer is not None:
+            self._rtx_timer.cancel()
+            self._rtx_timer = None
         self._cancel_idle_timer()
+        self._delack_deadline = 0.0
         if self._delack_timer is not None:
             self._delack_timer.cancel()
             self._delack_timer = None
