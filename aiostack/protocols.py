@@ -47,9 +47,11 @@ import logging
 import socket as _socket
 import sys
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from .addresses import format_address
 from .tcp.connection import State
 from .tcp_socket import TcpSocket
 
@@ -72,6 +74,11 @@ MAX_READ = 256 * 1024
 LOG_THRESHOLD_FOR_CONNLOST_WRITES = 5
 """As asyncio: writes after the connection is lost are ignored, with a warning from the 5th on."""
 DEFAULT_HIGH_WATER = 64 * 1024
+DEFAULT_LOW_WATER = DEFAULT_HIGH_WATER // 4
+_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
+"""The extras of a transport given none: shared (the socket's own extras are computed on demand)."""
+_MISSING = object()
+_EMPTY = b""
 
 _EPHEMERAL_FIRST = 32768
 _EPHEMERAL_LAST = 60999
@@ -79,7 +86,32 @@ _EPHEMERAL_LAST = 60999
 
 class Transport(asyncio.Transport):
     """An asyncio transport over an aiostack :class:`~aiostack.tcp_socket.TcpSocket` that is
-    already connected. Created by :func:`create_connection` and by a :class:`Server`."""
+    already connected. Created by :func:`create_connection` and by a :class:`Server`.
+
+    Small, as a server may hold a million of them: ``__slots__``; the ``socket``, ``sockname``
+    and ``peername`` extras are computed when asked for, not stored; the write buffer exists only
+    while it holds something."""
+
+    __slots__ = (
+        "__weakref__",
+        "_buffer",
+        "_closing",
+        "_conn",
+        "_conn_lost",
+        "_eof",
+        "_high_water",
+        "_loop",
+        "_low_water",
+        "_paused",
+        "_protocol",
+        "_protocol_connected",
+        "_protocol_paused",
+        "_reading",
+        "_server",
+        "_sock",
+        "_stack",
+        "_writer",
+    )
 
     max_size = MAX_READ
 
@@ -93,7 +125,7 @@ class Transport(asyncio.Transport):
         waiter: asyncio.Future[None] | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(extra)
+        super().__init__(extra if extra is not None else _NO_EXTRA)  # type: ignore[arg-type]
         conn = sock.connection
         if conn is None:
             raise OSError(errno.ENOTCONN, "Transport endpoint is not connected")
@@ -101,29 +133,20 @@ class Transport(asyncio.Transport):
         self._stack = stack
         self._sock: TcpSocket | None = sock
         self._conn: Connection = conn
-        self._extra["socket"] = sock
-        try:
-            self._extra["sockname"] = sock.getsockname()
-        except OSError:
-            self._extra["sockname"] = None
-        try:
-            self._extra["peername"] = sock.getpeername()
-        except OSError:
-            self._extra["peername"] = None
         # asyncio turns Nagle off on every TCP transport (base_events._set_nodelay); so do we —
         # on the connection itself: an accepted TcpSocket shares its listener's option set, and
         # setsockopt would change the default of every later connection of that listener too.
         conn.nodelay = True
         self._protocol: asyncio.BaseProtocol | None = protocol
         self._protocol_connected = False
-        self._buffer = bytearray()
+        self._buffer: bytearray | bytes = _EMPTY  # a bytearray while it holds data
         self._closing = False
         self._eof = False
         self._conn_lost = 0
         self._paused = False  # reading paused by pause_reading()
         self._protocol_paused = False  # pause_writing() sent to the protocol
         self._high_water = DEFAULT_HIGH_WATER
-        self._low_water = DEFAULT_HIGH_WATER // 4
+        self._low_water = DEFAULT_LOW_WATER
         self._reading = False  # watched by the reactor (between connection_made and EOF/close)
         self._writer: asyncio.Task[None] | None = None
         self._server = server
@@ -144,7 +167,7 @@ class Transport(asyncio.Transport):
             info.append("closed")
         elif self._closing:
             info.append("closing")
-        peer = self._extra.get("peername")
+        peer = self.get_extra_info("peername")
         if peer:
             info.append(f"peer={peer[0]}:{peer[1]}")
         info.append(f"state={self._conn.state.name}")
@@ -291,11 +314,12 @@ class Transport(asyncio.Transport):
                 return
             if n == len(data):
                 return
-            data = memoryview(data)[n:]
-            self._buffer.extend(data)
-            self._writer = self._loop.create_task(self._write_loop(), name=f"aiostack writer {self._extra['peername']}")
+            self._buffer = bytearray(memoryview(data)[n:])
+            self._writer = self._loop.create_task(
+                self._write_loop(), name=f"aiostack writer {self.get_extra_info('peername')}"
+            )
         else:
-            self._buffer.extend(data)
+            self._buffer.extend(data)  # type: ignore[union-attr]
         self._maybe_pause_protocol()
 
     def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview]) -> None:
@@ -320,7 +344,9 @@ class Transport(asyncio.Transport):
                     self._fatal_error(exc, "Fatal write error on socket transport")
                     return
                 if n:
-                    del self._buffer[:n]
+                    del self._buffer[:n]  # type: ignore[union-attr]
+                    if not self._buffer:
+                        self._buffer = _EMPTY
                     self._maybe_resume_protocol()
                     if not self._buffer:
                         break
@@ -438,8 +464,7 @@ class Transport(asyncio.Transport):
     def _force_close(self, exc: BaseException | None) -> None:
         if self._conn_lost:
             return
-        if self._buffer:
-            self._buffer.clear()
+        self._buffer = _EMPTY
         task, self._writer = self._writer, None
         if task is not None and task is not asyncio.current_task() and not task.done():
             task.cancel()
@@ -474,6 +499,25 @@ class Transport(asyncio.Transport):
 
     def get_protocol(self) -> asyncio.BaseProtocol:
         return self._protocol  # type: ignore[return-value]
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        """As asyncio's: ``socket`` (the :class:`~aiostack.tcp_socket.TcpSocket`), ``sockname``
+        and ``peername`` (address tuples, still given after the close, as asyncio's are), plus any
+        extras passed in. The socket's are read from the connection when asked for rather than
+        kept in a dict per transport."""
+        value = self._extra.get(name, _MISSING)
+        if value is not _MISSING:
+            return value
+        conn = self._conn
+        if name == "peername":
+            if conn.rcvbuf is None:
+                return None  # never synchronized (as getpeername's ENOTCONN)
+            return format_address(conn.remote_addr, conn.remote_port)
+        if name == "sockname":
+            return format_address(conn.local_addr, conn.local_port)
+        if name == "socket":
+            return conn.user
+        return default
 
 
 # == servers ===================================================================================

@@ -30,6 +30,8 @@ class RouteTable:
     def __init__(self) -> None:
         self.routes: list[Route] = []
         self._cache: dict[int, tuple[int, int]] = {}
+        self.version = 0
+        """Bumped on every change, so users caching a lookup (a TCP connection's route) know."""
 
     def add(self, network: int, prefix_len: int, iface: int, gateway: int = 0) -> Route:
         if not 0 <= prefix_len <= 32:
@@ -40,11 +42,13 @@ class RouteTable:
         self.routes.append(route)
         self.routes.sort(key=lambda r: -r.prefix_len)
         self._cache.clear()
+        self.version += 1
         return route
 
     def remove(self, network: int, prefix_len: int) -> None:
         self.routes = [r for r in self.routes if (r.network, r.prefix_len) != (network, prefix_len)]
         self._cache.clear()
+        self.version += 1
 
     def lookup(self, dst: int) -> tuple[int, int]:
         """(interface index, next-hop address) for ``dst``; OSError(ENETUNREACH) when none."""

@@ -493,9 +493,12 @@ class IPStack:
         self.ready.add(ep)
 
     # == transmit =============================================================================
-    def _next_ident(self) -> int:
+    def next_ident(self) -> int:
+        """The IPv4 Identification for the next datagram sent (a per-stack counter)."""
         self._ident = (self._ident + 1) & 0xFFFF
         return self._ident
+
+    _next_ident = next_ident
 
     def _alloc(self) -> Packet:
         pkt = self.pool.try_alloc()

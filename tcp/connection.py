@@ -166,6 +166,8 @@ class Connection:
         self.peer_mss = DEFAULT_PEER_MSS
         self.snd_mss = min(mss, DEFAULT_PEER_MSS)
         """Payload bytes per segment we send: the smaller MSS, less the timestamp option."""
+        self.tx_route: tuple | None = None
+        """The host's cached route for this connection's segments (see TcpLayer.transmit)."""
         self.gso_max = 0
         """With segmentation offload, the most payload one segment handed to the device may
         carry (it cuts it into ``snd_mss`` pieces); 0 without (set by the host)."""
