@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import struct
 from collections import Counter, deque
 
 from ..drivers.buffers import Packet
@@ -25,6 +26,9 @@ from .isn import IsnGenerator
 from .segment import Segment
 
 _ETH_IP = 14 + 20
+_IP_TCP = struct.Struct("!BBHHHBBHII" + "HHIIBBHHH")
+"""An IPv4 header without options followed by a TCP header (ipv4.HEADER + segment.HEADER)."""
+_ETHERTYPE_IPV4 = b"\x08\x00"
 EPHEMERAL_FIRST = 32768
 EPHEMERAL_LAST = 60999
 
@@ -262,12 +266,28 @@ class TcpLayer:
                 return
             self._send_cookie_synack(lst, key, seg, mss, now)
             return
+        key = self._passive_key(lst, key)
         conn = self._new_connection(key, now, mss, config=lst.config)
         conn.listener = lst
         lst.syn_queue[key] = conn
         self.connections[key] = conn
         conn.accept_syn(seg, now)
         self.stats["passive_opens"] += 1
+
+    def _passive_key(self, lst: Listener, key: Key) -> Key:
+        """``key`` for a connection the listener keeps, with the local address and port as the
+        listener's (or the interface's) own int objects rather than the ones parsed from this
+        segment: a connection's key and addresses are held as long as it lives, and with a
+        million connections two private ints each are 60 MB."""
+        laddr = key[0]
+        if laddr == lst.addr:
+            laddr = lst.addr
+        else:
+            for iface in self.ip.interfaces:
+                if iface.addr == laddr:
+                    laddr = iface.addr
+                    break
+        return (laddr, lst.port, key[2], key[3])
 
     def _send_cookie_synack(self, lst: Listener, key: Key, seg: Segment, mss: int, now: float) -> None:
         laddr, lport, raddr, rport = key
@@ -309,6 +329,7 @@ class TcpLayer:
             _iface, _hop, local_mss = self._mss_for(raddr)
         except OSError:
             return False
+        key = self._passive_key(lst, key)
         conn = self._new_connection(key, now, local_mss, iss=(seg.ack - 1) & MASK, config=lst.config)
         conn.listener = lst
         self.connections[key] = conn
@@ -352,10 +373,100 @@ class TcpLayer:
     def transmit(
         self, conn: Connection, seq: int, ack: int, flags: int, window: int, options: bytes, offset: int, length: int
     ) -> None:
-        key = (conn.local_addr, conn.local_port, conn.remote_addr, conn.remote_port)
-        self._send_raw(key, seq, ack, flags, self.ip.timers.now, options=options, window=window,
-                       payload_from=conn if length else None, offset=offset, length=length,
-                       gso_size=conn.snd_mss if length > conn.snd_mss else 0)
+        """A connection's segment, built in one pass: Ethernet, IPv4 and TCP headers written
+        into the packet's headroom from the connection's cached route (interface, next hop,
+        the constant parts of both checksums) with one ``pack_into``. Without a cached route,
+        or while the next hop's MAC is unknown (ARP queues the packet), :meth:`_send_raw`."""
+        ip = self.ip
+        gso_size = conn.snd_mss if length > conn.snd_mss else 0
+        rt = conn.tx_route
+        if rt is None or rt[0] != ip.routes.version:
+            rt = self._cache_route(conn)
+        now = ip.timers.now
+        mac = rt[1].arp.lookup(rt[2], now) if rt is not None else None
+        if mac is None:
+            key = (conn.local_addr, conn.local_port, conn.remote_addr, conn.remote_port)
+            self._send_raw(key, seq, ack, flags, now, options=options, window=window,
+                           payload_from=conn if length else None, offset=offset, length=length,
+                           gso_size=gso_size)
+            return
+        _version, iface, _hop, eth_tail, ip_sum, ph_sum = rt
+        pool = ip.pool
+        large = iface.large_pool
+        if large is not None and (gso_size or length + 200 > pool.mtu_capacity):
+            pool = large
+        pkt = pool.try_alloc()
+        if pkt is None:
+            self.drops["tcp_tx_pool_exhausted"] += 1
+            return
+        buf = pkt.buf
+        start = pkt.start
+        if length:
+            length = conn.sndbuf.copy_into(buf, start, offset, length)
+        olen = len(options)
+        hlen = 20 + olen
+        tcp_off = start - hlen
+        ip_off = tcp_off - 20
+        eth_off = ip_off - 14
+        tcp_len = hlen + length
+        total = 20 + tcp_len
+        ident = ip.next_ident()
+        c = ip_sum + total + ident
+        c = (c & 0xFFFF) + (c >> 16)
+        c = (c & 0xFFFF) + (c >> 16)
+        offload = iface.offloads.tx_csum
+        t = 0
+        if offload:
+            t = ph_sum + tcp_len
+            t = (t & 0xFFFF) + (t >> 16)
+            t = (t & 0xFFFF) + (t >> 16)
+            pkt.csum_start = _ETH_IP
+            pkt.csum_offset = wire.CHECKSUM_OFFSET
+            if gso_size and length > gso_size:
+                pkt.gso_type = GSO_TCPV4
+                pkt.gso_size = gso_size
+                pkt.hdr_len = _ETH_IP + hlen
+        _IP_TCP.pack_into(
+            buf, ip_off, 0x45, 0, total, ident, 0, 64, ipv4.PROTO_TCP, ~c & 0xFFFF, conn.local_addr,
+            conn.remote_addr, conn.local_port, conn.remote_port, seq, ack, hlen << 2, flags, window, t, 0,
+        )
+        if olen:
+            buf[tcp_off + 20 : start] = options
+        end = start + length
+        if not offload:
+            csum = ~ones_sum(pkt.view[tcp_off:end], ph_sum + tcp_len) & 0xFFFF
+            co = tcp_off + wire.CHECKSUM_OFFSET
+            buf[co] = csum >> 8
+            buf[co + 1] = csum & 0xFF
+        buf[eth_off : eth_off + 6] = mac
+        buf[eth_off + 6 : ip_off] = eth_tail
+        pkt.start = eth_off
+        pkt.end = end
+        iface.tx.append(pkt)
+        ip.stats["ipv4_tx"] += 1
+        self.stats["segments_out"] += 1
+
+    def _cache_route(self, conn: Connection) -> tuple[int, Interface, int, bytes, int, int] | None:
+        """(routes version, interface, next hop, source MAC + EtherType, the IPv4 header's
+        constant checksum words, the pseudo-header's) for ``conn``, kept on it; None when there
+        is no route or the peer is a broadcast address (the general path handles those)."""
+        ip = self.ip
+        conn.tx_route = None
+        dst = conn.remote_addr
+        try:
+            iface, hop = ip.route(dst)
+        except OSError:
+            return None
+        if dst == ipv4.LIMITED_BROADCAST or dst == iface.broadcast:
+            return None
+        src = conn.local_addr
+        addr_sum = (src >> 16) + (src & 0xFFFF) + (dst >> 16) + (dst & 0xFFFF)
+        rt = (
+            ip.routes.version, iface, hop, iface.mac + _ETHERTYPE_IPV4,
+            0x4500 + (64 << 8 | ipv4.PROTO_TCP) + addr_sum, addr_sum + ipv4.PROTO_TCP,
+        )
+        conn.tx_route = rt
+        return rt
 
     def _send_raw(
         self,
