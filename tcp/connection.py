@@ -68,6 +68,9 @@ class State(enum.IntEnum):
     TIME_WAIT = 10
 
 
+_NOT_PREDICTED = FIN | SYN | RST | ACK | wire.URG
+"""Flags header prediction looks at: of these, only ACK may be set (PSH may be anything)."""
+
 SYNCHRONIZED = frozenset(
     {
         State.ESTABLISHED,
@@ -1162,6 +1165,8 @@ class Connection:
     def segment_arrives(self, seg: Segment, now: float) -> None:
         self.stats["segments_in"] += 1
         state = self.state
+        if state is State.ESTABLISHED and self._predicted(seg, now):
+            return
         if state == State.SYN_SENT:
             self._syn_sent(seg, now)
             return
@@ -1332,6 +1337,71 @@ class Connection:
         self.output(now)
         if self.ack_pending:
             self._arm_delack(now)
+
+    def _predicted(self, seg: Segment, now: float) -> bool:
+        """Header prediction (Van Jacobson's; Linux's tcp_rcv_established fast path): in
+        ESTABLISHED, a segment with only ACK (and PSH) set, exactly at RCV.NXT, passing PAWS,
+        acknowledging nothing or something new within what we sent, with the same window, while
+        no recovery, probe, SACK state or out-of-order data is in play, takes the short way —
+        the same bookkeeping as §3.10.7.4's checks, without the checks it cannot fail. Returns
+        False (touching nothing) for everything else, which the full state machine handles."""
+        if seg.flags & _NOT_PREDICTED != ACK:
+            return False
+        rb = self.rcvbuf
+        assert rb is not None
+        seq = seg.seq
+        if seq != rb.rcv_nxt or seg.sack_blocks:
+            return False
+        payload = seg.payload
+        ack = seg.ack
+        una = self.snd_una
+        if ack == una:
+            if not payload:
+                return False  # a duplicate ACK (or a window update): RFC 5681 counting
+        elif ((ack - una) & MASK) > ((self.snd_max - una) & MASK):
+            return False
+        if self.ts_ok:
+            ts_val = seg.ts_val
+            if ts_val is None or ((ts_val - self.ts_recent) & MASK) >= 0x80000000:
+                return False
+        if (
+            self.in_recovery
+            or self.rto_recovery
+            or self.tlp_end is not None
+            or self.read_closed
+            or rb.has_ooo
+            or rb.fin_received
+            or (self.sack_ok and self.scoreboard.has_sacks)
+        ):
+            return False
+        window = seg.window << self.snd_wscale
+        if not window or not self.snd_wnd:
+            return False  # zero windows: the persist machinery
+        if payload and not 0 < ((self.rcv_adv - seq) & MASK) < 0x80000000:
+            return False  # no receive window: the sequence test would refuse it
+        self.last_rx = now
+        self.keepalive_probes = 0
+        self.persist_probes = 0
+        if self.ts_ok and ((self.last_ack_sent - seq) & MASK) < 0x80000000:
+            self.ts_recent = seg.ts_val
+            self.ts_recent_time = now
+        if ack != una:
+            self._new_ack(seg, ack, now)
+        wl1 = self.snd_wl1
+        if 0 < ((seq - wl1) & MASK) < 0x80000000 or (wl1 == seq and ((ack - self.snd_wl2) & MASK) < 0x80000000):
+            # RFC 9293 §3.10.7.4: the window from the newest segment (SND.WL1 < SEG.SEQ, or
+            # SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK); both windows non-zero here.
+            self.snd_wnd = window
+            if window > self.max_snd_wnd:
+                self.max_snd_wnd = window
+            self.snd_wl1 = seq
+            self.snd_wl2 = ack
+        if payload:
+            self._receive_data(seg, now)
+        self.output(now)
+        if self.ack_pending:
+            self._arm_delack(now)
+        return True
 
     def _simultaneous_open_synack(self, seg: Segment, now: float) -> None:
         """RFC 9293 §3.5 Figure 8 line 6: in a simultaneous open, SYN-RECEIVED gets the peer's
