@@ -189,6 +189,9 @@ class Reactor:
                     pkt.free()
         ip.advance(now)
         self._wake()
+        tcp = self.tcp
+        if tcp is not None and tcp.acks_owed:
+            tcp.send_owed_acks(now)
         return got + self._flush()
 
     def _wake(self) -> None:

@@ -77,6 +77,8 @@ class Stack:
         self.tcp: TcpLayer | None = TcpLayer(self.ip, config=tcp_config) if tcp else None
         self.reactor = Reactor(self.ip, [], batch=batch, busy_poll=busy_poll, clock=clock)
         self.reactor.tcp = self.tcp
+        if self.tcp is not None:
+            self.tcp.defer_acks = True  # the reactor sends owed ACKs once per receive burst
         self.drivers: list[Driver] = []
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -101,6 +103,15 @@ class Stack:
                     mtu=options.mtu,
                     host_addr=str(options.host_addr) if options.host_addr else None,
                 )
+            elif options.driver == "packet":
+                from .drivers.packet import PacketDriver
+
+                if options.host_addr:
+                    raise ValueError(
+                        "--host-addr configures the kernel's side of a TAP; with --driver packet give the "
+                        "address to the kernel's end of the link (the veth peer) yourself"
+                    )
+                driver = PacketDriver(options.iface, queues=options.queues, pool=stack.pool, mtu=options.mtu)
             else:
                 raise ValueError("the memory driver needs a peer: pass a MemoryPort as driver")
         if options.pcap:

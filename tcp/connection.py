@@ -103,6 +103,12 @@ class Host(Protocol):
     def notify(self, conn: Connection) -> None:
         """The connection has something for its application (data, space, state, error)."""
 
+    def ack_later(self, conn: Connection) -> bool:
+        """The connection owes an ACK after a segment arrived: True if the host will have it
+        call :meth:`Connection.ack_if_owed` once the current receive burst is processed (one
+        ACK for several coalesced segments, or none when the application's reply carries it);
+        False to send it now."""
+
     def established(self, conn: Connection) -> None:
         """A passive connection completed its handshake (it goes to the listener's accept queue)."""
 
@@ -452,9 +458,10 @@ class Connection:
             self._arm_rtx(now)
         return end
 
-    def output(self, now: float) -> None:
+    def output(self, now: float, *, arriving: bool = False) -> None:
         """Send what the windows allow (the heart of tcp_output): new data, the FIN, and an ACK
-        if one is owed and nothing else carried it."""
+        if one is owed and nothing else carried it. ``arriving``: called at the end of segment
+        processing — the host may take over an owed ACK (:meth:`Host.ack_later`)."""
         state = self.state
         if state not in SYNCHRONIZED and state != State.SYN_RECEIVED:
             return
@@ -462,6 +469,14 @@ class Connection:
         if state in (State.ESTABLISHED, State.CLOSE_WAIT, State.FIN_WAIT_1, State.CLOSING, State.LAST_ACK):
             sent = self._output_data(now)
         if not sent and (self.ack_now or self.ack_pending >= 2):
+            if arriving and self.host.ack_later(self):
+                return
+            self.send_ack(now)
+
+    def ack_if_owed(self, now: float) -> None:
+        """Send the ACK the host took over with :meth:`Host.ack_later`, unless something sent
+        since carried it."""
+        if (self.ack_now or self.ack_pending >= 2) and self.state in SYNCHRONIZED and self.rcvbuf is not None:
             self.send_ack(now)
 
     def _send_window(self) -> int:
@@ -1334,7 +1349,7 @@ class Connection:
             # the FIN once all before it is in: RCV.NXT has just passed it).
             self._fin_processed = True
             self._peer_fin(now)
-        self.output(now)
+        self.output(now, arriving=True)
         if self.ack_pending:
             self._arm_delack(now)
 
@@ -1398,7 +1413,7 @@ class Connection:
             self.snd_wl2 = ack
         if payload:
             self._receive_data(seg, now)
-        self.output(now)
+        self.output(now, arriving=True)
         if self.ack_pending:
             self._arm_delack(now)
         return True

@@ -70,6 +70,12 @@ class TcpLayer:
         self.connections: dict[Key, Connection] = {}
         self.listeners: dict[tuple[int, int], Listener] = {}
         self.ready: set[Connection] = set()
+        self.defer_acks = False
+        """When set (by a reactor that calls :meth:`send_owed_acks` after each receive burst and
+        after waking the applications), ACKs owed for arriving segments wait until then: one
+        ACK per connection per burst of coalesced frames, none when a reply carries it. Off by
+        default, so a caller driving segments one at a time sees each ACK at once."""
+        self.acks_owed: list[Connection] = []
         self.ready_listeners: set[Listener] = set()
         self.drops: Counter[str] = Counter()
         self.stats: Counter[str] = Counter()
@@ -529,6 +535,20 @@ class TcpLayer:
 
     def notify(self, conn: Connection) -> None:
         self.ready.add(conn)
+
+    def ack_later(self, conn: Connection) -> bool:
+        if not self.defer_acks:
+            return False
+        self.acks_owed.append(conn)
+        return True
+
+    def send_owed_acks(self, now: float) -> None:
+        """The ACKs connections left to the end of the receive burst (see ``defer_acks``)."""
+        owed = self.acks_owed
+        if owed:
+            self.acks_owed = []
+            for conn in owed:
+                conn.ack_if_owed(now)
 
     def established(self, conn: Connection) -> None:
         lst = conn.listener
