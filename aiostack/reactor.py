@@ -134,10 +134,15 @@ class Reactor:
         self.kick()
 
     def _iterate(self) -> None:
-        self._scheduled = False
         if not self._running:
+            self._scheduled = False
             return
+        # Kicks from inside the iteration (a transport's read callback calling recv) are
+        # absorbed (_scheduled stays set) and the next iteration is queued at the end: behind
+        # the application tasks this one woke, so what they write in reply goes out with it
+        # (and carries the ACK and window update the reads made owed).
         got = self.run_once()
+        self._scheduled = False
         now = self.clock()
         if got or now - self._last_activity < self.busy_poll:
             if got:
@@ -169,6 +174,10 @@ class Reactor:
         ip = self.ip
         batch = self.batch
         got = 0
+        tcp = self.tcp
+        # Window updates the applications' reads made owed since the last iteration: sent at
+        # the end of this one unless the replies written meanwhile carried them.
+        soon = tcp.take_acks_soon() if tcp is not None and tcp.acks_soon else None
         for port in self.ports:
             iface = port.iface
             driver = port.driver
@@ -189,9 +198,11 @@ class Reactor:
                     pkt.free()
         ip.advance(now)
         self._wake()
-        tcp = self.tcp
         if tcp is not None and tcp.acks_owed:
             tcp.send_owed_acks(now)
+        if soon:
+            for conn in soon:
+                conn.ack_if_owed(now)
         return got + self._flush()
 
     def _wake(self) -> None:

@@ -109,6 +109,11 @@ class Host(Protocol):
         ACK for several coalesced segments, or none when the application's reply carries it);
         False to send it now."""
 
+    def ack_soon(self, conn: Connection) -> bool:
+        """The application read and the window update is worth sending: True if the host will
+        have it call :meth:`Connection.ack_if_owed` at the end of its next iteration (after
+        the application had a chance to reply, which carries the update); False to send now."""
+
     def established(self, conn: Connection) -> None:
         """A passive connection completed its handshake (it goes to the listener's accept queue)."""
 
@@ -1113,7 +1118,10 @@ class Connection:
             if grown and self.state in CAN_RECEIVE_DATA and (
                 edge_gap >= 2 * self.local_mss or edge_gap >= self.config.rcvbuf // 2
             ):
-                self.send_ack(now)
+                if self.host.ack_soon(self):
+                    self.ack_now = True  # a reply the application is about to write carries it
+                else:
+                    self.send_ack(now)
             return data
         if rb.fin_received:
             return b""

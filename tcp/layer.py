@@ -29,6 +29,7 @@ _ETH_IP = 14 + 20
 _IP_TCP = struct.Struct("!BBHHHBBHII" + "HHIIBBHHH")
 """An IPv4 header without options followed by a TCP header (ipv4.HEADER + segment.HEADER)."""
 _ETHERTYPE_IPV4 = b"\x08\x00"
+_MSS_OF_MTU: dict[int, int] = {}
 EPHEMERAL_FIRST = 32768
 EPHEMERAL_LAST = 60999
 
@@ -76,6 +77,7 @@ class TcpLayer:
         ACK per connection per burst of coalesced frames, none when a reply carries it. Off by
         default, so a caller driving segments one at a time sees each ACK at once."""
         self.acks_owed: list[Connection] = []
+        self.acks_soon: list[Connection] = []
         self.ready_listeners: set[Listener] = set()
         self.drops: Counter[str] = Counter()
         self.stats: Counter[str] = Counter()
@@ -85,7 +87,12 @@ class TcpLayer:
     # == addresses and ports ==================================================================
     def _mss_for(self, remote: int) -> tuple[Interface, int, int]:
         iface, hop = self.ip.route(remote)
-        return iface, hop, iface.mtu - 40
+        mtu = iface.mtu
+        mss = _MSS_OF_MTU.get(mtu)
+        if mss is None:
+            # One int object per MTU, not one per connection (every connection keeps its MSS).
+            mss = _MSS_OF_MTU[mtu] = mtu - 40
+        return iface, hop, mss
 
     def listen(
         self, addr: int, port: int, backlog: int | None = None, *, config: TcpConfig | None = None
@@ -541,6 +548,18 @@ class TcpLayer:
             return False
         self.acks_owed.append(conn)
         return True
+
+    def ack_soon(self, conn: Connection) -> bool:
+        if not self.defer_acks:
+            return False
+        self.acks_soon.append(conn)
+        return True
+
+    def take_acks_soon(self) -> list[Connection]:
+        """Connections whose window update waits for the end of the coming iteration."""
+        soon = self.acks_soon
+        self.acks_soon = []
+        return soon
 
     def send_owed_acks(self, now: float) -> None:
         """The ACKs connections left to the end of the receive burst (see ``defer_acks``)."""
