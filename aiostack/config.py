@@ -48,8 +48,10 @@ __all__ = [
     "parse_options",
 ]
 
-DRIVERS = ("tap", "memory")
-"""Drivers selectable with ``--driver``."""
+DRIVERS = ("tap", "packet", "memory")
+"""Drivers selectable with ``--driver``: ``tap`` creates a TAP device named ``--iface``;
+``packet`` drives an existing interface ``--iface`` (one end of a veth pair) through AF_PACKET
+rings; ``memory`` needs a peer passed in code."""
 
 STACKS = ("native", "kernel")
 """``--stack``: aiostack itself, or the same application on the OS's sockets (uvloop), as
@@ -183,8 +185,19 @@ def add_standard_options(parser: argparse.ArgumentParser) -> None:
         default="native",
         help="native: aiostack; kernel: the same application on the OS's sockets via uvloop (default: native)",
     )
-    g.add_argument("--driver", choices=DRIVERS, default="tap", help="network device driver (default: tap)")
-    g.add_argument("--iface", default="aiostack0", metavar="NAME", help="device name (default: aiostack0)")
+    g.add_argument(
+        "--driver",
+        choices=DRIVERS,
+        default="tap",
+        help="network device driver: tap (creates a TAP device), packet (AF_PACKET on an existing "
+        "interface, e.g. one end of a veth pair) (default: tap)",
+    )
+    g.add_argument(
+        "--iface",
+        default="aiostack0",
+        metavar="NAME",
+        help="device name: the TAP to create, or the existing interface for --driver packet (default: aiostack0)",
+    )
     g.add_argument(
         "--addr",
         type=_cidr,
