@@ -20,18 +20,44 @@ from .tcp.layer import Listener
 
 if TYPE_CHECKING:
     from .stack import Stack
+    from .tcp.config import TcpConfig
 
 _LINGER = struct.Struct("ii")
 
 
+_NO_LINGER = (0, 0)
+
+
 class TcpSocket:
-    """A TCP socket on an aiostack :class:`~aiostack.stack.Stack`."""
+    """A TCP socket on an aiostack :class:`~aiostack.stack.Stack`.
+
+    ``__slots__``, and accepted sockets share one snapshot of their listening socket's options
+    until an option is set on them: a server holding a million connections holds a million of
+    these.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_accept_config",
+        "_bound",
+        "_closed",
+        "_config",
+        "_config_shared",
+        "_conn",
+        "_keepalive",
+        "_linger",
+        "_listener",
+        "_reuseaddr",
+        "_reuseport",
+        "_stack",
+        "_tcp",
+    )
 
     family = _socket.AF_INET
     type = _socket.SOCK_STREAM
     proto = _socket.IPPROTO_TCP
 
-    def __init__(self, stack: Stack, conn: Connection | None = None) -> None:
+    def __init__(self, stack: Stack, conn: Connection | None = None, *, _config: TcpConfig | None = None) -> None:
         if stack.tcp is None:
             raise OSError(errno.EPROTONOSUPPORT, "this stack has no TCP layer")
         self._stack = stack
@@ -40,8 +66,14 @@ class TcpSocket:
         self._listener: Listener | None = None
         self._bound: tuple[int, int] | None = None
         self._closed = False
-        self._config = dataclasses.replace(self._tcp.config)
-        self._linger: tuple[int, int] = (0, 0)
+        # The socket's options. ``_config`` (accept's snapshot of the listening socket's options)
+        # is shared with other accepted sockets and copied before the first change (_own_config).
+        self._config_shared = _config is not None
+        self._config = _config if _config is not None else dataclasses.replace(self._tcp.config)
+        self._accept_config: TcpConfig | None = None
+        """A listening socket's snapshot of its options for the sockets it accepts (made by the
+        first accept, dropped when an option changes)."""
+        self._linger: tuple[int, int] = _NO_LINGER
         self._keepalive = False
         self._reuseaddr = False
         self._reuseport = False
@@ -67,6 +99,25 @@ class TcpSocket:
         if self._conn is None:
             raise OSError(errno.ENOTCONN, "Transport endpoint is not connected")
         return self._conn
+
+    def _own_config(self) -> TcpConfig:
+        """The options, about to be changed: a private copy if shared, and no longer the snapshot
+        given to sockets accepted from now on."""
+        if self._config_shared:
+            self._config = dataclasses.replace(self._config)
+            self._config_shared = False
+        self._accept_config = None
+        return self._config
+
+    def _accepted(self, conn: Connection) -> tuple[TcpSocket, Address]:
+        """The socket for a connection taken from the accept queue: the options as they are now
+        (one snapshot shared by every socket accepted until they change)."""
+        snapshot = self._accept_config
+        if snapshot is None:
+            snapshot = self._accept_config = dataclasses.replace(self._config)
+        sock = TcpSocket(self._stack, conn, _config=snapshot)
+        conn.keepalive = conn.keepalive or self._keepalive
+        return sock, format_address(conn.remote_addr, conn.remote_port)
 
     # -- local state ------------------------------------------------------------------------
     def bind(self, address: Address) -> None:
@@ -140,10 +191,7 @@ class TcpSocket:
         while True:
             conn = lst.accept()
             if conn is not None:
-                sock = TcpSocket(self._stack, conn)
-                sock._config = dataclasses.replace(self._config)
-                conn.keepalive = conn.keepalive or self._keepalive
-                return sock, format_address(conn.remote_addr, conn.remote_port)
+                return self._accepted(conn)
             self._check_open()
             await self._wait(lst)
 
@@ -156,10 +204,7 @@ class TcpSocket:
         conn = lst.accept()
         if conn is None:
             raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
-        sock = TcpSocket(self._stack, conn)
-        sock._config = dataclasses.replace(self._config)
-        conn.keepalive = conn.keepalive or self._keepalive
-        return sock, format_address(conn.remote_addr, conn.remote_port)
+        return self._accepted(conn)
 
     # -- data -------------------------------------------------------------------------------
     async def send(self, data: bytes | bytearray | memoryview) -> int:
@@ -263,7 +308,7 @@ class TcpSocket:
     # -- options ----------------------------------------------------------------------------
     def setsockopt(self, level: int, option: int, value: int | bytes) -> None:
         self._check_open()
-        cfg = self._config
+        cfg = self._own_config()
         conn = self._conn
         if isinstance(value, bytes):
             if level == _socket.SOL_SOCKET and option == _socket.SO_LINGER:

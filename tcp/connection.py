@@ -20,7 +20,7 @@ from __future__ import annotations
 import enum
 import errno
 from collections import Counter
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import segment as wire
 from .config import TcpConfig
@@ -34,6 +34,7 @@ from .seq import seq_ge, seq_gt, seq_le, seq_lt
 
 if TYPE_CHECKING:
     from ..ip.timers import Timer, TimerWheel
+    from .congestion import CongestionControl
     from .segment import Segment
 
 FIN = wire.FIN
@@ -52,6 +53,14 @@ SACK_OPTION_MAX = 36
 blocks; three with timestamps)."""
 PAWS_IDLE = 24 * 24 * 3600.0
 """RFC 7323 §5.5: TS.Recent older than 24 days is no longer trusted."""
+
+_SHARED_INTS: dict[int, int] = {}
+
+
+def _shared(value: int) -> int:
+    """One int object per distinct MSS value (a few hundred at most), shared by every connection
+    that negotiated it, instead of one per connection."""
+    return _SHARED_INTS.setdefault(value, value)
 
 
 class State(enum.IntEnum):
@@ -122,7 +131,27 @@ class Host(Protocol):
 
 
 class Connection:
-    """One TCP connection. Addresses are 32-bit integers."""
+    """One TCP connection. Addresses are 32-bit integers.
+
+    Memory: a reactor may hold a million of these, so ``__slots__`` (``__dict__`` is among them
+    only so that an attribute missing from the list still works, at a cost), and the parts an
+    idle connection never uses — the congestion controller, the SACK scoreboard, RACK's records,
+    the ``stats``/``drops`` counters — are made on first use (:meth:`__getattr__`).
+    """
+
+    __slots__ = (
+        "__dict__", "__weakref__", "_challenge_time", "_challenge_tokens", "_delack_deadline", "_delack_timer",
+        "_fin_processed", "_idle_timer", "_reo_deadline", "_rtx_deadline", "_rtx_is_pto", "_rtx_timer", "ack_now",
+        "ack_pending", "cc", "config", "data_seq", "drops", "dupacks", "error", "fin_queued", "fin_seq", "gso_max",
+        "high_rxt", "host", "in_recovery", "irs", "iss", "keepalive", "keepalive_probes", "last_ack_sent", "last_rtt",
+        "last_rx", "last_tx", "listener", "local_addr", "local_mss", "local_port", "max_snd_wnd", "nodelay",
+        "orphaned", "peer_mss", "persist_backoff", "persist_probes", "rack", "rcv_adv", "rcv_wscale", "rcvbuf",
+        "read_closed", "recover", "recovery_inflation", "remote_addr", "remote_port", "rescue_rxt", "retries",
+        "rto_recovery", "rtt", "rtt_seq", "rtt_time", "rtt_time_syn", "sack_ok", "scoreboard", "segs_in", "segs_out",
+        "snd_max", "snd_mss", "snd_nxt", "snd_una", "snd_wl1", "snd_wl2", "snd_wnd", "snd_wscale", "sndbuf",
+        "soft_error", "state", "stats", "timers", "tlp_end", "tlp_in_recovery", "tlp_is_retrans", "ts_offset", "ts_ok",
+        "ts_recent", "ts_recent_time", "tx_route", "user", "wscale_ok",
+    )
 
     def __init__(
         self,
@@ -147,8 +176,10 @@ class Connection:
         self.remote_addr = remote_addr
         self.remote_port = remote_port
         self.state = State.CLOSED
-        self.drops: Counter[str] = Counter()
-        self.stats: Counter[str] = Counter()
+        self.segs_in = 0
+        self.segs_out = 0
+        """Segments received and sent (Linux's tcpi_segs_in/out); other events count in ``stats``."""
+        # made on first use (__getattr__): drops, stats: Counter[str]; cc; scoreboard; rack
 
         # -- send sequence space (RFC 9293 §3.3.1)
         self.iss = iss
@@ -197,8 +228,6 @@ class Connection:
 
         # -- timers and estimators
         self.rtt = RttEstimator(initial_rto=config.initial_rto, min_rto=config.min_rto, max_rto=config.max_rto)
-        self.cc = create_congestion(config.congestion, self.snd_mss, now, initial_window=config.initial_window)
-        self.scoreboard = Scoreboard()
         self.rtt_seq: int | None = None
         self.rtt_time = 0.0
         self.rtt_time_syn = now
@@ -241,8 +270,6 @@ class Connection:
         self.rto_recovery = False
         """After an RTO with SACK: retransmitting what RACK marked lost until SND.UNA passes the
         RecoveryPoint; no fast recovery starts meanwhile (RFC 6675 §5.1)."""
-        self.rack = Rack()
-        """RACK-TLP (RFC 8985): transmit records and loss detection; used when SACK is on."""
         self.tlp_end: int | None = None
         """TLP.end_seq (RFC 8985 §7): SND.NXT when the outstanding probe went, None if none."""
         self.tlp_is_retrans = False
@@ -269,6 +296,44 @@ class Connection:
         """The application closed the socket; the connection lives on only to finish the close."""
         self.listener: object | None = None
         self.user: object | None = None
+
+    # == sub-objects made on first use =============================================================
+    drops: Counter[str]
+    stats: Counter[str]
+    cc: CongestionControl
+    scoreboard: Scoreboard
+    """The RFC 6675 scoreboard of SACKed ranges; used when SACK is on."""
+    rack: Rack
+    """RACK-TLP (RFC 8985): transmit records and loss detection; used when SACK is on."""
+
+    def __getattr__(self, name: str) -> Any:
+        """Make ``cc``, ``scoreboard``, ``rack``, ``stats`` or ``drops`` at their first use. The
+        controller starts from the current SMSS and the connection's creation time, which is the
+        state an eagerly made one would be in (its ``set_mss`` calls rescale the initial window
+        exactly; no other hook runs before the first use)."""
+        if name == "cc":
+            cfg = self.config
+            value: Any = create_congestion(
+                cfg.congestion, self.snd_mss, self.rtt_time_syn, initial_window=cfg.initial_window
+            )
+        elif name == "scoreboard":
+            value = Scoreboard()
+        elif name == "rack":
+            value = Rack()
+        elif name == "stats" or name == "drops":
+            value = Counter()
+        else:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        object.__setattr__(self, name, value)
+        return value
+
+    def _cc_mss_changed(self) -> None:
+        """SMSS changed: tell the congestion controller, if it has been made yet."""
+        try:
+            cc = object.__getattribute__(self, "cc")  # without making it (__getattr__)
+        except AttributeError:
+            return
+        cc.set_mss(self.snd_mss)
 
     # == helpers ==============================================================================
     @staticmethod
@@ -330,7 +395,7 @@ class Connection:
         """Adopt what the peer's SYN offers (RFC 9293 §3.7.1, RFC 7323 §1.3, RFC 2018 §2)."""
         cfg = self.config
         if seg.mss is not None:
-            self.peer_mss = max(seg.mss, cfg.min_mss)
+            self.peer_mss = _shared(max(seg.mss, cfg.min_mss))
             if seg.mss < cfg.min_mss:
                 self.stats["tcp_mss_clamped_to_floor"] += 1
         self.wscale_ok = cfg.window_scaling and seg.wscale is not None
@@ -341,8 +406,8 @@ class Connection:
             self.rcv_wscale = 0
         self.sack_ok = cfg.sack and seg.sack_permitted
         self.ts_ok = cfg.timestamps and seg.ts_val is not None
-        self.snd_mss = min(self.peer_mss, self.local_mss) - (TS_HEADER if self.ts_ok else 0)
-        self.cc.set_mss(self.snd_mss)
+        self.snd_mss = _shared(min(self.peer_mss, self.local_mss) - (TS_HEADER if self.ts_ok else 0))
+        self._cc_mss_changed()
 
     def _open_receive(self, irs: int) -> None:
         self.irs = irs
@@ -390,7 +455,7 @@ class Connection:
             window = self._window_field()
             options = self._options(now)
         self.host.transmit(self, seq, ack, flags, window, options, offset, length)
-        self.stats["segments_out"] += 1
+        self.segs_out += 1
         self.last_tx = now
         if flags & ACK:
             self.last_ack_sent = ack
@@ -1040,7 +1105,7 @@ class Connection:
         if self.state != State.CLOSED:
             raise OSError(errno.EISCONN, "connection already in progress or established")
         self.state = State.SYN_SENT
-        self.snd_nxt = (self.iss + 1) & MASK
+        self.snd_nxt = self.data_seq  # ISS + 1 on a fresh connection; sharing the int saves 32 bytes
         self.snd_max = self.snd_nxt
         self._emit(self.iss, SYN, now)
         self._arm_rtx(now)
@@ -1056,7 +1121,7 @@ class Connection:
         self.snd_wnd = seg.window  # unscaled on a SYN (RFC 7323 §2.2)
         self.max_snd_wnd = self.snd_wnd
         self.snd_wl1 = seg.seq
-        self.snd_nxt = (self.iss + 1) & MASK
+        self.snd_nxt = self.data_seq  # ISS + 1 on a fresh connection; sharing the int saves 32 bytes
         self.snd_max = self.snd_nxt
         self._emit(self.iss, SYN | ACK, now)
         self._arm_rtx(now)
@@ -1065,7 +1130,7 @@ class Connection:
         """A handshake completed by a valid SYN cookie (the SYN itself left no state): rebuild
         what the SYN-ACK promised from the cookie and go straight to ESTABLISHED."""
         cfg = self.config
-        self.peer_mss = max(mss, cfg.min_mss)
+        self.peer_mss = _shared(max(mss, cfg.min_mss))
         self.wscale_ok = wscale is not None
         self.snd_wscale = wscale or 0
         if not self.wscale_ok:
@@ -1075,8 +1140,8 @@ class Connection:
         if self.ts_ok:
             self.ts_recent = seg.ts_val or 0
             self.ts_recent_time = now
-        self.snd_mss = min(self.peer_mss, self.local_mss) - (TS_HEADER if self.ts_ok else 0)
-        self.cc.set_mss(self.snd_mss)
+        self.snd_mss = _shared(min(self.peer_mss, self.local_mss) - (TS_HEADER if self.ts_ok else 0))
+        self._cc_mss_changed()
         self._open_receive((seg.seq - 1) & MASK)
         self.snd_una = self.snd_nxt = self.snd_max = seg.ack
         self.data_seq = seg.ack
@@ -1186,7 +1251,7 @@ class Connection:
 
     # == segment arrival (RFC 9293 §3.10.7) ===================================================
     def segment_arrives(self, seg: Segment, now: float) -> None:
-        self.stats["segments_in"] += 1
+        self.segs_in += 1
         state = self.state
         if state is State.ESTABLISHED and self._predicted(seg, now):
             return

@@ -95,6 +95,7 @@ REO_WND_PERSIST = 16
 """RFC 8985 §6.2 step 4: recoveries a grown reordering window persists without new D-SACKs."""
 
 _start = attrgetter("start")
+_NO_QUEUE: tuple[Sent, ...] = ()  # the queues of a Rack that has recorded no transmission yet
 _COMPACT = 256
 
 
@@ -160,6 +161,7 @@ class Rack:
         "_n",
         "_q",
         "_rtxq",
+        "_stats",
         "dsack_round",
         "end_seq",
         "fack",
@@ -170,16 +172,17 @@ class Rack:
         "reordering_seen",
         "rtt",
         "segs_sacked",
-        "stats",
         "xmit_ts",
     )
 
     def __init__(self) -> None:
-        self._q: list[Sent] = []
+        # The three queues are the shared empty tuple until the first transmission
+        # (_make_queues): a connection that never sends data allocates none of them.
+        self._q: list[Sent] = _NO_QUEUE  # type: ignore[assignment]
         self._head = 0
         self._cursor = 0
-        self._rtxq: list[tuple[float, int, int, Sent]] = []
-        self._lostq: list[tuple[int, int, Sent]] = []
+        self._rtxq: list[tuple[float, int, int, Sent]] = _NO_QUEUE  # type: ignore[assignment]
+        self._lostq: list[tuple[int, int, Sent]] = _NO_QUEUE  # type: ignore[assignment]
         self._n = 0  # tie-breaker for the heaps
         self._base = 0  # the offset of _base_seq
         self._base_seq = 0
@@ -194,7 +197,21 @@ class Rack:
         self.reo_wnd_mult = 1
         self.reo_wnd_persist = 0
         self.dsack_round: int | None = None
-        self.stats: Counter[str] = Counter()
+        self._stats: Counter[str] | None = None
+
+    @property
+    def stats(self) -> Counter[str]:
+        """Counts by event (made on first use)."""
+        stats = self._stats
+        if stats is None:
+            stats = self._stats = Counter()
+        return stats
+
+    def _make_queues(self) -> list[Sent]:
+        self._q = q = []
+        self._rtxq = []
+        self._lostq = []
+        return q
 
     # -- positions ------------------------------------------------------------------------------
     def _off(self, seq: int) -> int:
@@ -227,6 +244,8 @@ class Rack:
             if q:
                 q.clear()
                 self._head = self._cursor = 0
+            elif q is _NO_QUEUE:
+                q = self._make_queues()
             self._base = self._off(seq)
             self._base_seq = seq
             s = self._base
@@ -530,8 +549,9 @@ class Rack:
         q = self._q
         first = True
         wait = self.rtt + reo_wnd
-        self._lostq.clear()
-        self._rtxq.clear()
+        if q is not _NO_QUEUE:
+            self._lostq.clear()
+            self._rtxq.clear()
         for i in range(self._head, len(q)):
             r = q[i]
             if r.delivered:

@@ -75,6 +75,8 @@ from .seq import HALF, MASK, seq_sub
 __all__ = ["ReceiveBuffer"]
 
 _MAX_WINDOW = 1 << 30  # RFC 7323 §2.3: the largest window, so offsets unwrap unambiguously
+_NONE: tuple[int, ...] = ()  # the out-of-order lists of a buffer that has never held any
+_NO_DATA = b""  # the readable bytes of a buffer holding none
 
 
 class ReceiveBuffer:
@@ -92,6 +94,7 @@ class ReceiveBuffer:
         "_buf",
         "_clock",
         "_datas",
+        "_drops",
         "_ends",
         "_fast_seq",
         "_fin_off",
@@ -101,7 +104,6 @@ class ReceiveBuffer:
         "_stamps",
         "_starts",
         "capacity",
-        "drops",
         "fin_received",
         "max_ooo_bytes",
         "max_ooo_segments",
@@ -117,9 +119,11 @@ class ReceiveBuffer:
         self.capacity = capacity
         self.max_ooo_segments = max_ooo_segments
         self.max_ooo_bytes = capacity if max_ooo_bytes is None else max_ooo_bytes
-        self.drops: Counter[str] = Counter()
+        self._drops: Counter[str] | None = None
         self.fin_received = False
-        self._rcv_nxt = rcv_nxt & MASK  # RCV.NXT as a sequence number
+        # RCV.NXT as a sequence number (the caller's int object when already in range: one fewer
+        # object per connection)
+        self._rcv_nxt = rcv_nxt if 0 <= rcv_nxt <= MASK else rcv_nxt & MASK
         # RCV.NXT while the fast path applies (nothing out of order, no FIN pending), else -1.
         self._fast_seq = self._rcv_nxt
         # Stream offsets: _nxt is RCV.NXT's offset, _base the sequence number at offset 0. They are
@@ -127,18 +131,30 @@ class ReceiveBuffer:
         # the slow path (_sync), so the per-segment path updates a single attribute.
         self._base = self._rcv_nxt
         self._nxt = 0
-        self._buf = bytearray()  # readable bytes, in order, ending at RCV.NXT
+        # Readable bytes, in order, ending at RCV.NXT: a bytearray while there are any, else the
+        # shared empty bytes (an idle connection holds no buffer).
+        self._buf: bytearray | bytes = _NO_DATA
         self._fin_off: int | None = None  # stream offset of a FIN seen but not yet consumed
         # Out-of-order islands, sorted, disjoint and never adjacent (adjacent ones are joined);
-        # every start is above _nxt. Parallel lists so that bisection runs on plain int lists.
-        self._starts: list[int] = []
-        self._ends: list[int] = []
-        self._datas: list[bytearray] = []
-        self._stamps: list[int] = []  # when each island last received data (for SACK order)
+        # every start is above _nxt. Parallel lists so that bisection runs on plain int lists;
+        # until the first out-of-order segment all four are the shared empty tuple (_add_ooo makes
+        # the lists), so a connection that never sees reordering or loss allocates none of them.
+        self._starts: list[int] = _NONE  # type: ignore[assignment]
+        self._ends: list[int] = _NONE  # type: ignore[assignment]
+        self._datas: list[bytearray] = _NONE  # type: ignore[assignment]
+        self._stamps: list[int] = _NONE  # type: ignore[assignment]  # when each island last received data
         self._ooo_bytes = 0
         self._clock = 0
 
     # -- state -----------------------------------------------------------------------------------
+
+    @property
+    def drops(self) -> Counter[str]:
+        """Trimmed and refused data by reason (made on first use)."""
+        drops = self._drops
+        if drops is None:
+            drops = self._drops = Counter()
+        return drops
 
     @property
     def rcv_nxt(self) -> int:
@@ -192,7 +208,10 @@ class ReceiveBuffer:
         buf = self._buf
         n = len(data)
         if seq == self._fast_seq and n + len(buf) <= self.capacity:
-            buf += data
+            if buf:
+                buf += data  # type: ignore[operator]
+            else:
+                self._buf = bytearray(data)
             self._rcv_nxt = self._fast_seq = (seq + n) & MASK
             return n
         return self._add_slow(seq, data)
@@ -240,11 +259,11 @@ class ReceiveBuffer:
         buf = self._buf
         if n < 0 or n >= len(buf):
             out = bytes(buf)
-            buf.clear()
+            self._buf = _NO_DATA  # everything read: let the bytearray go
             return out
         with memoryview(buf) as view:
             out = bytes(view[:n])
-        del buf[:n]  # O(1) in CPython: moves the bytearray's start
+        del buf[:n]  # type: ignore[union-attr]  # O(1) in CPython: moves the bytearray's start
         return out
 
     def read_into(self, dest: bytearray | memoryview) -> int:
@@ -257,7 +276,10 @@ class ReceiveBuffer:
                 target[:n] = view[:n]
             if target is not out:
                 target.release()
-        del buf[:n]
+        if n >= len(buf):
+            self._buf = _NO_DATA
+        else:
+            del buf[:n]  # type: ignore[union-attr]
         return n
 
     def peek(self, n: int = -1) -> bytes:
@@ -301,12 +323,11 @@ class ReceiveBuffer:
         nxt = self._nxt
         start = nxt + (((seq - self._rcv_nxt + HALF) & MASK) - HALF)  # seq_sub(), inlined
         end = start + n
-        drops = self.drops
         if end <= nxt:
-            drops["tcp_rcv_duplicate"] += 1
+            self.drops["tcp_rcv_duplicate"] += 1
             return 0
         if self.fin_received:
-            drops["tcp_rcv_after_fin"] += 1  # nothing follows a consumed FIN
+            self.drops["tcp_rcv_after_fin"] += 1  # nothing follows a consumed FIN
             return 0
         lo = 0  # the slice of data kept: [lo, hi)
         hi = n
@@ -316,10 +337,10 @@ class ReceiveBuffer:
         limit = nxt + self.capacity - len(self._buf)
         fin_off = self._fin_off
         if fin_off is not None and end > fin_off:
-            drops["tcp_rcv_after_fin"] += 1
+            self.drops["tcp_rcv_after_fin"] += 1
             limit = min(limit, fin_off)
         elif end > limit:
-            drops["tcp_rcv_beyond_window"] += 1
+            self.drops["tcp_rcv_beyond_window"] += 1
         if end > limit:
             if start >= limit:
                 return 0
@@ -342,6 +363,8 @@ class ReceiveBuffer:
     def _add_in_order(self, data: bytes | bytearray | memoryview, start: int, end: int) -> int:
         """Append in-order data and every out-of-order island it reaches; first copy wins."""
         buf = self._buf
+        if not buf:
+            self._buf = buf = bytearray()
         starts = self._starts
         nxt = start
         if not starts or starts[0] > end:
@@ -373,6 +396,11 @@ class ReceiveBuffer:
     def _add_ooo(self, data: bytes | bytearray | memoryview, start: int, end: int) -> None:
         """Store out-of-order data [start, end), joining islands it touches; first copy wins."""
         starts = self._starts
+        if starts is _NONE:
+            self._starts = starts = []
+            self._ends = []
+            self._datas = []
+            self._stamps = []
         ends = self._ends
         datas = self._datas
         self._clock += 1

@@ -59,6 +59,7 @@ DUPTHRESH = 3
 """RFC 6675 §2 DupThresh: the number of duplicate ACKs (or SACKed segments) that signal a loss."""
 
 _REBASE = 1 << 29  # re-anchor a non-empty scoreboard once SND.UNA is this far past the anchor
+_NO_RANGES: tuple[int, ...] = ()  # the ranges of a scoreboard that has never held any
 
 
 class Scoreboard:
@@ -71,18 +72,37 @@ class Scoreboard:
     empty, inverted or beyond SND.NXT).
     """
 
-    __slots__ = ("_anchor", "_cum", "_ends", "_starts", "_una", "drops", "reneged", "sacked_bytes", "stats")
+    __slots__ = ("_anchor", "_cum", "_drops", "_ends", "_starts", "_stats", "_una", "reneged", "sacked_bytes")
 
     def __init__(self) -> None:
         self._anchor = 0  # the sequence number at offset 0
         self._una = 0  # SND.UNA's offset, as of the last update
-        self._starts: list[int] = []  # SACKed ranges as offsets, sorted, disjoint, never adjacent
-        self._ends: list[int] = []
+        # SACKed ranges as offsets, sorted, disjoint, never adjacent. Until the first SACK block
+        # both are the shared empty tuple: a connection that never sees one (most of them, and
+        # every idle one) allocates no lists (update() makes them).
+        self._starts: list[int] = _NO_RANGES  # type: ignore[assignment]
+        self._ends: list[int] = _NO_RANGES  # type: ignore[assignment]
         self._cum: list[int] | None = None  # _cum[k] = bytes in ranges [0, k); None when stale
         self.sacked_bytes = 0
         self.reneged = False
-        self.stats: Counter[str] = Counter()
-        self.drops: Counter[str] = Counter()
+        self._stats: Counter[str] | None = None
+        self._drops: Counter[str] | None = None
+
+    @property
+    def stats(self) -> Counter[str]:
+        """Counts by event (made on first use: most scoreboards never count anything)."""
+        stats = self._stats
+        if stats is None:
+            stats = self._stats = Counter()
+        return stats
+
+    @property
+    def drops(self) -> Counter[str]:
+        """Refused SACK blocks by reason (made on first use)."""
+        drops = self._drops
+        if drops is None:
+            drops = self._drops = Counter()
+        return drops
 
     # -- recording -------------------------------------------------------------------------------
 
@@ -114,6 +134,9 @@ class Scoreboard:
             if not blocks:
                 return 0
             self._una = una = 0
+            if starts is _NO_RANGES:
+                self._starts = starts = []
+                self._ends = []
         else:
             anchor = self._anchor
             una = ((snd_una - anchor + HALF) & MASK) - HALF
@@ -169,8 +192,9 @@ class Scoreboard:
         """
         if keep_sacks and not self.reneged:
             return
-        self._starts.clear()
-        self._ends.clear()
+        if self._starts is not _NO_RANGES:
+            self._starts.clear()
+            self._ends.clear()
         self._cum = None
         self.sacked_bytes = 0
         self.reneged = False

@@ -4,18 +4,23 @@ yet acknowledged, addressed by offset from SND.UNA (RFC 9293 §3.3.1, the "send 
 One ``bytearray`` with a head offset: ``write`` appends (one copy), ``ack`` moves the head (no copy),
 and the consumed prefix is compacted away only once it is larger than what remains, so the
 amortised cost per byte is constant. ``copy_into`` copies a range straight into a packet buffer.
+
+An empty queue holds no ``bytearray`` (the shared empty ``bytes`` stands in): one is made by the
+first ``write`` and let go when everything is acknowledged or the queue is cleared, so an idle
+connection's send side costs this object alone.
 """
 
 from __future__ import annotations
 
 DEFAULT_SNDBUF = 1 << 20
+_EMPTY = b""
 
 
 class SendBuffer:
     __slots__ = ("_buf", "_head", "capacity")
 
     def __init__(self, capacity: int = DEFAULT_SNDBUF) -> None:
-        self._buf = bytearray()
+        self._buf: bytearray | bytes = _EMPTY
         self._head = 0
         self.capacity = capacity
 
@@ -32,10 +37,13 @@ class SendBuffer:
         n = min(len(data), self.capacity - (len(self._buf) - self._head))
         if n <= 0:
             return 0
+        buf = self._buf
+        if buf is _EMPTY:
+            self._buf = buf = bytearray()
         if n == len(data):
-            self._buf += data
+            buf += data  # type: ignore[operator]
         else:
-            self._buf += memoryview(data)[:n]
+            buf += memoryview(data)[:n]  # type: ignore[operator]
         return n
 
     def ack(self, n: int) -> None:
@@ -45,11 +53,11 @@ class SendBuffer:
         head = self._head + n
         buf = self._buf
         if head >= len(buf):
-            buf.clear()
+            self._buf = _EMPTY  # all acknowledged: let the bytearray go
             self._head = 0
             return
         if head > len(buf) - head and head > 65536:
-            del buf[:head]
+            del buf[:head]  # type: ignore[union-attr]
             head = 0
         self._head = head
 
@@ -70,5 +78,5 @@ class SendBuffer:
         return bytes(self._buf[start : start + n])
 
     def clear(self) -> None:
-        self._buf.clear()
+        self._buf = _EMPTY
         self._head = 0
