@@ -1,13 +1,18 @@
-# aiostack — make demo (sets up and runs the main job), make test (sets up and runs the suite).
+# aiostack — make demo (sets up and runs the main job), make test (sets up and runs the suite),
+# make bench / make bench-quick (the side-by-side comparison in benchmarks/, as root).
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
 
 # Debian packages the tests and the demo drive from the kernel side.
 DEB_PACKAGES := iproute2 tcpdump iputils-ping curl wrk apache2-utils
+# ... and what the benchmarks drive besides (taskset is util-linux's, always there; ethtool turns
+# TSO off on the kernel's end of the AF_PACKET veth pair).
+BENCH_DEB_PACKAGES := $(DEB_PACKAGES) iperf3 ethtool
 
-.PHONY: setup sysdeps demo test lint clean
+.PHONY: setup sysdeps benchdeps bench bench-quick demo test lint clean
 
 setup: sysdeps $(STAMP)
 
@@ -28,6 +33,30 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
+
+# The benchmarks' own needs: iperf3 from Debian, and the optional 'bench' extra (rich, matplotlib,
+# pmd-pytcp) in the venv. make test does not depend on either.
+benchdeps: setup $(BENCH_STAMP)
+	@missing=""; for p in $(BENCH_DEB_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing:$$missing"; \
+	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "note: missing Debian packages:$$missing (need root to install)"; fi; \
+	fi
+
+$(BENCH_STAMP): pyproject.toml $(STAMP)
+	$(PY) -m pip install -q -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+# The whole comparison (<= 10 minutes; results in benchmarks/results/, table in benchmarks/README.md).
+bench: benchdeps
+	$(PY) -m benchmarks.run
+
+# A <= 2 minute subset: aiostack-tap vs uvloop-veth vs uvloop-loopback, req/s and bulk.
+bench-quick: benchdeps
+	$(PY) -m benchmarks.run --quick
 
 demo: setup
 	$(PY) -m aiostack.demo
