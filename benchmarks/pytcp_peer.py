@@ -181,7 +181,7 @@ async def serve_bulk(args: argparse.Namespace) -> dict[str, object]:
     print(f"bulk {mode} listening on {args.addr.ip}:{args.port}", flush=True)
     conn, _ = await sock.accept()
     reader, writer = PyTcpReader(conn), PyTcpWriter(conn)
-    result = await transfer(mode, reader, writer, args.bytes, args.seed)  # type: ignore[arg-type]
+    result = await transfer(mode, reader, writer, args.bytes, args.seed, args.verify)  # type: ignore[arg-type]
     await asyncio.sleep(0.05)  # let the close go out
     return result
 
@@ -217,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--bytes", type=int, default=100_000_000, help="bulk: bytes to send")
     parser.add_argument("--seed", type=int, default=1, help="bulk: pattern seed (as examples/bulk.py)")
+    parser.add_argument("--no-verify", dest="verify", action="store_false", help="bulk: skip the SHA-256")
     args = parser.parse_args(argv)
     result = asyncio.run(amain(args))
     if result is not None:

@@ -321,8 +321,9 @@ def header_lines(data: Mapping[str, Any]) -> list[str]:
            if plan.get("latency_systems") else "."),
     ]
     if "uvloop-veth/send" in data.get("workloads", {}).get("bulk", {}):
-        lines.append("Bulk for uvloop · veth is kernel→kernel with `examples/bulk.py` on both ends (its SHA-256 "
-                     "and copies included, like every other bulk row); iperf3 · veth is the same path with iperf3.")
+        lines.append("Bulk for uvloop · veth is kernel→kernel with `examples/bulk.py` on both ends (its Python-level "
+                     "copies included, like every other bulk row; the content's SHA-256 is checked on a calibration "
+                     "transfer, not on the measured ones); iperf3 · veth is the same path with iperf3.")
     if data.get("interrupted"):
         lines.append("**Interrupted** — partial results.")
     return lines

@@ -213,17 +213,18 @@ class Testbed:
         return ["--iface", TAP_IFACE, "--addr", f"{self.server_ip}/{self.prefix}",
                 "--host-addr", f"{self.host_ip}/{self.prefix}"]
 
-    def bulk_server_argv(self, mode: str, nbytes: int) -> list[str]:
+    def bulk_server_argv(self, mode: str, nbytes: int, *, verify: bool = True) -> list[str]:
         s = self.system
+        check = [] if verify else ["--no-verify"]
         if s.stack == "native":
             return [PYTHON, str(EXAMPLES / "bulk.py"), mode, "--bytes", str(nbytes), "--port", str(BULK_PORT),
-                    "--stack", "native", *self._stack_options()]
+                    "--stack", "native", *self._stack_options(), *check]
         if s.stack == "kernel":
             return [PYTHON, str(EXAMPLES / "bulk.py"), mode, "--bytes", str(nbytes), "--port", str(BULK_PORT),
-                    "--stack", "kernel"]
+                    "--stack", "kernel", *check]
         if s.stack == "pytcp":
             return [PYTHON, str(HERE / "pytcp_peer.py"), f"bulk-{mode}", "--bytes", str(nbytes),
-                    *self._pytcp_options(), "--port", str(BULK_PORT)]
+                    *self._pytcp_options(), "--port", str(BULK_PORT), *check]
         raise ValueError(f"{s.name} runs no bulk server")
 
     def start(self, role: str, argv: list[str]) -> Server:

@@ -225,13 +225,15 @@ def bulk_bytes_for(gbit_per_s: float, seconds: float, *, low: int = 10_000_000, 
     return int(min(high, max(low, math.ceil(n / 1e6) * 1e6)))
 
 
-def bulk_client_argv(mode: str, host: str, port: int, nbytes: int) -> list[str]:
+def bulk_client_argv(mode: str, host: str, port: int, nbytes: int, *, verify: bool = True) -> list[str]:
     return [PYTHON, str(EXAMPLES / "bulk.py"), mode, "--bytes", str(nbytes), "--connect", host, "--port", str(port),
-            "--stack", "kernel"]
+            "--stack", "kernel", *([] if verify else ["--no-verify"])]
 
 
-def run_bulk_client(ns: NetNS, mode: str, host: str, port: int, nbytes: int, timeout: float) -> dict[str, Any]:
-    res = _run(ns, pinned(CLIENT_CPU, bulk_client_argv(mode, host, port, nbytes)), timeout=timeout)
+def run_bulk_client(
+    ns: NetNS, mode: str, host: str, port: int, nbytes: int, timeout: float, *, verify: bool = True
+) -> dict[str, Any]:
+    res = _run(ns, pinned(CLIENT_CPU, bulk_client_argv(mode, host, port, nbytes, verify=verify)), timeout=timeout)
     if res.returncode != 0:
         raise WorkloadError(f"bulk.py {mode} client: exit status {res.returncode}: {_excerpt(res.stderr)}")
     return parse_bulk(res.stdout)
