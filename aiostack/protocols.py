@@ -192,7 +192,7 @@ class Transport(asyncio.Transport):
                 waiter.set_exception(exc)
             return
         if not self._closing:
-            self._stack.reactor.watch(self._conn, self._read_ready)
+            self._stack.reactor.watch(self._conn, self)
             self._reading = True
             self._read_ready()  # data may have arrived before connection_made
         if waiter is not None and not waiter.done():
@@ -205,6 +205,10 @@ class Transport(asyncio.Transport):
         await reactor.wait_ready(self._conn)
 
     # -- reading ----------------------------------------------------------------------------
+    def on_ready(self) -> None:
+        """The reactor's :class:`~aiostack.reactor.Watcher` hook."""
+        self._read_ready()
+
     def _read_ready(self) -> None:
         """The connection reported something (called by the reactor inside its iteration, so
         a reply the protocol writes leaves in the same burst): hand the protocol what can be

@@ -20,6 +20,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from .drivers.base import Driver
 from .ip.stack import Interface, IPStack
@@ -38,6 +39,12 @@ class Port:
         self.driver = driver
         self.queues = queues
         self.tx_queue = queues[0]
+
+
+class Watcher(Protocol):
+    """What :meth:`Reactor.watch` calls (a transport reading from its connection)."""
+
+    def on_ready(self) -> None: ...
 
 
 class Reactor:
@@ -63,7 +70,7 @@ class Reactor:
         self._last_activity = 0.0
         self._running = False
         self._waiters: dict[object, list[asyncio.Future[None]]] = {}
-        self._watchers: dict[object, Callable[[], None]] = {}
+        self._watchers: dict[object, Watcher] = {}
         """Persistent ready callbacks (transports), called inside the iteration, before the
         flush: what a protocol writes in response goes out in the same burst, and no task
         switch or future stands between a segment and ``data_received``."""
@@ -236,10 +243,10 @@ class Reactor:
             for fut in futs:
                 if not fut.done():
                     fut.set_result(None)
-        cb = self._watchers.get(obj)
-        if cb is not None:
+        watcher = self._watchers.get(obj)
+        if watcher is not None:
             try:
-                cb()
+                watcher.on_ready()
             except Exception:
                 self.internal_errors += 1
                 if self.internal_errors <= 10:
@@ -264,10 +271,11 @@ class Reactor:
         self._waiters.setdefault(obj, []).append(fut)
         return fut
 
-    def watch(self, obj: object, callback: Callable[[], None]) -> None:
-        """Call ``callback()`` in every iteration in which ``obj`` reports something, until
-        :meth:`unwatch` (one callback per object)."""
-        self._watchers[obj] = callback
+    def watch(self, obj: object, watcher: Watcher) -> None:
+        """Call ``watcher.on_ready()`` in every iteration in which ``obj`` reports something,
+        until :meth:`unwatch` (one watcher per object; the watcher itself is kept, not a bound
+        method: 64 bytes less per connection)."""
+        self._watchers[obj] = watcher
 
     def unwatch(self, obj: object) -> None:
         self._watchers.pop(obj, None)

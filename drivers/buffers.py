@@ -141,26 +141,39 @@ class Packet:
 class PacketPool:
     """A fixed set of preallocated packets and a free list (LIFO, so hot buffers stay in cache)."""
 
-    __slots__ = ("_free", "allocs", "count", "failures", "headroom", "size")
+    __slots__ = ("_free", "_made", "allocs", "count", "failures", "headroom", "size")
 
     def __init__(
         self,
         count: int = 4096,
         size: int = DEFAULT_BUFFER_SIZE,
         headroom: int = DEFAULT_HEADROOM,
+        *,
+        lazy: bool = False,
     ) -> None:
+        """``count`` buffers of ``size`` bytes. ``lazy``: made on first need (still at most
+        ``count``, and never freed) — for large buffers a process may never use, such as a
+        TAP's 64 KB segmentation-offload pool (33 MB of RSS otherwise)."""
         if headroom >= size:
             raise ValueError("headroom must be smaller than the buffer size")
         self.count = count
         self.size = size
         self.headroom = headroom
-        self._free = [Packet(self, size, headroom) for _ in range(count)]
+        self._made = 0 if lazy else count
+        self._free = [] if lazy else [Packet(self, size, headroom) for _ in range(count)]
         self.allocs = 0
         self.failures = 0
 
     @property
     def available(self) -> int:
-        return len(self._free)
+        return len(self._free) + self.count - self._made
+
+    def _grow(self) -> bool:
+        if self._made >= self.count:
+            return False
+        self._made += 1
+        self._free.append(Packet(self, self.size, self.headroom))
+        return True
 
     @property
     def mtu_capacity(self) -> int:
@@ -171,6 +184,8 @@ class PacketPool:
         try:
             pkt = self._free.pop()
         except IndexError:
+            if self._grow():
+                return self.alloc()
             self.failures += 1
             raise PoolExhausted(f"all {self.count} packet buffers are in use") from None
         pkt.in_use = True
@@ -180,7 +195,7 @@ class PacketPool:
     def try_alloc(self) -> Packet | None:
         """Like :meth:`alloc` but returns None when empty (the caller counts the drop)."""
         free = self._free
-        if not free:
+        if not free and not self._grow():
             self.failures += 1
             return None
         pkt = free.pop()

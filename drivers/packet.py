@@ -511,7 +511,8 @@ class PacketDriver(Driver):
             if self.pool.headroom < VNET_HDR_LEN:  # TSO writes and GRO reads put the header there
                 raise ValueError(f"pool headroom {self.pool.headroom} < virtio_net_hdr size {VNET_HDR_LEN}")
             self.large_pool = PacketPool(
-                count=LARGE_POOL_COUNT, size=self.pool.headroom + LARGE_FRAME + 64, headroom=self.pool.headroom
+                count=LARGE_POOL_COUNT, size=self.pool.headroom + LARGE_FRAME + 64, headroom=self.pool.headroom,
+                lazy=True,
             )
         self._counters = [QueueCounters() for _ in range(queues)]
         self._ignore_outgoing = False

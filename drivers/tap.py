@@ -197,7 +197,8 @@ class TapDriver(Driver):
         self.large_pool: PacketPool | None = None
         if "tso" in offloads or "gro" in offloads:
             self.large_pool = PacketPool(
-                count=LARGE_POOL_COUNT, size=self.pool.headroom + LARGE_FRAME + 64, headroom=self.pool.headroom
+                count=LARGE_POOL_COUNT, size=self.pool.headroom + LARGE_FRAME + 64, headroom=self.pool.headroom,
+                lazy=True,
             )
         try:
             for _ in range(queues):

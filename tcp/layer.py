@@ -29,6 +29,7 @@ _ETH_IP = 14 + 20
 _IP_TCP = struct.Struct("!BBHHHBBHII" + "HHIIBBHHH")
 """An IPv4 header without options followed by a TCP header (ipv4.HEADER + segment.HEADER)."""
 _ETHERTYPE_IPV4 = b"\x08\x00"
+_TX_ROUTES_MAX = 65536
 _MSS_OF_MTU: dict[int, int] = {}
 EPHEMERAL_FIRST = 32768
 EPHEMERAL_LAST = 60999
@@ -78,6 +79,7 @@ class TcpLayer:
         default, so a caller driving segments one at a time sees each ACK at once."""
         self.acks_owed: list[Connection] = []
         self.acks_soon: list[Connection] = []
+        self._tx_routes: dict[tuple[int, int], tuple[int, Interface, int, bytes, int, int]] = {}
         self.ready_listeners: set[Listener] = set()
         self.drops: Counter[str] = Counter()
         self.stats: Counter[str] = Counter()
@@ -465,19 +467,30 @@ class TcpLayer:
         is no route or the peer is a broadcast address (the general path handles those)."""
         ip = self.ip
         conn.tx_route = None
+        src = conn.local_addr
         dst = conn.remote_addr
+        version = ip.routes.version
+        # Shared by every connection between the same two addresses (~190 bytes each, which
+        # counts when a reactor holds a million connections).
+        cache = self._tx_routes
+        rt = cache.get((src, dst))
+        if rt is not None and rt[0] == version:
+            conn.tx_route = rt
+            return rt
         try:
             iface, hop = ip.route(dst)
         except OSError:
             return None
         if dst == ipv4.LIMITED_BROADCAST or dst == iface.broadcast:
             return None
-        src = conn.local_addr
         addr_sum = (src >> 16) + (src & 0xFFFF) + (dst >> 16) + (dst & 0xFFFF)
         rt = (
-            ip.routes.version, iface, hop, iface.mac + _ETHERTYPE_IPV4,
+            version, iface, hop, iface.mac + _ETHERTYPE_IPV4,
             0x4500 + (64 << 8 | ipv4.PROTO_TCP) + addr_sum, addr_sum + ipv4.PROTO_TCP,
         )
+        if len(cache) >= _TX_ROUTES_MAX:
+            cache.clear()  # connections keep theirs; later ones share anew
+        cache[(src, dst)] = rt
         conn.tx_route = rt
         return rt
 
