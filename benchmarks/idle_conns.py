@@ -154,11 +154,11 @@ def generator_main(args: argparse.Namespace) -> int:
 class Server:
     """idle_server.py inside the namespace, spoken to by lines on stdin/stdout."""
 
-    def __init__(self, ns: Any, tap: str, backlog: int, gc_policy: str) -> None:
+    def __init__(self, ns: Any, tap: str, backlog: int, gc_policy: str, api: str = "socket") -> None:
         self.proc = ns.popen(
             [sys.executable, str(HERE / "idle_server.py"), "--tap", tap, "--mac", SERVER_MAC,
              "--addr", f"{SERVER_ADDR}/24", "--host-addr", f"{KERNEL_ADDR}/24", "--gateway", KERNEL_ADDR,
-             "--port", str(PORT), "--backlog", str(backlog), "--gc", gc_policy],
+             "--port", str(PORT), "--backlog", str(backlog), "--gc", gc_policy, "--api", api],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
         )
 
@@ -214,7 +214,7 @@ def run_tap(args: argparse.Namespace, progress: dict[str, Any]) -> dict[str, Any
     count = args.count
     with NetNS("aiostack-idle") as ns:
         log(f"namespace {ns.name}; server {SERVER_ADDR}:{PORT} on TAP {tap}, clients from {SRC_BASE} up")
-        server = Server(ns, tap, args.backlog, args.server_gc)
+        server = Server(ns, tap, args.backlog, args.server_gc, args.api)
         gen: subprocess.Popen[str] | None = None
         try:
             ready = server.read(timeout=60)
@@ -299,6 +299,7 @@ def run_tap(args: argparse.Namespace, progress: dict[str, Any]) -> dict[str, Any
         "generator": done,
         "kernel": kernel,
         "mode": "tap",
+        "api": args.api,
     }
     return result
 
@@ -324,7 +325,7 @@ async def _inprocess(args: argparse.Namespace, trace: bool) -> dict[str, Any]:
     stack = Stack(pool=pool, batch=256)
     stack.attach(sport, f"{SERVER_ADDR}/24")
     stack.set_gateway(KERNEL_ADDR)
-    server = await start(stack, SERVER_ADDR, PORT, args.backlog)
+    server = await start(stack, SERVER_ADDR, PORT, args.backlog, args.api)
     gen = HandshakeGen(count=count + warm, server=SERVER_ADDR, port=PORT, server_mac=SERVER_MAC,
                        client_mac=gport.mac, src_base=SRC_BASE, arp_addr=KERNEL_ADDR)
 
@@ -396,6 +397,7 @@ async def _inprocess(args: argparse.Namespace, trace: bool) -> dict[str, Any]:
         "pending_timers": final["pending_timers"],
         "tcp_drops": final["tcp_drops"],
         "mode": "tracemalloc" if trace else "inprocess",
+        "api": args.api,
     }
     if breakdown is not None:
         result["tracemalloc"] = breakdown
@@ -443,6 +445,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--json", action="store_true", help="only the JSON line (progress goes to stderr)")
     p.add_argument("--window", type=int, default=2000, help="SYNs in flight at once")
     p.add_argument("--backlog", type=int, default=65535)
+    p.add_argument("--api", choices=("socket", "protocol"), default="socket",
+                   help="the server holds accepted TcpSockets (default) or Transport + Protocol pairs")
     p.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds")
     p.add_argument("--settle", type=float, default=1.5,
                    help="idle seconds before measuring (the handshake's retransmission timers run out)")

@@ -6,9 +6,11 @@ connection on a port and holds it, doing nothing.
         --mac 02:00:00:77:00:02 --port 8080
 
 Run it inside a network namespace (``benchmarks/idle_conns.py`` does): it creates TAP ``NAME``
-there. The application is ``aiostack.protocols.create_server`` with :class:`IdleProtocol`, a
-minimal ``asyncio.Protocol`` that counts its connections. Control is by lines on stdin, each
-answered by one JSON line on stdout:
+there. The application accepts and holds every connection: with ``--api socket`` (the default)
+as accepted :class:`~aiostack.tcp_socket.TcpSocket` objects (the native ``ff_accept`` style),
+with ``--api protocol`` through ``aiostack.protocols.create_server`` with :class:`IdleProtocol`,
+a minimal ``asyncio.Protocol`` — an asyncio Transport per connection costs ~400 bytes more.
+Control is by lines on stdin, each answered by one JSON line on stdout:
 
 - ``stats`` — ``{"established": protocols connected, "connections": TCP connections in the
   table, "rss_bytes": VmRSS, ...}`` (``stats full`` adds the TCP states and the stack's counters);
@@ -28,6 +30,7 @@ import asyncio
 import gc
 import json
 import os
+import socket as _socket
 import sys
 import time
 from collections import Counter
@@ -36,6 +39,7 @@ from typing import Any
 from aiostack.drivers.buffers import PacketPool
 from aiostack.protocols import Server, create_server
 from aiostack.stack import Stack
+from aiostack.tcp_socket import TcpSocket
 
 
 def rss_bytes() -> int:
@@ -128,8 +132,42 @@ def stats(stack: Stack, *, full: bool = False) -> dict[str, Any]:
     return out
 
 
-async def start(stack: Stack, host: str, port: int, backlog: int) -> Server:
+class SocketHolder:
+    """The ``--api socket`` application: accepts on a listening :class:`TcpSocket` (F-Stack's
+    ``ff_accept`` way) and keeps the sockets — no transport, protocol or task per connection."""
+
+    held: list[TcpSocket] = []
+
+    def __init__(self, stack: Stack, host: str, port: int, backlog: int) -> None:
+        self.lsock = stack.socket(_socket.AF_INET, _socket.SOCK_STREAM)
+        self.lsock.bind((host, port))
+        self.lsock.listen(backlog)
+        self.task = asyncio.get_running_loop().create_task(self._accept())
+
+    async def _accept(self) -> None:
+        held = SocketHolder.held
+        lsock = self.lsock
+        while True:
+            sock, _ = await lsock.accept()
+            held.append(sock)
+            while True:  # drain the accept queue without a wait per connection
+                try:
+                    sock, _ = lsock.accept_nowait()
+                except BlockingIOError:
+                    break
+                held.append(sock)
+                IdleProtocol.made += 1
+            IdleProtocol.made += 1
+
+    def close(self) -> None:
+        self.task.cancel()
+        self.lsock.close()
+
+
+async def start(stack: Stack, host: str, port: int, backlog: int, api: str = "protocol") -> Server | SocketHolder:
     await stack.start()
+    if api == "socket":
+        return SocketHolder(stack, host, port, backlog)
     return await create_server(IdleProtocol, host, port, stack=stack, backlog=backlog)
 
 
@@ -155,7 +193,7 @@ async def main(args: argparse.Namespace) -> None:
     if args.gateway:
         stack.set_gateway(args.gateway)
     host = args.addr.split("/")[0]
-    server = await start(stack, host, args.port, args.backlog)
+    server = await start(stack, host, args.port, args.backlog, args.api)
     loop = asyncio.get_running_loop()
     freezer = loop.create_task(_freeze_periodically()) if args.gc == "freeze" else None
     reader = asyncio.StreamReader()
@@ -198,6 +236,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--mac", default="02:00:00:77:00:02")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--backlog", type=int, default=65535)
+    p.add_argument("--api", choices=("socket", "protocol"), default="socket",
+                   help="hold connections as accepted TcpSockets (default) or as Transport + Protocol")
     p.add_argument("--pool", type=int, default=4096, help="packet buffers")
     p.add_argument("--batch", type=int, default=256, help="frames per receive burst")
     p.add_argument("--gc", choices=("freeze", "default"), default="freeze",
