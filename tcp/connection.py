@@ -383,10 +383,11 @@ class Connection:
 
     def _options(self, now: float) -> bytes:
         if self.ts_ok:
-            blocks = ()
-            if self.sack_ok and self.rcvbuf is not None and self.rcvbuf.has_ooo:
-                blocks = tuple(self.rcvbuf.sack_blocks(3))
-            return wire.encode_options(timestamps=(self._ts_now(now), self.ts_recent), sack_blocks=blocks)
+            rb = self.rcvbuf
+            if self.sack_ok and rb is not None and rb.has_ooo:
+                blocks = tuple(rb.sack_blocks(3))
+                return wire.encode_options(timestamps=(self._ts_now(now), self.ts_recent), sack_blocks=blocks)
+            return wire.timestamp_option((int(now * 1000) + self.ts_offset) & MASK, self.ts_recent)
         if self.sack_ok and self.rcvbuf is not None and self.rcvbuf.has_ooo:
             return wire.encode_options(sack_blocks=tuple(self.rcvbuf.sack_blocks(4)))
         return b""

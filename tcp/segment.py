@@ -317,6 +317,12 @@ def _parse_options(seg: Segment, buf: bytes | bytearray | memoryview, i: int, en
 
 
 _ts_only = _U32X3.pack
+
+
+def timestamp_option(ts_val: int, ts_ecr: int) -> bytes:
+    """NOP, NOP, TS: what every established segment carries once timestamps are on (the
+    common case of :func:`encode_options`, without its keyword handling)."""
+    return _ts_only(_TS_WORD, ts_val, ts_ecr)
 _SACK_STRUCTS = [struct.Struct("!I" + "II" * n) for n in range(5)]
 _TS_SACK_STRUCTS = [struct.Struct("!IIII" + "II" * n) for n in range(4)]
 _syn_cache: dict[tuple[int | None, int | None, bool, bool], tuple[bytes, int, bytes]] = {}
