@@ -8,9 +8,8 @@ BENCH_STAMP := $(VENV)/.bench-installed
 
 # Debian packages the tests and the demo drive from the kernel side.
 DEB_PACKAGES := iproute2 tcpdump iputils-ping curl wrk apache2-utils
-# ... and what the benchmarks drive besides (taskset is util-linux's, always there; ethtool turns
-# TSO off on the kernel's end of the AF_PACKET veth pair).
-BENCH_DEB_PACKAGES := $(DEB_PACKAGES) iperf3 ethtool
+# ... and what the benchmarks drive besides (taskset is util-linux's, always there).
+BENCH_DEB_PACKAGES := $(DEB_PACKAGES) iperf3
 
 .PHONY: setup sysdeps benchdeps bench bench-quick demo test lint clean
 
@@ -18,8 +17,9 @@ setup: sysdeps $(STAMP)
 
 # Installs missing Debian packages when we are root on a Debian-like system; elsewhere the tests
 # that need them skip with a reason (or fail under AIOSTACK_REQUIRE_NET=1).
-sysdeps:
-	@missing=""; for p in $(DEB_PACKAGES); do \
+# $(call deb_install,PACKAGES): apt-get install those not installed yet (when root on Debian).
+define deb_install
+	@missing=""; for p in $(1); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -27,6 +27,10 @@ sysdeps:
 	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else echo "note: missing Debian packages:$$missing (need root to install)"; fi; \
 	fi
+endef
+
+sysdeps:
+	$(call deb_install,$(DEB_PACKAGES))
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,14 +41,7 @@ $(STAMP): pyproject.toml
 # The benchmarks' own needs: iperf3 from Debian, and the optional 'bench' extra (rich, matplotlib,
 # pmd-pytcp) in the venv. make test does not depend on either.
 benchdeps: setup $(BENCH_STAMP)
-	@missing=""; for p in $(BENCH_DEB_PACKAGES); do \
-	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing:$$missing"; \
-	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	  else echo "note: missing Debian packages:$$missing (need root to install)"; fi; \
-	fi
+	$(call deb_install,$(BENCH_DEB_PACKAGES))
 
 $(BENCH_STAMP): pyproject.toml $(STAMP)
 	$(PY) -m pip install -q -e '.[test,bench]'
