@@ -11,10 +11,33 @@ travels in the packet's fields (see :class:`~aiostack.drivers.buffers.Packet`).
 from __future__ import annotations
 
 import abc
+import errno
 from collections import Counter
 from dataclasses import dataclass
 
 from .buffers import Packet, PacketPool
+
+IFNAMSIZ = 16
+"""Linux's interface-name buffer, terminating NUL included."""
+
+
+def check_ifname(name: str) -> bytes:
+    """``name`` encoded, if the kernel's dev_valid_name() would take it (1..15 bytes, not "." or
+    "..", no '/', ':' or whitespace); ValueError otherwise."""
+    encoded = name.encode()
+    if (
+        not encoded
+        or len(encoded) >= IFNAMSIZ
+        or name in (".", "..")
+        or any(ch in "/:" or ch.isspace() for ch in name)
+    ):
+        raise ValueError(f"bad interface name {name!r} (1..{IFNAMSIZ - 1} bytes, no '/', ':' or spaces)")
+    return encoded
+
+
+def errno_reason(exc: OSError) -> str:
+    """A drop reason for a failed syscall: its errno's name in lower case (``eagain``, ``eio``)."""
+    return errno.errorcode.get(exc.errno or 0, f"errno{exc.errno}").lower()
 
 
 @dataclass(frozen=True, slots=True)

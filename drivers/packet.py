@@ -137,7 +137,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from . import vnet
-from .base import Driver, Offloads, QueueCounters
+from .base import Driver, Offloads, QueueCounters, check_ifname, errno_reason
 from .buffers import Packet, PacketPool
 from .mac import parse_unicast_mac
 
@@ -247,30 +247,12 @@ ETHTOOL_FEATURES = {  # name: (get, set) of the legacy ethtool_value commands
     "gro": (0x2B, 0x2C),  # ETHTOOL_GGRO / SGRO
 }
 
-IFNAMSIZ = 16
 MAX_QUEUES = 256
 CLONE_NEWNET = 0x40000000
 
 _PERM_MSG = "AF_PACKET sockets need root or CAP_NET_RAW"
 
 T = TypeVar("T")
-
-
-def _errno_reason(exc: OSError) -> str:
-    return errno.errorcode.get(exc.errno or 0, f"errno{exc.errno}").lower()
-
-
-def _check_name(name: str) -> bytes:
-    encoded = name.encode()
-    # the kernel's dev_valid_name(): 1..15 bytes, not "." or "..", no '/', ':' or whitespace
-    if (
-        not encoded
-        or len(encoded) >= IFNAMSIZ
-        or name in (".", "..")
-        or any(ch in "/:" or ch.isspace() for ch in name)
-    ):
-        raise ValueError(f"bad interface name {name!r} (1..{IFNAMSIZ - 1} bytes, no '/', ':' or spaces)")
-    return encoded
 
 
 def _align(n: int, a: int) -> int:
@@ -333,7 +315,7 @@ def set_offload(name: str, feature: str, on: bool, *, netns: str | None = None) 
     Without ``gro`` in this driver's offloads, use it to turn ``tso`` off on the *kernel's* end of
     the veth pair whose other end the driver owns, so the kernel's TCP hands over MTU-sized frames
     (see the module docstring)."""
-    _check_name(name)
+    check_ifname(name)
     if feature not in ETHTOOL_FEATURES:
         raise ValueError(f"feature must be one of {sorted(ETHTOOL_FEATURES)}, not {feature!r}")
     get, put = ETHTOOL_FEATURES[feature]
@@ -472,7 +454,7 @@ class PacketDriver(Driver):
         self._closed = False
         self._rx: list[_RxRing] = []
         self._tx: list[_TxRing] = []
-        _check_name(iface)
+        check_ifname(iface)
         if not 1 <= queues <= MAX_QUEUES:
             raise ValueError(f"queues must be in 1..{MAX_QUEUES}, not {queues}")
         if rx_ring not in ("v2", "v3"):
@@ -809,7 +791,7 @@ class PacketDriver(Driver):
             n = rx.recv_into(pkt.view[at:], room, socket.MSG_DONTWAIT | socket.MSG_TRUNC)
         except OSError as e:  # EAGAIN: the copy was not queued after all (cannot happen)
             pkt.free()
-            c.drop(_errno_reason(e))
+            c.drop(errno_reason(e))
             return None
         if n > room or n <= vh:
             pkt.free()
@@ -992,7 +974,7 @@ class PacketDriver(Driver):
                     except BlockingIOError:
                         c.drop("tx_queue_full")
                     except OSError as e:
-                        c.drop(_errno_reason(e))
+                        c.drop(errno_reason(e))
                     else:
                         sent += 1
                         nbytes += n
@@ -1019,7 +1001,7 @@ class PacketDriver(Driver):
         except OSError as e:
             back, back_bytes = self._reclaim(tx, pending)
             if back:
-                c.drop(_errno_reason(e), back)
+                c.drop(errno_reason(e), back)
                 return pending - back, back_bytes - back * self._tx_vnet
         return pending, 0
 

@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from . import vnet
-from .base import Driver, Offloads, QueueCounters
+from .base import Driver, Offloads, QueueCounters, check_ifname, errno_reason
 from .buffers import Packet, PacketPool
 from .mac import parse_unicast_mac, random_mac
 
@@ -59,7 +59,6 @@ TUN_F_UFO = 0x10
 TUN_F_USO4 = 0x20
 TUN_F_USO6 = 0x40
 
-IFNAMSIZ = 16
 MAX_TAP_QUEUES = 256
 """``MAX_TAP_QUEUES`` in drivers/net/tun.c."""
 ETH_HLEN = 14
@@ -91,10 +90,6 @@ _FLAG_NAMES = {IFF_TAP: "IFF_TAP", IFF_NO_PI: "IFF_NO_PI", IFF_VNET_HDR: "IFF_VN
                IFF_MULTI_QUEUE: "IFF_MULTI_QUEUE"}
 
 _PERM_MSG = "opening /dev/net/tun needs root or CAP_NET_ADMIN"
-
-
-def _errno_reason(exc: OSError) -> str:
-    return errno.errorcode.get(exc.errno or 0, f"errno{exc.errno}").lower()
 
 
 class TapDriver(Driver):
@@ -147,15 +142,7 @@ class TapDriver(Driver):
         self._closed = False
         if not 1 <= queues <= MAX_TAP_QUEUES:
             raise ValueError(f"queues must be in 1..{MAX_TAP_QUEUES}, not {queues}")
-        encoded = name.encode()
-        # the kernel's dev_valid_name(): 1..15 bytes, not "." or "..", no '/', ':' or whitespace
-        if (
-            not encoded
-            or len(encoded) >= IFNAMSIZ
-            or name in (".", "..")
-            or any(ch in "/:" or ch.isspace() for ch in name)
-        ):
-            raise ValueError(f"bad interface name {name!r} (1..{IFNAMSIZ - 1} bytes, no '/', ':' or spaces)")
+        check_ifname(name)
         host_iface = ipaddress.ip_interface(host_addr) if host_addr is not None else None
         offloads = tuple(offloads)
         unknown = [o for o in offloads if o not in SUPPORTED_OFFLOADS]
@@ -333,7 +320,7 @@ class TapDriver(Driver):
                 pkt.free()
                 if e.errno == errno.EBADF:
                     raise
-                c.drop(_errno_reason(e))
+                c.drop(errno_reason(e))
                 break
             if n >= full or n <= hsz:
                 pkt.free()
@@ -393,7 +380,7 @@ class TapDriver(Driver):
             except BlockingIOError:
                 c.drop("tx_queue_full")
             except OSError as e:
-                c.drop(_errno_reason(e))
+                c.drop(errno_reason(e))
             else:
                 sent += 1
                 nbytes += end - start
