@@ -12,7 +12,10 @@ its own :class:`FaultProfile` and runs every frame through the same pipeline, in
    through the remaining stages independently (``<dir>_duplicate``; ``<dir>_duplicate_failed``
    when the pool is empty);
 3. **corrupt** — one random bit of one random byte is flipped, headers included, so checksum
-   verification upstream is exercised (``<dir>_corrupt``);
+   verification upstream is exercised (``<dir>_corrupt``). As on a wire, after the sender's
+   checksums and before the receiver's: a partial checksum the device was to finish is finished
+   first, a received frame loses the device's "verified" mark; segmentation-offload frames to
+   send (checksummed per segment, after the wrapper) are left intact (``tx_corrupt_skipped_gso``);
 4. **delay/jitter** — the frame is held until ``now + delay + uniform(-jitter, jitter)``
    (``<dir>_delay``); with no jitter the order is kept, with jitter frames may overtake;
 5. **reorder** — a frame leaving the delay stage is held back and released right after the next
@@ -39,6 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from heapq import heappop, heappush
 
+from . import vnet
 from .base import Driver, DriverWrapper
 from .buffers import Packet
 
@@ -95,6 +99,7 @@ class _Lane:
 class _Direction:
     __slots__ = (
         "k_corrupt",
+        "k_corrupt_skipped",
         "k_delay",
         "k_delivered",
         "k_discarded",
@@ -119,6 +124,7 @@ class _Direction:
         self.k_dup = f"{name}_duplicate"
         self.k_dup_failed = f"{name}_duplicate_failed"
         self.k_corrupt = f"{name}_corrupt"
+        self.k_corrupt_skipped = f"{name}_corrupt_skipped_gso"
         self.k_delay = f"{name}_delay"
         self.k_reorder = f"{name}_reorder"
         self.k_discarded = f"{name}_discarded"
@@ -266,6 +272,24 @@ class FaultWrapper(DriverWrapper):
             self.fault_counters[self._tx.k_delivered] += len(released)
             self.inner.tx_burst(queue, released)
 
+    def _corrupt(self, d: _Direction, p: Packet, rng: random.Random) -> bool:
+        """Flip one bit as the wire would: after the sender's checksums, before the receiver's.
+        A frame whose checksum the device was to finish gets it finished first (else the device
+        would checksum the damage and the receiver accept it); a received frame loses the
+        device's "checksum verified" mark (a coalesced one too: its partial checksum then fails
+        verification, as the damaged segment would have). A segmentation-offload frame to send
+        is left alone (its checksums are made per segment, after the wrapper): False, counted
+        as skipped."""
+        if p.gso_type and d is self._tx:
+            return False
+        if p.csum_start >= 0:
+            vnet.complete_csum(p.buf, p.start, p.end, p.csum_start, p.csum_offset)
+            p.csum_start = -1
+            p.csum_offset = 0
+        p.csum_valid = False
+        p.buf[p.start + rng.randrange(p.end - p.start)] ^= 1 << rng.randrange(8)
+        return True
+
     def _process(self, d: _Direction, lane: _Lane, packets: list[Packet], now: float) -> list[Packet]:
         """Impair ``packets`` and return, in order, every frame that leaves the wrapper now."""
         prof = d.profile
@@ -291,8 +315,10 @@ class FaultWrapper(DriverWrapper):
                     if p is None:
                         continue
                     if corrupt and p.end > p.start and rng.random() < corrupt:
-                        p.buf[p.start + rng.randrange(p.end - p.start)] ^= 1 << rng.randrange(8)
-                        fc[d.k_corrupt] += 1
+                        if self._corrupt(d, p, rng):
+                            fc[d.k_corrupt] += 1
+                        else:
+                            fc[d.k_corrupt_skipped] += 1
                     if delaying:
                         due = now + prof.delay
                         if prof.jitter:
