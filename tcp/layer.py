@@ -38,6 +38,17 @@ Key = tuple[int, int, int, int]
 """(local address, local port, remote address, remote port)."""
 
 
+def _offload(pkt: Packet, hlen: int, length: int, gso_size: int) -> None:
+    """Mark a segment whose checksum field holds the pseudo-header sum for the device to finish,
+    and, when its payload is longer than ``gso_size``, for the device to cut (TSO)."""
+    pkt.csum_start = _ETH_IP
+    pkt.csum_offset = wire.CHECKSUM_OFFSET
+    if gso_size and length > gso_size:
+        pkt.gso_type = GSO_TCPV4
+        pkt.gso_size = gso_size
+        pkt.hdr_len = _ETH_IP + hlen
+
+
 class Listener:
     """A listening socket's TCP state: the SYN queue (half-open connections, SYN-RECEIVED) and the
     accept queue (established, not yet accepted), each bounded by the backlog. When the SYN queue
@@ -435,12 +446,7 @@ class TcpLayer:
             t = ph_sum + tcp_len
             t = (t & 0xFFFF) + (t >> 16)
             t = (t & 0xFFFF) + (t >> 16)
-            pkt.csum_start = _ETH_IP
-            pkt.csum_offset = wire.CHECKSUM_OFFSET
-            if gso_size and length > gso_size:
-                pkt.gso_type = GSO_TCPV4
-                pkt.gso_size = gso_size
-                pkt.hdr_len = _ETH_IP + hlen
+            _offload(pkt, hlen, length, gso_size)
         _IP_TCP.pack_into(
             buf, ip_off, 0x45, 0, total, ident, 0, 64, ipv4.PROTO_TCP, ~c & 0xFFFF, conn.local_addr,
             conn.remote_addr, conn.local_port, conn.remote_port, seq, ack, hlen << 2, flags, window, t, 0,
@@ -540,12 +546,7 @@ class TcpLayer:
         if iface.offloads.tx_csum:
             buf[co] = phs >> 8
             buf[co + 1] = phs & 0xFF
-            pkt.csum_start = _ETH_IP
-            pkt.csum_offset = wire.CHECKSUM_OFFSET
-            if gso_size and length > gso_size:
-                pkt.gso_type = GSO_TCPV4
-                pkt.gso_size = gso_size
-                pkt.hdr_len = _ETH_IP + hlen
+            _offload(pkt, hlen, length, gso_size)
         else:
             csum = ~ones_sum(pkt.view[off : pkt.end], phs) & 0xFFFF
             buf[co] = csum >> 8
