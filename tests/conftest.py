@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +22,33 @@ PYTHON = sys.executable
 
 def _require_net() -> bool:
     return os.environ.get("AIOSTACK_REQUIRE_NET", "") not in ("", "0")
+
+
+def example(name: str) -> str:
+    """The path of ``examples/<name>``."""
+    return str(ROOT / "examples" / name)
+
+
+def wait_line(proc: subprocess.Popen[bytes], word: str, timeout: float = 30) -> str:
+    """Read the process's stdout until a line containing ``word`` (bounded by ``timeout``)."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline().decode()
+        if word in line:
+            return line
+        if not line and proc.poll() is not None:
+            err = proc.stderr.read().decode() if proc.stderr else ""
+            raise AssertionError(f"process exited ({proc.returncode}) before '{word}': {err}")
+    raise AssertionError(f"no '{word}' line within {timeout} s")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> str:
+    """SIGTERM, then its stdout once it exited cleanly."""
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err.decode()
+    return out.decode()
 
 
 def need(reason: str | None) -> None:

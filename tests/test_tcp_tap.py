@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -15,37 +14,13 @@ from pathlib import Path
 import pytest
 
 from aiostack.netns import NetNS
-from conftest import PYTHON, ROOT, need_tool
+from conftest import PYTHON, example, need_tool, stop, wait_line
 
 HOST = "10.77.0.1"
 STACK = "10.77.0.2"
 TAP_ARGS = ["--driver", "tap", "--iface", "aiostack0", "--addr", f"{STACK}/24", "--host-addr", f"{HOST}/24"]
 GB = 1_000_000_000
 
-
-def example(name: str) -> str:
-    return str(ROOT / "examples" / name)
-
-
-def wait_line(proc: subprocess.Popen[bytes], word: str, timeout: float = 30) -> str:
-    """Read the process's stdout until a line containing ``word`` (bounded by ``timeout``)."""
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline().decode()
-        if word in line:
-            return line
-        if not line and proc.poll() is not None:
-            err = proc.stderr.read().decode() if proc.stderr else ""
-            raise AssertionError(f"process exited ({proc.returncode}) before '{word}': {err}")
-    raise AssertionError(f"no '{word}' line within {timeout} s")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> str:
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err.decode()
-    return out.decode()
 
 
 @pytest.fixture
