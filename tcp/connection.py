@@ -93,6 +93,8 @@ SYNCHRONIZED = frozenset(
 )
 CAN_RECEIVE_DATA = frozenset({State.ESTABLISHED, State.FIN_WAIT_1, State.FIN_WAIT_2})
 CAN_SEND = frozenset({State.ESTABLISHED, State.CLOSE_WAIT})
+_MAY_QUEUE = CAN_SEND | {State.SYN_SENT, State.SYN_RECEIVED}
+"""States in which the application may queue data (it goes out once established)."""
 CAN_PROBE = frozenset({State.ESTABLISHED, State.CLOSE_WAIT, State.FIN_WAIT_1, State.CLOSING, State.LAST_ACK})
 """States that may have data or a FIN outstanding: where a tail loss probe makes sense."""
 KEEP_SACKS_ON_RTO = False
@@ -1156,16 +1158,37 @@ class Connection:
 
     def send(self, data: bytes | bytearray | memoryview, now: float) -> int:
         """Queue data (SEND call); returns bytes accepted (0 when the buffer is full)."""
-        self.raise_error()
-        if self.fin_queued or self.state not in CAN_SEND | {State.SYN_SENT, State.SYN_RECEIVED}:
+        if self.error:
+            self.raise_error()
+        state = self.state
+        if self.fin_queued or state not in _MAY_QUEUE:
             raise OSError(errno.EPIPE, "Broken pipe: the connection is closing or closed")
-        n = self.sndbuf.write(data)
-        if n and self.state in CAN_SEND:
-            if self._flight() == 0:
+        sndbuf = self.sndbuf
+        snd_nxt = self.snd_nxt
+        all_sent = snd_nxt == (self.data_seq + len(sndbuf)) & MASK
+        n = sndbuf.write(data)
+        if n and state in CAN_SEND:
+            flight = (snd_nxt - self.snd_una) & MASK
+            if flight == 0:
                 # RFC 5681 §4.1 restart window after an idle period longer than the RTO; CUBIC
                 # also keeps shorter idle gaps out of its curve's clock (RFC 9438 §5.8).
                 self.cc.on_idle(now, self.rtt.rto, idle_since=self.last_tx)
-            self.output(now)
+            if (
+                all_sent
+                and n <= self.snd_mss
+                and state is State.ESTABLISHED
+                and (self.nodelay or flight == 0)
+                and snd_nxt == self.snd_max
+                and not self.in_recovery
+                and not self.rto_recovery
+                and n <= min(self.snd_wnd, self.cc.cwnd) - flight
+                and not (self.sack_ok and self.rcvbuf is not None and self.rcvbuf.has_ooo)
+            ):
+                # The request/response case: all of it fits one segment the windows allow and
+                # Nagle lets go (what _output_data would decide, without its general loop).
+                self.snd_nxt = self._send_segment(snd_nxt, n, now)
+            else:
+                self.output(now)
         return n
 
     def recv(self, n: int, now: float) -> bytes:
