@@ -1,0 +1,114 @@
+"""Deterministic steering (drivers/steering.py): the BPF program's hash and the Python one agree,
+on bytes the kernel itself sends through a multi-queue TAP in a test-made namespace."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+
+import pytest
+
+from aiostack.drivers.steering import flow_hash, queue_for, steering_instructions
+from aiostack.netns import NetNS
+from conftest import need_tool
+
+
+def test_hash_is_symmetric_and_16_bit() -> None:
+    for s, d, sp, dp in [(0x0A4D0001, 0x0A4D0002, 40000, 80), (1, 2, 3, 4), (0xFFFFFFFF, 0, 65535, 0)]:
+        assert flow_hash(s, d, sp, dp) == flow_hash(d, s, dp, sp)
+        assert 0 <= flow_hash(s, d, sp, dp) <= 0xFFFF
+        assert flow_hash(s, d) == flow_hash(d, s)
+
+
+def test_queue_for_spreads_flows() -> None:
+    seen = {queue_for(4, 0x0A4D0001, 0x0A4D0002, port, 80) for port in range(32768, 32868)}
+    assert seen == {0, 1, 2, 3}
+
+
+def test_program_is_whole_instructions() -> None:
+    code = steering_instructions()
+    assert len(code) % 8 == 0 and len(code) // 8 < 64
+
+
+PROBE = textwrap.dedent(
+    """
+    import json, socket, subprocess, time
+    from aiostack.drivers.steering import SteeringProgram, queue_for
+    from aiostack.drivers.tap import TapDriver
+    from aiostack.ip.ipv4 import aton
+    Q = 4
+    d = TapDriver("st0", queues=Q, host_addr="10.77.0.1/24", offloads=("csum",))
+    prog = SteeringProgram()
+    prog.attach(d.fileno(0))
+    subprocess.run(["ip", "neigh", "replace", "10.77.0.2", "lladdr", d.mac.hex(":"), "dev", "st0"], check=True)
+    time.sleep(0.2)
+    for q in range(Q):  # whatever the kernel sent while the link came up
+        for p in d.rx_burst(q, 256):
+            p.free()
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for port in range(20000, 20200):
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind(("10.77.0.1", port))
+        u.sendto(b"x" * 32, ("10.77.0.2", 9))
+        u.close()
+    for port in range(30000, 30050):  # TCP SYNs from chosen ports
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        t.setblocking(False)
+        t.bind(("10.77.0.1", port))
+        try:
+            t.connect(("10.77.0.2", 80))
+        except BlockingIOError:
+            pass
+        t.close()
+    subprocess.run(["ping", "-c", "3", "-i", "0.05", "-W", "0.2", "10.77.0.2"], capture_output=True)
+    subprocess.run(["ping", "-c", "1", "-W", "0.2", "10.77.0.99"], capture_output=True)  # an ARP request
+    time.sleep(0.3)
+    out = {"match": 0, "mismatch": [], "per_queue": [0] * Q, "kinds": {}}
+    for q in range(Q):
+        while True:
+            pkts = d.rx_burst(q, 256)
+            if not pkts:
+                break
+            for p in pkts:
+                b = p.tobytes()
+                p.free()
+                et = int.from_bytes(b[12:14], "big")
+                if et != 0x0800:
+                    kind, want = "non-ip", 0
+                else:
+                    ip = b[14:]
+                    ihl = (ip[0] & 15) * 4
+                    proto = ip[9]
+                    src, dst = int.from_bytes(ip[12:16], "big"), int.from_bytes(ip[16:20], "big")
+                    if proto in (6, 17) and not int.from_bytes(ip[6:8], "big") & 0x3FFF:
+                        sp, dp = int.from_bytes(ip[ihl:ihl + 2], "big"), int.from_bytes(ip[ihl + 2:ihl + 4], "big")
+                        kind, want = {6: "tcp", 17: "udp"}[proto], queue_for(Q, src, dst, sp, dp)
+                    else:
+                        kind, want = "ip-other", queue_for(Q, src, dst)
+                out["kinds"][kind] = out["kinds"].get(kind, 0) + 1
+                out["per_queue"][q] += 1
+                if want == q:
+                    out["match"] += 1
+                else:
+                    out["mismatch"].append([kind, q, want])
+    print(json.dumps(out))
+    """
+)
+
+
+def test_kernel_frames_land_on_the_queue_the_hash_names(netns: NetNS) -> None:
+    need_tool("ping", "iputils-ping")
+    res = netns.run([sys.executable, "-c", PROBE], check=False, timeout=60)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["mismatch"] == []
+    assert out["kinds"].get("udp", 0) >= 200 and out["kinds"].get("tcp", 0) >= 50
+    assert out["kinds"].get("ip-other", 0) >= 3 and out["kinds"].get("non-ip", 0) >= 1
+    assert sum(1 for n in out["per_queue"] if n) == 4  # every queue got flows
+
+
+@pytest.mark.parametrize("ports", [(40000, 80), (80, 40000)])
+def test_python_hash_matches_the_layout_of_the_port_word(ports: tuple[int, int]) -> None:
+    sp, dp = ports
+    assert flow_hash(1, 2, sp, dp) == (1 ^ 2 ^ sp ^ dp) & 0xFFFF
