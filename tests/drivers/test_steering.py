@@ -112,3 +112,23 @@ def test_kernel_frames_land_on_the_queue_the_hash_names(netns: NetNS) -> None:
 def test_python_hash_matches_the_layout_of_the_port_word(ports: tuple[int, int]) -> None:
     sp, dp = ports
     assert flow_hash(1, 2, sp, dp) == (1 ^ 2 ^ sp ^ dp) & 0xFFFF
+
+
+def test_outgoing_connections_pick_ports_that_steer_back() -> None:
+    """A stack owning queue k of N connects from ephemeral ports whose replies hash to k."""
+    from aiostack.drivers.buffers import PacketPool
+    from aiostack.ip.ipv4 import aton
+    from aiostack.ip.stack import IPStack
+    from aiostack.tcp.layer import TcpLayer
+
+    for queue in range(3):
+        ip = IPStack(PacketPool(count=256), 0.0)
+        ip.add_interface("t0", bytes.fromhex("020000000002"), "10.77.0.2/24")
+        tcp = TcpLayer(ip)
+        tcp.steer_to(queue, 3)
+        for _ in range(20):
+            conn = tcp.connect(aton("10.77.0.1"), 80, now=0.0)
+            # the reply's 4-tuple, as the kernel sends it: from the peer to us
+            assert queue_for(3, conn.remote_addr, conn.local_addr, conn.remote_port, conn.local_port) == queue
+    with pytest.raises(ValueError):
+        TcpLayer(IPStack(PacketPool(count=8), 0.0)).steer_to(3, 3)
