@@ -78,6 +78,9 @@ class Options:
     port: int | None = None
     cores: int = 1
     pcap: Path | None = None
+    control: str = "auto"
+    """The control socket ``aiostack stat`` reads: "auto" (a socket named after the process in
+    :func:`aiostack.control.control_dir`), "off", or a path."""
     mtu: int = 1500
     queues: int | None = None  # None: one queue per core (resolved in __post_init__)
     batch: int = 64
@@ -224,6 +227,10 @@ def add_standard_options(parser: argparse.ArgumentParser) -> None:
         "--cores", type=_int_in(1), default=1, metavar="N", help="reactors, one per core (default: 1)"
     )
     g.add_argument("--pcap", type=Path, default=None, metavar="FILE", help="capture every frame to FILE")
+    g.add_argument(
+        "--control", default="auto", metavar="PATH",
+        help="control socket for `aiostack stat`: auto (default), off, or a path",
+    )
     g.add_argument("--mtu", type=_int_in(68, 65535), default=1500, metavar="N", help="MTU (default: 1500)")
     g.add_argument(
         "--queues", type=_int_in(1), default=None, metavar="N", help="device queues (default: one per core)"

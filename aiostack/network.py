@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -22,6 +23,8 @@ from .stack import Stack
 
 StreamHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
+
+log = logging.getLogger("aiostack.network")
 
 class KernelNetwork:
     """The OS's TCP/IP stack through the running (uvloop) event loop."""
@@ -92,7 +95,21 @@ async def open_network(options: Options, *, driver: Driver | None = None) -> Asy
         return
     stack = Stack.from_options(options, driver=driver)
     async with stack:
-        yield NativeNetwork(stack)
+        control = None
+        if options.control != "off":
+            from .control import ControlServer
+
+            control = ControlServer(stack, None if options.control == "auto" else options.control)
+            try:
+                await control.start()
+            except OSError as exc:  # no place for the socket: serve anyway, say why
+                log.warning("no control socket at %s: %s", control.path, exc)
+                control = None
+        try:
+            yield NativeNetwork(stack)
+        finally:
+            if control is not None:
+                control.close()
 
 
 def serve(

@@ -1,0 +1,70 @@
+"""The control socket (aiostack/control.py) and ``aiostack stat`` reading it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+import memnet
+from aiostack.control import ControlServer, query
+from aiostack.protocols import create_connection, create_server
+
+
+class _Hold(asyncio.Protocol):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+
+@pytest.mark.asyncio
+async def test_stat_and_connection_table_through_the_socket_and_the_command(tmp_path: Path) -> None:
+    client, server = memnet.pair()
+    async with client, server:
+        await create_server(_Hold, memnet.SERVER, 80, stack=server)
+        transports = [(await create_connection(_Hold, memnet.SERVER, 80, stack=client))[0] for _ in range(3)]
+        await memnet.until(lambda: len(server.tcp.connections) == 3, "three connections at the server")
+        control = ControlServer(server, tmp_path / "ctl.sock")
+        await control.start()
+        try:
+            stat = await query(control.path, "stat")
+            assert stat["interfaces"][0]["addr"] == f"{memnet.SERVER}/24"
+            assert stat["counters"]["tcp"]["stats"]["passive_opens"] == 3
+            conns = await query(control.path, "conns 2")
+            assert conns["total"] == 3 and conns["states"] == {"ESTABLISHED": 3}
+            assert len(conns["connections"]) == 2 and conns["listeners"] == [f"{memnet.SERVER}:80"]
+            assert conns["connections"][0]["local"] == f"{memnet.SERVER}:80"
+            assert "error" in await query(control.path, "frobnicate")
+            assert "error" in await query(control.path, "conns many")
+            # the command line tool, as a user runs it
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "aiostack", "stat", "--json", "--socket", str(control.path),
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )
+            out, err = await asyncio.wait_for(proc.communicate(), 30)
+            assert proc.returncode == 0, err.decode()
+            doc = json.loads(out)
+            assert doc["tcp_connections"]["total"] == 3
+            assert doc["counters"]["tcp"]["stats"]["passive_opens"] == 3
+            # and its table form
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "aiostack", "stat", "--socket", str(control.path),
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )
+            out, err = await asyncio.wait_for(proc.communicate(), 30)
+            assert proc.returncode == 0, err.decode()
+            assert b"passive_opens" in out and b"ESTABLISHED" in out
+        finally:
+            control.close()
+            for t in transports:
+                t.close()
+        assert not control.path.exists()
+
+
+def test_stat_without_instances_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aiostack.cli import main
+
+    monkeypatch.setenv("AIOSTACK_CONTROL_DIR", str(tmp_path / "none"))
+    assert main(["stat"]) == 1
