@@ -126,7 +126,8 @@ def serve(
 
     The network comes from the standard options — ``options`` (an :class:`Options`) or keyword
     arguments (``stack="native"``, ``driver="tap"``, ``addr="10.77.0.2/24"``,
-    ``host_addr=...``, …). One reactor (``cores=1``); multi-core comes with its own issue.
+    ``host_addr=...``, …). ``cores=N`` > 1: N reactor processes, one per core
+    (:mod:`aiostack.cores`).
     ``ready(network)`` is called once the server listens.
     """
     if options is None:
@@ -137,7 +138,10 @@ def serve(
     if not port:
         raise ValueError("serve() needs a port")
     if options.cores != 1:
-        raise ValueError("cores=1 only for now: multi-core serving is not built yet")
+        from .cores import serve_cores
+
+        serve_cores(handler, options, port, host, ready)
+        return
 
     async def main() -> None:
         async with open_network(options) as net:

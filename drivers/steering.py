@@ -4,12 +4,13 @@ in Python, so every frame of a flow reaches the queue — and the reactor — th
 The hash (:func:`flow_hash`) is symmetric, as a NIC's Toeplitz hash with a symmetric key is, and
 cheap enough for a dozen BPF instructions::
 
-    h = fold16(saddr ^ daddr ^ ((sport << 16) | dport))   # TCP/UDP, not a later fragment
-    h = fold16(saddr ^ daddr)                              # other IPv4
-    h = 0                                                  # not IPv4 (ARP: the first queue)
+    h = mix(fold16(saddr ^ daddr ^ ((sport << 16) | dport)))   # TCP/UDP, not a later fragment
+    h = mix(fold16(saddr ^ daddr))                              # other IPv4
+    h = 0                                                       # not IPv4 (ARP: the first queue)
 
-``fold16(x) = (x ^ (x >> 16)) & 0xFFFF``. Swapping source and destination leaves it unchanged
-(``fold16`` of the port word is ``sport ^ dport``), so both directions of a flow hash alike. A
+``fold16(x) = (x ^ (x >> 16)) & 0xFFFF``, ``mix(f) = ((f * MIX) >> 16) & 0xFFFF``. Swapping source
+and destination leaves ``fold16`` unchanged (of the port word it is ``sport ^ dport``), so both
+directions of a flow hash alike; ``mix`` makes every input bit count in ``h % queues``. A
 later fragment carries no ports: its queue is the IPs-only one, which for a fragmented datagram
 differs from the first fragment's; the stacks' reassembly is per reactor, so fragmented
 datagrams are for the queue that gets all their fragments — the multi-core issue routes them.
@@ -37,7 +38,7 @@ _LD, _LDX, _ALU64, _JMP = 0x00, 0x01, 0x07, 0x05
 _W, _H, _B = 0x00, 0x08, 0x10
 _ABS, _IND = 0x20, 0x40
 _K, _X = 0x00, 0x08
-_MOV, _AND, _LSH, _RSH, _XOR = 0xB0, 0x50, 0x60, 0x70, 0xA0
+_MUL, _MOV, _AND, _LSH, _RSH, _XOR = 0x20, 0xB0, 0x50, 0x60, 0x70, 0xA0
 _JEQ, _JNE, _JSET, _EXIT = 0x10, 0x50, 0x40, 0x90
 
 _INSN = struct.Struct("<BBhi")
@@ -48,6 +49,9 @@ SYS_BPF = 321  # x86-64
 TUNSETSTEERINGEBPF = 0x800454E0
 
 ETH_HLEN = 14
+MIX = 0x7FEB352D
+"""Multiplier that spreads the folded hash: without it the queue of ``h % 2`` would be the parity
+of ``sport ^ dport``, and Linux gives connect() even ports — every flow on one queue (measured)."""
 ETHERTYPE_IPV4 = 0x0800
 
 
@@ -82,12 +86,15 @@ def steering_instructions() -> bytes:
         _insn(_ALU64 | _RSH | _K, dst=8, imm=16),                    # r8 >>= 16
         _insn(_ALU64 | _XOR | _X, dst=0, src=8),                     # r0 ^= r8
         _insn(_ALU64 | _AND | _K, dst=0, imm=0xFFFF),
+        _insn(_ALU64 | _MUL | _K, dst=0, imm=MIX),                   # mix: every bit reaches the low ones
+        _insn(_ALU64 | _RSH | _K, dst=0, imm=16),
+        _insn(_ALU64 | _AND | _K, dst=0, imm=0xFFFF),
         _insn(_JMP | _EXIT),
         # (label "zero")
         _insn(_ALU64 | _MOV | _K, dst=0, imm=0),
         _insn(_JMP | _EXIT),
     ]
-    ips, zero = 18, 23
+    ips, zero = 18, 26
 
     def jump(at: int, target: int) -> None:
         code, regs, _off, imm = _INSN.unpack(p[at])
@@ -105,7 +112,7 @@ def flow_hash(saddr: int, daddr: int, sport: int | None = None, dport: int | Non
     x = saddr ^ daddr
     if sport is not None and dport is not None:
         x ^= (sport << 16) | dport
-    return (x ^ (x >> 16)) & 0xFFFF
+    return ((((x ^ (x >> 16)) & 0xFFFF) * MIX) >> 16) & 0xFFFF
 
 
 def queue_for(queues: int, saddr: int, daddr: int, sport: int | None = None, dport: int | None = None) -> int:

@@ -389,6 +389,35 @@ class TapDriver(Driver):
         c.tx_bytes += nbytes
         return sent
 
+    def take_queue(self, queue: int, pool: PacketPool | None = None) -> TapDriver:
+        """A driver owning only ``queue`` of this TAP, for the process that serves it (a reactor
+        forked after the parent opened every queue): same name, MAC, MTU and offloads, its own
+        pools and counters. The fds of the other queues are closed in the new driver's process
+        only if it calls :meth:`close_others` — the parent keeps them all, so a queue stays
+        attached while its reactor restarts."""
+        if not 0 <= queue < len(self._fds):
+            raise ValueError(f"queue {queue} is not one of {len(self._fds)}")
+        d = TapDriver.__new__(TapDriver)
+        d.__dict__.update(self.__dict__)
+        d.pool = pool if pool is not None else PacketPool()
+        if self.large_pool is not None:
+            d.large_pool = PacketPool(count=LARGE_POOL_COUNT, size=self.large_pool.size,
+                                      headroom=d.pool.headroom, lazy=True)
+        d._fds = [self._fds[queue]]
+        d._others = [fd for i, fd in enumerate(self._fds) if i != queue]
+        d._closed = False
+        d.num_queues = 1
+        d.queue_index = queue
+        d._counters = [QueueCounters()]
+        return d
+
+    def close_others(self) -> None:
+        """Close (in this process) the fds of the queues :meth:`take_queue` left out."""
+        for fd in getattr(self, "_others", ()):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._others = []
+
     def fileno(self, queue: int) -> int:
         return self._fds[queue]
 

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from aiostack.drivers.steering import flow_hash, queue_for, steering_instructions
+from aiostack.drivers.steering import MIX, flow_hash, queue_for, steering_instructions
 from aiostack.netns import NetNS
 from conftest import need_tool
 
@@ -111,7 +111,13 @@ def test_kernel_frames_land_on_the_queue_the_hash_names(netns: NetNS) -> None:
 @pytest.mark.parametrize("ports", [(40000, 80), (80, 40000)])
 def test_python_hash_matches_the_layout_of_the_port_word(ports: tuple[int, int]) -> None:
     sp, dp = ports
-    assert flow_hash(1, 2, sp, dp) == (1 ^ 2 ^ sp ^ dp) & 0xFFFF
+    assert flow_hash(1, 2, sp, dp) == ((((1 ^ 2 ^ sp ^ dp) & 0xFFFF) * MIX) >> 16) & 0xFFFF
+
+
+def test_even_ports_alone_still_spread() -> None:
+    """Linux gives connect() even ports: the queue must not be the parity of the ports."""
+    queues = {queue_for(2, 0x0A5F0001, 0x0A5F0002, port, 8080) for port in range(40000, 40100, 2)}
+    assert queues == {0, 1}
 
 
 def test_outgoing_connections_pick_ports_that_steer_back() -> None:

@@ -1,0 +1,243 @@
+"""Share-nothing multi-core serving: one reactor process per core, each owning one queue of a
+multi-queue TAP, flows steered to their queue by a hash the stacks compute too.
+
+The parent process opens every queue of the TAP (and configures the kernel's side once), loads
+the steering program (:mod:`aiostack.drivers.steering`) onto it, and forks one reactor per core
+before any event loop runs. Each reactor keeps only its queue, pins itself to its core, builds
+its own :class:`~aiostack.stack.Stack` (pool, ARP cache, timer wheel, connection table — nothing
+shared), picks ephemeral ports that steer back to itself (:meth:`TcpLayer.steer_to`), serves the
+application and answers on its own control socket (``aiostack stat`` lists each reactor).
+
+Non-flow traffic: the steering program sends everything that is not IPv4 (ARP) to queue 0, so
+only reactor 0 sees ARP. The kernel's side of the TAP is the only neighbour on the link, and its
+MAC is known when the TAP is made: every reactor gets it as a static ARP entry. (Forwarding ARP
+from reactor 0 to the others through the cross-core rings is what other links need.)
+
+The parent supervises: SIGINT/SIGTERM stop every reactor (SIGTERM to each, SIGKILL after a
+grace period); a reactor that dies is reported on stderr and restarted on its queue — the parent
+holds every queue's fd, so the queue stays attached meanwhile and the other reactors keep
+serving their connections.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .config import Options
+
+if TYPE_CHECKING:
+    from .network import StreamHandler
+
+GRACE_SECONDS = 10.0
+RESTART_LIMIT = 5
+"""Restarts of one reactor within RESTART_WINDOW seconds before the parent gives up on it."""
+RESTART_WINDOW = 30.0
+
+
+def _describe(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        return f"was killed by {signal.Signals(sig).name}"
+    return f"exited with status {os.WEXITSTATUS(status)}"
+
+
+class Supervisor:
+    """Forks ``target(k)`` for k in 0..n-1 (each in its own process), restarts what dies, stops
+    everything on SIGINT/SIGTERM. ``run()`` returns the exit status for the parent."""
+
+    def __init__(self, n: int, target: Callable[[int], int | None], *, name: str = "reactor") -> None:
+        self.n = n
+        self.target = target
+        self.name = name
+        self.pids: dict[int, int] = {}
+        """pid → core."""
+        self.restarts: dict[int, list[float]] = {k: [] for k in range(n)}
+        self._stopping = False
+
+    def _fork(self, k: int) -> None:
+        pid = os.fork()
+        if pid == 0:  # the reactor
+            code = 1
+            try:
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(0, {k % (os.cpu_count() or 1)})
+                result = self.target(k)
+                code = 0 if result is None else int(result)
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 0
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        self.pids[pid] = k
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self._stopping = True
+
+    def run(self) -> int:
+        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            for k in range(self.n):
+                self._fork(k)
+            status = 0
+            while not self._stopping:
+                try:
+                    pid, st = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    break
+                if pid == 0:
+                    time.sleep(0.05)
+                    continue
+                k = self.pids.pop(pid, None)
+                if k is None or self._stopping:
+                    continue
+                now = time.monotonic()
+                recent = [t for t in self.restarts[k] if now - t < RESTART_WINDOW]
+                if len(recent) >= RESTART_LIMIT:
+                    print(f"aiostack: {self.name} {k} (pid {pid}) {_describe(st)}; {RESTART_LIMIT} restarts in "
+                          f"{RESTART_WINDOW:.0f} s, giving up", file=sys.stderr, flush=True)
+                    status = 1
+                    self._stopping = True
+                    break
+                recent.append(now)
+                self.restarts[k] = recent
+                print(f"aiostack: {self.name} {k} (pid {pid}) {_describe(st)}; restarting it", file=sys.stderr,
+                      flush=True)
+                self._fork(k)
+            self._stop_all()
+            return status
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+    def _stop_all(self) -> None:
+        for pid in list(self.pids):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + GRACE_SECONDS
+        while self.pids and time.monotonic() < deadline:
+            try:
+                pid, _st = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                self.pids.clear()
+                break
+            if pid:
+                self.pids.pop(pid, None)
+            else:
+                time.sleep(0.05)
+        for pid in list(self.pids):  # did not stop in time
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+        self.pids.clear()
+
+
+def serve_cores(
+    handler: StreamHandler, options: Options, port: int, host: str | None, ready: Callable[[Any], None] | None
+) -> None:
+    """:func:`aiostack.network.serve` with ``options.cores`` > 1 (see the module docstring)."""
+    n = options.cores
+    if n > (os.cpu_count() or 1) * 4:
+        raise ValueError(f"--cores {n}: far more reactors than this machine's {os.cpu_count()} CPUs")
+    if options.stack == "kernel":
+        sup = Supervisor(n, lambda k: _kernel_reactor(k, handler, options, port, host, ready))
+        sys.exit(sup.run())
+    if options.driver != "tap":
+        raise ValueError(f"--cores {n} serves over --driver tap so far, not {options.driver!r}")
+    from .drivers.buffers import PacketPool
+    from .drivers.steering import SteeringProgram
+    from .drivers.tap import TapDriver
+
+    tap = TapDriver(
+        options.iface, queues=n, pool=PacketPool(count=16), mtu=options.mtu,
+        host_addr=str(options.host_addr) if options.host_addr else None,
+    )
+    steering = SteeringProgram()
+    steering.attach(tap.fileno(0))
+    host_mac = bytes.fromhex(Path(f"/sys/class/net/{tap.name}/address").read_text().strip().replace(":", ""))
+    sup = Supervisor(n, lambda k: _native_reactor(k, tap, host_mac, handler, options, port, host, ready))
+    try:
+        code = sup.run()
+    finally:
+        steering.close()
+        tap.close()
+    sys.exit(code)
+
+
+def _native_reactor(
+    k: int, tap: Any, host_mac: bytes, handler: StreamHandler, options: Options, port: int,
+    host: str | None, ready: Callable[[Any], None] | None,
+) -> None:
+    from .app import run
+    from .control import ControlServer
+    from .network import NativeNetwork
+    from .stack import Stack, pool_for_mtu
+
+    driver = tap.take_queue(k, pool=pool_for_mtu(options.mtu))
+    driver.close_others()
+    stack = Stack(pool=driver.pool, batch=options.batch, busy_poll=options.busy_poll_us / 1e6)
+    stack.attach(driver, options.addr, name=options.iface)
+    if options.gateway:
+        stack.set_gateway(str(options.gateway))
+    if options.host_addr is not None:
+        stack.ip.interfaces[0].arp.add_static(int(options.host_addr.ip), host_mac)
+    assert stack.tcp is not None
+    stack.tcp.steer_to(k, options.cores)
+    bind = host if host is not None else str(options.addr.ip)
+
+    async def main() -> None:
+        async with stack:
+            control = None
+            if options.control != "off":
+                path = None if options.control == "auto" else f"{options.control}.{k}"
+                control = ControlServer(stack, path)
+                await control.start()
+            try:
+                net = NativeNetwork(stack)
+                server = await net.start_server(handler, bind, port)
+                print(f"reactor {k} (pid {os.getpid()}) serving on {bind}:{port} (native stack)", flush=True)
+                if ready is not None:
+                    ready(net)
+                async with server:
+                    await server.serve_forever()
+            finally:
+                if control is not None:
+                    control.close()
+
+    run(main)
+
+
+def _kernel_reactor(
+    k: int, handler: StreamHandler, options: Options, port: int, host: str | None,
+    ready: Callable[[Any], None] | None,
+) -> None:
+    """The same application on the kernel's sockets: N processes sharing the port with
+    SO_REUSEPORT (the kernel spreads connections by its own hash)."""
+    import asyncio
+
+    from .app import run
+    from .network import KernelNetwork
+
+    async def main() -> None:
+        net = KernelNetwork()
+        server = await asyncio.start_server(handler, host, port, reuse_port=True)
+        print(f"reactor {k} (pid {os.getpid()}) serving on {host or '0.0.0.0'}:{port} (kernel stack)", flush=True)
+        if ready is not None:
+            ready(net)
+        async with server:
+            await server.serve_forever()
+
+    run(main)
