@@ -1,0 +1,81 @@
+"""--cores 2 over a multi-queue TAP in a test-made namespace (aiostack/cores.py): both reactors
+serve, no segment reaches a reactor that does not own its flow, a killed reactor is restarted
+while the other keeps serving, SIGINT stops everything."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from aiostack.netns import NetNS
+from conftest import PYTHON, example, need_tool
+
+STACK = "10.77.0.2"
+ARGS = ["--cores", "2", "--driver", "tap", "--iface", "aiostack0", "--addr", f"{STACK}/24",
+        "--host-addr", "10.77.0.1/24", "--port", "8080"]
+
+
+def _stat(env: dict[str, str]) -> list[dict]:
+    res = subprocess.run([PYTHON, "-m", "aiostack", "stat", "--json", "--conns", "0"], capture_output=True,
+                         text=True, env=env, timeout=30)
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    return doc if isinstance(doc, list) else [doc]
+
+
+def _wait(predicate, what: str, limit: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"not within {limit} s: {what}")
+
+
+def test_two_reactors_share_the_flows_and_survive_a_kill(netns: NetNS, tmp_path: Path) -> None:
+    need_tool("wrk", "wrk")
+    need_tool("curl", "curl")
+    env = dict(os.environ, AIOSTACK_CONTROL_DIR=str(tmp_path / "ctl"))
+    server = netns.popen([PYTHON, example("http_server.py"), *ARGS], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env)
+    try:
+        def curl_ok() -> bool:
+            return netns.run(["curl", "-s", "-m", "2", f"http://{STACK}:8080/"], check=False).returncode == 0
+
+        _wait(curl_ok, "the server answers")
+        _wait(lambda: len(_stat(env)) == 2, "two control sockets")
+        res = netns.run(["wrk", "-t2", "-c100", "-d3s", f"http://{STACK}:8080/"], timeout=60)
+        assert "Socket errors" not in res.stdout and "Non-2xx" not in res.stdout, res.stdout
+        reactors = _stat(env)
+        opens = [r["counters"]["tcp"]["stats"].get("passive_opens", 0) for r in reactors]
+        total = sum(opens)
+        assert total >= 100
+        assert all(n >= 0.3 * total for n in opens), opens
+        for r in reactors:  # a segment for a flow another reactor owns would be answered with a RST
+            tcp = r["counters"]["tcp"]
+            assert tcp["stats"].get("resets_sent", 0) == 0, tcp
+            assert "tcp_listen_rst" not in tcp["drops"] and "tcp_no_socket" not in tcp["drops"], tcp
+        # kill reactor 1 by its pid: the parent reports and restarts it; reactor 0 keeps serving
+        victim = reactors[1]["pid"]
+        survivor = reactors[0]["pid"]
+        os.kill(victim, signal.SIGKILL)
+        _wait(lambda: {r["pid"] for r in _stat(env)} - {victim, survivor} != set()
+              and len(_stat(env)) == 2, "a new reactor in place of the killed one")
+        assert survivor in {r["pid"] for r in _stat(env)}
+        for _ in range(20):  # connections land on both queues, old and restarted reactor alike
+            assert curl_ok()
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            _out, err = server.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            _out, err = server.communicate()
+    text = err.decode()
+    assert re.search(r"reactor 1 \(pid \d+\) was killed by SIGKILL; restarting it", text), text
+    assert server.returncode == 0, text
