@@ -27,7 +27,8 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -145,16 +146,27 @@ class Supervisor:
         self.pids.clear()
 
 
-def serve_cores(
-    handler: StreamHandler, options: Options, port: int, host: str | None, ready: Callable[[Any], None] | None
-) -> None:
-    """:func:`aiostack.network.serve` with ``options.cores`` > 1 (see the module docstring)."""
+@dataclass
+class ReactorContext:
+    """What one reactor's application gets: its core, how many there are, its network."""
+
+    core: int
+    cores: int
+    network: Any
+    """A :class:`~aiostack.network.NativeNetwork` (or KernelNetwork with ``--stack kernel``)."""
+
+
+ReactorApp = Callable[[ReactorContext], Awaitable[None]]
+
+
+def run_reactors(options: Options, app: ReactorApp) -> int:
+    """Run ``app(context)`` in ``options.cores`` reactor processes (the module docstring says how)
+    until SIGINT/SIGTERM; returns the parent's exit status."""
     n = options.cores
     if n > (os.cpu_count() or 1) * 4:
         raise ValueError(f"--cores {n}: far more reactors than this machine's {os.cpu_count()} CPUs")
     if options.stack == "kernel":
-        sup = Supervisor(n, lambda k: _kernel_reactor(k, handler, options, port, host, ready))
-        sys.exit(sup.run())
+        return Supervisor(n, lambda k: _kernel_reactor(k, options, app)).run()
     if options.driver != "tap":
         raise ValueError(f"--cores {n} serves over --driver tap so far, not {options.driver!r}")
     from .drivers.buffers import PacketPool
@@ -166,21 +178,36 @@ def serve_cores(
         host_addr=str(options.host_addr) if options.host_addr else None,
     )
     steering = SteeringProgram()
-    steering.attach(tap.fileno(0))
-    host_mac = bytes.fromhex(Path(f"/sys/class/net/{tap.name}/address").read_text().strip().replace(":", ""))
-    sup = Supervisor(n, lambda k: _native_reactor(k, tap, host_mac, handler, options, port, host, ready))
     try:
-        code = sup.run()
+        steering.attach(tap.fileno(0))
+        host_mac = bytes.fromhex(Path(f"/sys/class/net/{tap.name}/address").read_text().strip().replace(":", ""))
+        return Supervisor(n, lambda k: _native_reactor(k, tap, host_mac, options, app)).run()
     finally:
         steering.close()
         tap.close()
-    sys.exit(code)
 
 
-def _native_reactor(
-    k: int, tap: Any, host_mac: bytes, handler: StreamHandler, options: Options, port: int,
-    host: str | None, ready: Callable[[Any], None] | None,
+def serve_cores(
+    handler: StreamHandler, options: Options, port: int, host: str | None, ready: Callable[[Any], None] | None
 ) -> None:
+    """:func:`aiostack.network.serve` with ``options.cores`` > 1: every reactor serves ``handler``
+    on ``port`` (the kernel stack's reactors share it with SO_REUSEPORT)."""
+
+    async def app(ctx: ReactorContext) -> None:
+        kernel = ctx.network.name == "kernel"
+        bind = host if host is not None else (None if kernel else str(options.addr.ip))
+        server = await ctx.network.start_server(handler, bind, port, **({"reuse_port": True} if kernel else {}))
+        print(f"reactor {ctx.core} (pid {os.getpid()}) serving on {bind or '0.0.0.0'}:{port} "
+              f"({ctx.network.name} stack)", flush=True)
+        if ready is not None:
+            ready(ctx.network)
+        async with server:
+            await server.serve_forever()
+
+    sys.exit(run_reactors(options, app))
+
+
+def _native_reactor(k: int, tap: Any, host_mac: bytes, options: Options, app: ReactorApp) -> None:
     from .app import run
     from .control import ControlServer
     from .network import NativeNetwork
@@ -196,7 +223,6 @@ def _native_reactor(
         stack.ip.interfaces[0].arp.add_static(int(options.host_addr.ip), host_mac)
     assert stack.tcp is not None
     stack.tcp.steer_to(k, options.cores)
-    bind = host if host is not None else str(options.addr.ip)
 
     async def main() -> None:
         async with stack:
@@ -206,13 +232,7 @@ def _native_reactor(
                 control = ControlServer(stack, path)
                 await control.start()
             try:
-                net = NativeNetwork(stack)
-                server = await net.start_server(handler, bind, port)
-                print(f"reactor {k} (pid {os.getpid()}) serving on {bind}:{port} (native stack)", flush=True)
-                if ready is not None:
-                    ready(net)
-                async with server:
-                    await server.serve_forever()
+                await app(ReactorContext(k, options.cores, NativeNetwork(stack)))
             finally:
                 if control is not None:
                     control.close()
@@ -220,24 +240,13 @@ def _native_reactor(
     run(main)
 
 
-def _kernel_reactor(
-    k: int, handler: StreamHandler, options: Options, port: int, host: str | None,
-    ready: Callable[[Any], None] | None,
-) -> None:
-    """The same application on the kernel's sockets: N processes sharing the port with
-    SO_REUSEPORT (the kernel spreads connections by its own hash)."""
-    import asyncio
-
+def _kernel_reactor(k: int, options: Options, app: ReactorApp) -> None:
+    """The same application on the kernel's sockets (servers share their port with
+    SO_REUSEPORT; the kernel spreads connections by its own hash)."""
     from .app import run
     from .network import KernelNetwork
 
     async def main() -> None:
-        net = KernelNetwork()
-        server = await asyncio.start_server(handler, host, port, reuse_port=True)
-        print(f"reactor {k} (pid {os.getpid()}) serving on {host or '0.0.0.0'}:{port} (kernel stack)", flush=True)
-        if ready is not None:
-            ready(net)
-        async with server:
-            await server.serve_forever()
+        await app(ReactorContext(k, options.cores, KernelNetwork()))
 
     run(main)

@@ -1,0 +1,44 @@
+"""Run by tests/test_multicore.py inside a test-made namespace: ``--cores N`` reactors each make
+outgoing connections to a kernel server and count what comes back — every reply must reach the
+reactor that connected (its ephemeral ports steer back to it), so every fetch completes and no
+reactor sees a segment for a connection it does not have."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+
+from aiostack.config import parse_options
+from aiostack.cores import ReactorContext, run_reactors
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--target", required=True, help="HOST:PORT of a kernel HTTP server")
+    parser.add_argument("--fetches", type=int, default=30)
+    options = parse_options(None, parser, default_port=8080)
+    host, _, port = options.extra["target"].rpartition(":")
+
+    async def app(ctx: ReactorContext) -> None:
+        ok = 0
+        for _ in range(options.extra["fetches"]):
+            reader, writer = await asyncio.wait_for(ctx.network.open_connection(host, int(port)), 10)
+            writer.write(f"GET / HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+            data = await asyncio.wait_for(reader.read(), 10)
+            writer.close()
+            ok += data.startswith(b"HTTP/1.") and b"200" in data.split(b"\r\n", 1)[0]
+        await asyncio.sleep(0.3)
+        tcp = ctx.network.counters()["tcp"]
+        print(json.dumps({"core": ctx.core, "pid": os.getpid(), "ok": ok, "drops": tcp["drops"],
+                          "resets_sent": tcp["stats"].get("resets_sent", 0),
+                          "active_opens": tcp["stats"].get("active_opens", 0)}), flush=True)
+        await asyncio.sleep(3600)  # the test stops the run (SIGINT to the parent) once all reported
+
+    return run_reactors(options, app)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
