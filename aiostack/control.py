@@ -79,8 +79,10 @@ def connection_table(stack: Stack, limit: int = DEFAULT_CONNS) -> dict[str, Any]
 class ControlServer:
     """Serves ``stack``'s control socket at ``path`` (default: ``control_dir()/<pid>.sock``)."""
 
-    def __init__(self, stack: Stack, path: str | Path | None = None) -> None:
+    def __init__(self, stack: Stack, path: str | Path | None = None, *, labels: dict[str, Any] | None = None) -> None:
         self.stack = stack
+        self.labels = labels or {}
+        """Extra identity in ``stat`` (a reactor's core, its parent's pid)."""
         self.path = Path(path) if path is not None else control_dir() / f"{os.getpid()}.sock"
         self.started = time.monotonic()
         self._server: asyncio.AbstractServer | None = None
@@ -109,7 +111,7 @@ class ControlServer:
             return {"error": "empty command (try: stat, conns [N])"}
         cmd, args = words[0], words[1:]
         if cmd == "stat":
-            return stat_snapshot(self.stack, self.started)
+            return {**self.labels, **stat_snapshot(self.stack, self.started)}
         if cmd == "conns":
             try:
                 limit = int(args[0]) if args else DEFAULT_CONNS

@@ -229,7 +229,7 @@ def _native_reactor(k: int, tap: Any, host_mac: bytes, options: Options, app: Re
             control = None
             if options.control != "off":
                 path = None if options.control == "auto" else f"{options.control}.{k}"
-                control = ControlServer(stack, path)
+                control = ControlServer(stack, path, labels={"core": k, "cores": options.cores, "parent": os.getppid()})
                 await control.start()
             try:
                 await app(ReactorContext(k, options.cores, NativeNetwork(stack)))

@@ -20,6 +20,29 @@ ARGS = ["--cores", "2", "--driver", "tap", "--iface", "aiostack0", "--addr", f"{
         "--host-addr", "10.77.0.1/24", "--port", "8080"]
 
 
+KEEPALIVE_CLIENT = """
+import socket, sys
+from aiostack.drivers.steering import queue_for
+from aiostack.ip.ipv4 import aton
+host = sys.argv[1]
+port = next(p for p in range(40000, 41000) if queue_for(2, aton("10.77.0.1"), aton(host), p, 8080) == 0)
+s = socket.create_connection((host, 8080), source_address=("10.77.0.1", port), timeout=10)
+f = s.makefile("rb")
+def get():
+    s.sendall(b"GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
+    status = f.readline().split()[1]
+    length = 0
+    while (line := f.readline()) not in (b"\\r\\n", b""):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    f.read(length)
+    print(status.decode(), flush=True)
+get()
+sys.stdin.readline()
+get()
+"""
+
+
 def _stat(env: dict[str, str]) -> list[dict]:
     res = subprocess.run([PYTHON, "-m", "aiostack", "stat", "--json", "--conns", "0"], capture_output=True,
                          text=True, env=env, timeout=30)
@@ -49,6 +72,8 @@ def test_two_reactors_share_the_flows_and_survive_a_kill(netns: NetNS, tmp_path:
 
         _wait(curl_ok, "the server answers")
         _wait(lambda: len(_stat(env)) == 2, "two control sockets")
+        need_tool("ping", "iputils-ping")
+        assert netns.run(["ping", "-c", "3", "-i", "0.2", "-W", "2", STACK], check=False).returncode == 0
         res = netns.run(["wrk", "-t2", "-c100", "-d3s", f"http://{STACK}:8080/"], timeout=60)
         assert "Socket errors" not in res.stdout and "Non-2xx" not in res.stdout, res.stdout
         reactors = _stat(env)
@@ -62,15 +87,34 @@ def test_two_reactors_share_the_flows_and_survive_a_kill(netns: NetNS, tmp_path:
             # its sockets when it stops — are only counted, as tcp_listen_rst.)
             tcp = r["counters"]["tcp"]
             assert tcp["stats"].get("resets_sent", 0) == 0, tcp
-        # kill reactor 1 by its pid: the parent reports and restarts it; reactor 0 keeps serving
-        victim = reactors[1]["pid"]
-        survivor = reactors[0]["pid"]
+        # A keep-alive connection on reactor 0 (its source port picked so the steering hash names
+        # queue 0), then reactor 1 killed by its pid: the parent reports and restarts it, and the
+        # connection on reactor 0 carries on.
+        keep = netns.popen([PYTHON, "-c", KEEPALIVE_CLIENT, STACK], stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert keep.stdout is not None and keep.stdin is not None
+        assert keep.stdout.readline().startswith(b"200"), keep.stderr.read() if keep.stderr else b""
+        by_core = {r["core"]: r for r in reactors}
+        assert sorted(by_core) == [0, 1] and len({r["parent"] for r in reactors}) == 1
+        victim = by_core[1]["pid"]
+        survivor = by_core[0]["pid"]
         os.kill(victim, signal.SIGKILL)
         _wait(lambda: {r["pid"] for r in _stat(env)} - {victim, survivor} != set()
               and len(_stat(env)) == 2, "a new reactor in place of the killed one")
         assert survivor in {r["pid"] for r in _stat(env)}
-        for _ in range(20):  # connections land on both queues, old and restarted reactor alike
+        keep.stdin.write(b"again\n")
+        keep.stdin.flush()
+        assert keep.stdout.readline().startswith(b"200")
+        keep.stdin.close()
+        assert keep.wait(timeout=10) == 0
+        # The kernel forgets the stack's MAC and asks again (ARP goes to reactor 0; every reactor
+        # knows the kernel's MAC): new connections reach both reactors, old and restarted.
+        netns.run(["ip", "neigh", "flush", "dev", "aiostack0"])
+        before = {r["pid"]: r["counters"]["tcp"]["stats"].get("passive_opens", 0) for r in _stat(env)}
+        for _ in range(30):
             assert curl_ok()
+        after = {r["pid"]: r["counters"]["tcp"]["stats"].get("passive_opens", 0) for r in _stat(env)}
+        assert all(after[pid] > before.get(pid, 0) for pid in after), (before, after)
     finally:
         server.send_signal(signal.SIGINT)
         try:
