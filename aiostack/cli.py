@@ -36,6 +36,27 @@ async def _collect(paths: list[Path], conns: int) -> list[dict[str, Any]]:
     return out
 
 
+def _sum_into(total: dict[str, Any], counters: dict[str, Any]) -> None:
+    for k, v in counters.items():
+        if isinstance(v, dict):
+            _sum_into(total.setdefault(k, {}), v)
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            total[k] = total.get(k, 0) + v
+
+
+def totals(instances: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The counters of the reactors of one multi-core instance (same parent pid), summed."""
+    groups: dict[str, dict[str, Any]] = {}
+    for inst in instances:
+        if "parent" not in inst or "counters" not in inst:
+            continue
+        g = groups.setdefault(str(inst["parent"]), {"reactors": 0, "connections": 0, "counters": {}})
+        g["reactors"] += 1
+        g["connections"] += inst.get("tcp_connections", {}).get("total", 0)
+        _sum_into(g["counters"], inst["counters"])
+    return groups
+
+
 def _print_tables(instances: list[dict[str, Any]]) -> None:
     try:
         from rich.console import Console
@@ -91,10 +112,19 @@ def stat(args: argparse.Namespace) -> int:
         if not instances:
             print(f"no running aiostack instance (only stale sockets in {control_dir()})", file=sys.stderr)
             return 1
+    groups = totals(instances)
     if args.json:
-        print(json.dumps(instances if len(instances) > 1 or args.socket is None else instances[0], default=str))
+        if args.socket and len(instances) == 1:
+            print(json.dumps(instances[0], default=str))
+        else:
+            print(json.dumps({"instances": instances, "totals": groups}, default=str))
     else:
         _print_tables(instances)
+        for parent, g in groups.items():
+            if g["reactors"] > 1:
+                _print_tables([{"socket": f"all {g['reactors']} reactors", "pid": parent, "interfaces": [],
+                                "uptime_s": "", "counters": g["counters"],
+                                "tcp_connections": {"total": g["connections"], "states": {}, "connections": []}}])
     return 0 if all("error" not in i for i in instances) else 1
 
 

@@ -48,7 +48,7 @@ def _stat(env: dict[str, str]) -> list[dict]:
                          text=True, env=env, timeout=30)
     assert res.returncode == 0, res.stderr
     doc = json.loads(res.stdout)
-    return doc if isinstance(doc, list) else [doc]
+    return doc.get("instances", [doc])
 
 
 def _wait(predicate, what: str, limit: float = 20.0) -> None:  # type: ignore[no-untyped-def]
@@ -78,6 +78,10 @@ def test_two_reactors_share_the_flows_and_survive_a_kill(netns: NetNS, tmp_path:
         assert "Socket errors" not in res.stdout and "Non-2xx" not in res.stdout, res.stdout
         reactors = _stat(env)
         opens = [r["counters"]["tcp"]["stats"].get("passive_opens", 0) for r in reactors]
+        summed = json.loads(subprocess.run([PYTHON, "-m", "aiostack", "stat", "--json"], capture_output=True,
+                                           text=True, env=env, timeout=30).stdout)["totals"]
+        (group,) = summed.values()  # the parent's view: both reactors' counters added up
+        assert group["reactors"] == 2 and group["counters"]["tcp"]["stats"]["passive_opens"] == sum(opens)
         total = sum(opens)
         assert total >= 100
         assert all(n >= 0.3 * total for n in opens), opens
