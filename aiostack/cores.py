@@ -21,14 +21,16 @@ serving their connections.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import os
 import signal
 import sys
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -148,12 +150,42 @@ class Supervisor:
 
 @dataclass
 class ReactorContext:
-    """What one reactor's application gets: its core, how many there are, its network."""
+    """What one reactor's application gets: its core, how many there are, its network, and the
+    cross-core channels (:class:`aiostack.ring.Channel`, one per other core, lock-free SPSC rings
+    in shared memory) behind :meth:`submit_to`, :meth:`invoke_on_all` and :meth:`map_reduce` —
+    Seastar's ``submit_to``/``sharded<>`` — for the application's own messages, never for a TCP
+    flow's packets."""
 
     core: int
     cores: int
     network: Any
     """A :class:`~aiostack.network.NativeNetwork` (or KernelNetwork with ``--stack kernel``)."""
+    channels: dict[int, Any] = field(default_factory=dict)
+    handlers: dict[str, Callable[..., Any]] = field(default_factory=dict)
+
+    def serve(self, handlers: dict[str, Callable[..., Any]]) -> None:
+        """Make ``handlers`` (name → function or coroutine function) callable from every core,
+        this one included."""
+        self.handlers.update(handlers)
+        for ch in self.channels.values():
+            ch.serve(self.handlers)
+
+    async def submit_to(self, core: int, name: str, *args: Any) -> Any:
+        """Run handler ``name`` on ``core`` (here, directly, when it is this one) and return its
+        result; its exception is raised here (as :class:`aiostack.ring.RemoteError` from another
+        core)."""
+        if core == self.core:
+            result = self.handlers[name](*args)
+            return await result if asyncio.iscoroutine(result) else result
+        return await self.channels[core].call(name, *args)
+
+    async def invoke_on_all(self, name: str, *args: Any) -> list[Any]:
+        """``submit_to`` every core at once; the results in core order."""
+        return list(await asyncio.gather(*(self.submit_to(c, name, *args) for c in range(self.cores))))
+
+    async def map_reduce(self, name: str, reduce: Callable[[Any, Any], Any], initial: Any, *args: Any) -> Any:
+        """``invoke_on_all`` folded with ``reduce`` from ``initial`` (e.g. a sum over the shards)."""
+        return functools.reduce(reduce, await self.invoke_on_all(name, *args), initial)
 
 
 ReactorApp = Callable[[ReactorContext], Awaitable[None]]
@@ -165,8 +197,37 @@ def run_reactors(options: Options, app: ReactorApp) -> int:
     n = options.cores
     if n > (os.cpu_count() or 1) * 4:
         raise ValueError(f"--cores {n}: far more reactors than this machine's {os.cpu_count()} CPUs")
+    channels = _make_channels(n)
+    try:
+        return _run_reactors(options, app, channels)
+    finally:
+        for ends in channels.values():
+            for ch in ends.values():
+                with contextlib.suppress(Exception):
+                    ch.close(unlink=True)
+
+
+CHANNEL_CAPACITY = 1 << 20
+
+
+def _make_channels(n: int) -> dict[int, dict[int, Any]]:
+    """One channel per pair of cores, made before the reactors fork (they inherit the shared
+    memory and the doorbells): ``channels[i][j]`` is core i's end towards core j."""
+    from .ring import Channel
+
+    channels: dict[int, dict[int, Any]] = {k: {} for k in range(n)}
+    for i in range(n):
+        for j in range(i + 1, n):
+            a = Channel.create(f"aiostack-{os.getpid()}-{i}-{j}", CHANNEL_CAPACITY)
+            channels[i][j] = a
+            channels[j][i] = a.peer()
+    return channels
+
+
+def _run_reactors(options: Options, app: ReactorApp, channels: dict[int, dict[int, Any]]) -> int:
+    n = options.cores
     if options.stack == "kernel":
-        return Supervisor(n, lambda k: _kernel_reactor(k, options, app)).run()
+        return Supervisor(n, lambda k: _kernel_reactor(k, options, app, channels[k])).run()
     if options.driver != "tap":
         raise ValueError(f"--cores {n} serves over --driver tap so far, not {options.driver!r}")
     from .drivers.buffers import PacketPool
@@ -181,7 +242,7 @@ def run_reactors(options: Options, app: ReactorApp) -> int:
     try:
         steering.attach(tap.fileno(0))
         host_mac = bytes.fromhex(Path(f"/sys/class/net/{tap.name}/address").read_text().strip().replace(":", ""))
-        return Supervisor(n, lambda k: _native_reactor(k, tap, host_mac, options, app)).run()
+        return Supervisor(n, lambda k: _native_reactor(k, tap, host_mac, options, app, channels[k])).run()
     finally:
         steering.close()
         tap.close()
@@ -207,7 +268,9 @@ def serve_cores(
     sys.exit(run_reactors(options, app))
 
 
-def _native_reactor(k: int, tap: Any, host_mac: bytes, options: Options, app: ReactorApp) -> None:
+def _native_reactor(
+    k: int, tap: Any, host_mac: bytes, options: Options, app: ReactorApp, channels: dict[int, Any]
+) -> None:
     from .app import run
     from .control import ControlServer
     from .network import NativeNetwork
@@ -232,7 +295,7 @@ def _native_reactor(k: int, tap: Any, host_mac: bytes, options: Options, app: Re
                 control = ControlServer(stack, path, labels={"core": k, "cores": options.cores, "parent": os.getppid()})
                 await control.start()
             try:
-                await app(ReactorContext(k, options.cores, NativeNetwork(stack)))
+                await app(ReactorContext(k, options.cores, NativeNetwork(stack), channels))
             finally:
                 if control is not None:
                     control.close()
@@ -240,13 +303,13 @@ def _native_reactor(k: int, tap: Any, host_mac: bytes, options: Options, app: Re
     run(main)
 
 
-def _kernel_reactor(k: int, options: Options, app: ReactorApp) -> None:
+def _kernel_reactor(k: int, options: Options, app: ReactorApp, channels: dict[int, Any]) -> None:
     """The same application on the kernel's sockets (servers share their port with
     SO_REUSEPORT; the kernel spreads connections by its own hash)."""
     from .app import run
     from .network import KernelNetwork
 
     async def main() -> None:
-        await app(ReactorContext(k, options.cores, KernelNetwork()))
+        await app(ReactorContext(k, options.cores, KernelNetwork(), channels))
 
     run(main)

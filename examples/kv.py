@@ -22,14 +22,17 @@ import argparse
 import asyncio
 import fnmatch
 import json
+import os
 import random
+import re
 import shlex
 import sys
 import time
 import zlib
 from collections.abc import Callable
+from typing import Any
 
-from aiostack.config import parse_options
+from aiostack.config import Options, parse_options
 from aiostack.network import Network, serve
 
 MAX_LINE = 64 * 1024  # inline request or count line (Redis's PROTO_INLINE_MAX_SIZE)
@@ -555,6 +558,114 @@ def make_handler(
     return handle
 
 
+_ROUTED_BY_FIRST_KEY = frozenset(
+    b"get set incr decr incrby decrby expire pexpire ttl pttl persist".split()
+)
+"""Commands about one key (the first argument): run on the core that owns it."""
+_INTEGER = re.compile(rb":(-?\d+)\r\n")
+
+
+class ShardedStore:
+    """The keyspace split across reactors by :func:`owner`: each core holds its own
+    :class:`Store`; a command about keys another core owns goes there through the cross-core
+    channel (:meth:`aiostack.cores.ReactorContext.submit_to`) — never a packet, only the command
+    and its encoded reply. Multi-key commands are split per owner and their replies merged (MSET
+    is then atomic per core, not across cores, as in Redis Cluster, which refuses such MSETs)."""
+
+    def __init__(self, store: Store, ctx: Any) -> None:
+        self.store = store
+        self.ctx = ctx
+        self.core = ctx.core
+        self.cores = ctx.cores
+        self.remote = 0
+        ctx.serve({"kv": store.execute, "dbsize": lambda: len(store.data),
+                   "flush": lambda: store.execute([b"flushall"])})
+
+    async def execute(self, cmd: list[bytes]) -> bytes:
+        name = cmd[0].lower()
+        store = self.store
+        if name in _ROUTED_BY_FIRST_KEY and len(cmd) >= 2:
+            return await self._on_owner(owner(cmd[1], self.cores), cmd)
+        if name in (b"del", b"exists") and len(cmd) >= 2:
+            total = 0
+            for core, keys in self._by_owner(cmd[1:]).items():
+                reply = await self._on_owner(core, [name, *keys])
+                m = _INTEGER.fullmatch(reply)
+                if m is None:
+                    return reply
+                total += int(m.group(1))
+            return integer(total)
+        if name == b"mget" and len(cmd) >= 2:
+            replies = [await self._on_owner(owner(k, self.cores), [b"get", k]) for k in cmd[1:]]
+            return b"*%d\r\n" % len(replies) + b"".join(replies)
+        if name == b"mset" and len(cmd) >= 3 and len(cmd) % 2 == 1:
+            pairs: dict[int, list[bytes]] = {}
+            for i in range(1, len(cmd), 2):
+                pairs.setdefault(owner(cmd[i], self.cores), []).extend(cmd[i : i + 2])
+            for core, args in pairs.items():
+                reply = await self._on_owner(core, [b"mset", *args])
+                if reply != OK:
+                    return reply
+            return OK
+        if name == b"dbsize" and len(cmd) == 1:
+            return integer(await self.ctx.map_reduce("dbsize", lambda a, b: a + b, 0))
+        if name == b"flushall" and len(cmd) <= 2:
+            await self.ctx.invoke_on_all("flush")
+            return OK
+        return store.execute(cmd)
+
+    def _by_owner(self, keys: list[bytes]) -> dict[int, list[bytes]]:
+        out: dict[int, list[bytes]] = {}
+        for k in keys:
+            out.setdefault(owner(k, self.cores), []).append(k)
+        return out
+
+    async def _on_owner(self, core: int, cmd: list[bytes]) -> bytes:
+        if core == self.core:
+            return self.store.execute(cmd)
+        self.remote += 1
+        return await self.ctx.submit_to(core, "kv", cmd)
+
+
+def make_sharded_handler(
+    sharded: ShardedStore, stats: Stats
+) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], object]:
+    """:func:`make_handler` over a :class:`ShardedStore`: replies stay in command order, one
+    write per read."""
+    execute = sharded.execute
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        stats.connections += 1
+        parser = Parser()
+        try:
+            while data := await reader.read(65536):
+                stats.reads += 1
+                replies: list[bytes] = []
+                closing = False
+                for cmd in parser.feed(data):
+                    name = cmd[0]
+                    if len(name) == 4 and name.lower() == b"quit":
+                        replies.append(OK)
+                        closing = True
+                        break
+                    replies.append(await execute(cmd))
+                if parser.error is not None and not closing:
+                    stats.protocol_errors += 1
+                    replies.append(error("ERR " + parser.error))
+                    closing = True
+                if replies:
+                    writer.write(b"".join(replies))
+                if closing:
+                    break
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    return handle
+
+
 async def expiry_sweeper(store: Store, interval: float = SWEEP_INTERVAL) -> None:
     while True:
         await asyncio.sleep(interval)
@@ -565,8 +676,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stats", action="store_true", help="print the counters as JSON on exit")
     options = parse_options(argv, parser, default_port=6379)
-    if options.cores != 1:  # one Store per reactor would split the keyspace by connection, not by key
-        parser.error("--cores: kv.py runs one reactor for now (sharding by key comes later)")
+    if options.cores > 1:
+        return run_sharded(options)
     store, stats = Store(), Stats()
     network: list[Network] = []
     tasks: list[asyncio.Task[None]] = []
@@ -592,6 +703,31 @@ def main(argv: list[str] | None = None) -> int:
             }
             print(json.dumps(counters, default=str), flush=True)
     return 0
+
+
+def run_sharded(options: Options) -> int:
+    """``--cores N``: one reactor per core (aiostack.cores), each owning the keys :func:`owner`
+    gives it; any reactor takes any client and routes each command to the key's owner."""
+    from aiostack.cores import ReactorContext, run_reactors
+
+    async def app(ctx: ReactorContext) -> None:
+        loop = asyncio.get_running_loop()
+        store, stats = Store(loop.time), Stats()
+        sharded = ShardedStore(store, ctx)
+        sweeper = loop.create_task(expiry_sweeper(store))
+        kernel = ctx.network.name == "kernel"
+        bind = None if kernel else str(options.addr.ip)
+        server = await ctx.network.start_server(make_sharded_handler(sharded, stats), bind, options.port,
+                                                **({"reuse_port": True} if kernel else {}))
+        print(f"kv reactor {ctx.core}/{ctx.cores} (pid {os.getpid()}) on {bind or '0.0.0.0'}:{options.port}",
+              flush=True)
+        try:
+            async with server:
+                await server.serve_forever()
+        finally:
+            sweeper.cancel()
+
+    return run_reactors(options, app)
 
 
 if __name__ == "__main__":
