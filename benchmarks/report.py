@@ -38,6 +38,7 @@ class Results:
             "systems": {},
             "workloads": {w: {} for w in WORKLOADS},
             "idle_conns": None,
+            "cores": None,
             "targets": [],
             "interrupted": False,
         }
@@ -329,6 +330,19 @@ def header_lines(data: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+CORES_HEADERS = ["reactors", "req/s (wrk -c100, keep-alive)", "CPU µs per request, each reactor"]
+
+
+def cores_rows(data: Mapping[str, Any]) -> list[list[str]]:
+    """1 vs N reactors (benchmarks/cores.py): request rate and each reactor's CPU per request,
+    which should stay flat as reactors are added (the load generator shares these 2 cores)."""
+    result = (data.get("cores") or {}).get("result") or {}
+    return [
+        [str(r["cores"]), fmt_num(r["req_per_s"]), " / ".join(f"{v:.1f}" for v in r["cpu_us_per_request_per_reactor"])]
+        for r in result.get("rows", [])
+    ]
+
+
 def markdown(data: Mapping[str, Any], *, images: str | None = "results") -> str:
     def table(headers: list[str], rows: list[list[str]]) -> str:
         out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
@@ -338,6 +352,9 @@ def markdown(data: Mapping[str, Any], *, images: str | None = "results") -> str:
     parts = ["\n\n".join(header_lines(data)), table(*system_table(data))]
     if data.get("targets"):
         parts.append(table(TARGET_HEADERS, target_rows(data)))
+    if cores_rows(data):
+        parts.append("1 vs 2 reactors over one multi-queue TAP (`benchmarks/cores.py`, `--cores N`):\n\n"
+                     + table(CORES_HEADERS, cores_rows(data)))
     errors = all_errors(data)
     if errors:
         parts.append("Errors and notes:\n\n" + "\n".join(f"- {e}" for e in errors))
@@ -379,6 +396,13 @@ def print_tables(data: Mapping[str, Any], console: Any | None = None) -> None:
         for row in target_rows(data):
             style = "green" if "pass" in row[-1] else "red" if "fail" in row[-1] else "dim"
             t.add_row(*row[:-1], f"[{style}]{row[-1]}[/{style}]")
+        console.print(t)
+    if cores_rows(data):
+        t = Table(title="1 vs 2 reactors (benchmarks/cores.py)", title_justify="left")
+        for i, h in enumerate(CORES_HEADERS):
+            t.add_column(h, justify="left" if i == 0 else "right")
+        for row in cores_rows(data):
+            t.add_row(*row)
         console.print(t)
     for e in all_errors(data):
         console.print(f"[red]error[/red] {e}", highlight=False)

@@ -75,6 +75,9 @@ from .workloads import (
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results"
 IDLE_CONNS = HERE / "idle_conns.py"
+CORES = HERE / "cores.py"
+CORES_BUDGET_S = 90.0
+"""benchmarks/cores.py: two servers (1 and 2 reactors), 3 wrk runs each (~40 s here)."""
 README = HERE / "README.md"
 ORDER = ("uvloop-veth", "aiostack-tap", "aiostack-packet", "uvloop-loopback", "asyncio-loopback", "pmd-pytcp")
 QUICK_SYSTEMS = ("uvloop-veth", "aiostack-tap", "uvloop-loopback")
@@ -116,7 +119,7 @@ class Plan:
                 n += (1 if s.stack == "kernel" else 2) * (1 + self.runs)
             if name == "uvloop-veth" and self.iperf3:
                 n += self.runs
-        return n + (1 if self.idle_conns else 0)
+        return n + (2 if self.idle_conns else 0)
 
 
 def make_plan(args: argparse.Namespace) -> Plan:
@@ -304,7 +307,7 @@ class Runner:
 
     def _steps_of(self, system: System) -> int:
         sub = Plan(**{**asdict(self.plan), "systems": [system.name]})
-        return sub.steps() - (1 if sub.idle_conns else 0)
+        return sub.steps() - (2 if sub.idle_conns else 0)
 
     # -- HTTP: rps, latency, cps ------------------------------------------------------------------
 
@@ -465,26 +468,28 @@ class Runner:
             self.attempt("bulk", series, f"iperf3 run {i + 1}", one)
             self.ui.advance()
 
-    # -- idle connections (another engineer's benchmark) -----------------------------------------------
+    # -- benchmarks in scripts of their own: idle connections, 1 vs N cores -------------------------------
 
     def idle_conns(self, deadline: float) -> None:
         self.ui.stage("idle connections (benchmarks/idle_conns.py)")
-        if not IDLE_CONNS.exists():
-            self.results.data["idle_conns"] = {"skipped": "benchmarks/idle_conns.py does not exist yet"}
-            self.ui.log("   skipped: benchmarks/idle_conns.py does not exist yet", style="yellow")
-            self.ui.advance()
-            return
-        budget = max(60.0, deadline - time.monotonic())
+        budget = max(60.0, deadline - time.monotonic() - CORES_BUDGET_S)
         # its own --timeout makes it give up (and clean up) in time; ours is the backstop
         args = self.idle_args or ["--timeout", str(round(budget))]
-        timeout = budget + 30
-        argv = [PYTHON, str(IDLE_CONNS), *args]
+        self._script("idle_conns", IDLE_CONNS, args, budget + 30)
+
+    def cores(self) -> None:
+        self.ui.stage("1 vs 2 reactors (benchmarks/cores.py)")
+        self._script("cores", CORES, ["--json", "--runs", str(self.plan.runs)], CORES_BUDGET_S)
+
+    def _script(self, key: str, script: Path, args: list[str], timeout: float) -> None:
+        """Run ``script`` and keep the JSON object on its last output line as ``results[key]``."""
+        argv = [PYTHON, str(script), *args]
         self.ui.log(f"   {' '.join(_short(a) for a in argv)} (timeout {timeout:.0f} s)")
-        out_path = self.logdir / "idle_conns.out"
+        out_path = self.logdir / f"{key}.out"
         started = time.monotonic()
         entry: dict[str, Any] = {"argv": [_short(a) for a in argv]}
         try:
-            with open(out_path, "w") as out, open(self.logdir / "idle_conns.err", "w") as err:
+            with open(out_path, "w") as out, open(self.logdir / f"{key}.err", "w") as err:
                 proc = subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
                                         start_new_session=True)
                 try:
@@ -507,10 +512,10 @@ class Runner:
                     entry["error"] = f"exit status {proc.returncode}; last line is not a JSON object ({exc})"
         finally:
             entry["seconds"] = round(time.monotonic() - started, 1)
-            self.results.data["idle_conns"] = entry
+            self.results.data[key] = entry
             self.ui.advance()
         shown = json.dumps(entry.get("result") or entry.get("error"))
-        self.ui.log(f"   idle_conns: {shown[:300]}", style=None if "result" in entry else "red")
+        self.ui.log(f"   {key}: {shown[:300]}", style=None if "result" in entry else "red")
 
 
 def _end(proc: subprocess.Popen[Any]) -> None:
@@ -630,6 +635,7 @@ def main(argv: list[str] | None = None) -> int:
                 for name in plan.systems:
                     runner.system(SYSTEMS[name])
                 if plan.idle_conns:
+                    runner.cores()
                     runner.idle_conns(deadline)
         except KeyboardInterrupt:
             interrupted = True

@@ -242,3 +242,14 @@ def test_plans() -> None:
     assert subset.systems == ["uvloop-veth", "aiostack-tap"]
     with pytest.raises(SystemExit):
         run.make_plan(run.parse_args(["--systems", "nonsense"]))
+
+
+def test_cores_rows_from_the_cores_benchmark() -> None:
+    from benchmarks import report
+
+    data = {"cores": {"result": {"rows": [
+        {"cores": 1, "req_per_s": 17355.4, "cpu_us_per_request_per_reactor": [55.7]},
+        {"cores": 2, "req_per_s": 24983.1, "cpu_us_per_request_per_reactor": [58.8, 52.04]},
+    ]}}}
+    assert report.cores_rows(data) == [["1", "17,355", "55.7"], ["2", "24,983", "58.8 / 52.0"]]
+    assert report.cores_rows({}) == []
