@@ -62,3 +62,29 @@ def test_redis_benchmark_against_two_sharded_reactors(netns: NetNS, tmp_path: Pa
             server.kill()
             _out, err = server.communicate()
     assert server.returncode == 0, err.decode()
+
+
+def test_two_sharded_reactors_on_the_kernel_stack(netns: NetNS) -> None:
+    """The same sharding with --stack kernel: two SO_REUSEPORT servers, keys routed through the
+    channels all the same."""
+    cli = need_tool("redis-cli", "redis-tools")
+    bench = need_tool("redis-benchmark", "redis-tools")
+    server = netns.popen([PYTHON, example("kv.py"), "--cores", "2", "--stack", "kernel", "--port", "6390"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while netns.run([cli, "-p", "6390", "PING"], check=False, timeout=10).stdout.strip() != "PONG":
+            assert time.monotonic() < deadline, "kv.py did not answer"
+            time.sleep(0.1)
+        res = netns.run([bench, "-p", "6390", "-t", "set,incr", "-n", "20000", "-c", "50", "-q"], timeout=120)
+        assert "ERR" not in res.stdout and "Error" not in res.stdout
+        assert netns.run([cli, "-p", "6390", "GET", "counter:__rand_int__"]).stdout.strip() == "20000"
+        assert netns.run([cli, "-p", "6390", "DBSIZE"]).stdout.strip() == "2"
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.communicate()
+    assert server.returncode == 0
