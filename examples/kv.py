@@ -521,9 +521,12 @@ class Stats:
 
 
 def make_handler(
-    store: Store, stats: Stats
+    store: Store, stats: Stats, sharded: ShardedStore | None = None
 ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], object]:
+    """The connection handler: parse what arrives, run each command in order (on ``store``, or
+    through ``sharded`` when the keyspace is split across reactors), one write per read."""
     execute = store.execute
+    route = sharded.execute if sharded is not None else None
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         stats.connections += 1
@@ -540,7 +543,7 @@ def make_handler(
                         replies.append(OK)
                         closing = True
                         break
-                    replies.append(execute(cmd))
+                    replies.append(execute(cmd) if route is None else await route(cmd))
                 if parser.error is not None and not closing:
                     stats.protocol_errors += 1
                     replies.append(error("ERR " + parser.error))
@@ -627,45 +630,6 @@ class ShardedStore:
         return await self.ctx.submit_to(core, "kv", cmd)
 
 
-def make_sharded_handler(
-    sharded: ShardedStore, stats: Stats
-) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], object]:
-    """:func:`make_handler` over a :class:`ShardedStore`: replies stay in command order, one
-    write per read."""
-    execute = sharded.execute
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        stats.connections += 1
-        parser = Parser()
-        try:
-            while data := await reader.read(65536):
-                stats.reads += 1
-                replies: list[bytes] = []
-                closing = False
-                for cmd in parser.feed(data):
-                    name = cmd[0]
-                    if len(name) == 4 and name.lower() == b"quit":
-                        replies.append(OK)
-                        closing = True
-                        break
-                    replies.append(await execute(cmd))
-                if parser.error is not None and not closing:
-                    stats.protocol_errors += 1
-                    replies.append(error("ERR " + parser.error))
-                    closing = True
-                if replies:
-                    writer.write(b"".join(replies))
-                if closing:
-                    break
-                await writer.drain()
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
-
-    return handle
-
-
 async def expiry_sweeper(store: Store, interval: float = SWEEP_INTERVAL) -> None:
     while True:
         await asyncio.sleep(interval)
@@ -717,7 +681,7 @@ def run_sharded(options: Options) -> int:
         sweeper = loop.create_task(expiry_sweeper(store))
         kernel = ctx.network.name == "kernel"
         bind = None if kernel else str(options.addr.ip)
-        server = await ctx.network.start_server(make_sharded_handler(sharded, stats), bind, options.port,
+        server = await ctx.network.start_server(make_handler(store, stats, sharded), bind, options.port,
                                                 **({"reuse_port": True} if kernel else {}))
         print(f"kv reactor {ctx.core}/{ctx.cores} (pid {os.getpid()}) on {bind or '0.0.0.0'}:{options.port}",
               flush=True)

@@ -43,6 +43,17 @@ def wait_line(proc: subprocess.Popen[bytes], word: str, timeout: float = 30) -> 
     raise AssertionError(f"no '{word}' line within {timeout} s")
 
 
+def interrupt(proc: subprocess.Popen[bytes], timeout: float = 30) -> bytes:
+    """SIGINT (as Ctrl-C would), SIGKILL if it does not end in ``timeout``; its stderr."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        _out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _out, err = proc.communicate()
+    return err or b""
+
+
 def stop(proc: subprocess.Popen[bytes]) -> str:
     """SIGTERM, then its stdout once it exited cleanly."""
     proc.send_signal(signal.SIGTERM)

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import time
 from pathlib import Path
 
 from aiostack.netns import NetNS
-from conftest import PYTHON, example, need_tool
+from conftest import PYTHON, example, interrupt, need_tool
 
 STACK = "10.77.0.2"
 
@@ -55,12 +54,7 @@ def test_redis_benchmark_against_two_sharded_reactors(netns: NetNS, tmp_path: Pa
         assert redis("DEL", *keys) == "20"
         assert redis("DBSIZE") == "5"
     finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            _out, err = server.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            _out, err = server.communicate()
+        err = interrupt(server)
     assert server.returncode == 0, err.decode()
 
 
@@ -81,10 +75,5 @@ def test_two_sharded_reactors_on_the_kernel_stack(netns: NetNS) -> None:
         assert netns.run([cli, "-p", "6390", "GET", "counter:__rand_int__"]).stdout.strip() == "20000"
         assert netns.run([cli, "-p", "6390", "DBSIZE"]).stdout.strip() == "2"
     finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.communicate()
+        interrupt(server)
     assert server.returncode == 0

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from aiostack.netns import NetNS
-from conftest import PYTHON, example, need_tool
+from conftest import PYTHON, example, interrupt, need_tool
 
 STACK = "10.77.0.2"
 ARGS = ["--cores", "2", "--driver", "tap", "--iface", "aiostack0", "--addr", f"{STACK}/24",
@@ -120,12 +120,7 @@ def test_two_reactors_share_the_flows_and_survive_a_kill(netns: NetNS, tmp_path:
         after = {r["pid"]: r["counters"]["tcp"]["stats"].get("passive_opens", 0) for r in _stat(env)}
         assert all(after[pid] > before.get(pid, 0) for pid in after), (before, after)
     finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            _out, err = server.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            _out, err = server.communicate()
+        err = interrupt(server)
     text = err.decode()
     assert re.search(r"reactor 1 \(pid \d+\) was killed by SIGKILL; restarting it", text), text
     assert server.returncode == 0, text
@@ -153,12 +148,7 @@ def test_outgoing_connections_get_their_replies_on_their_own_reactor(netns: NetN
             if line.startswith("{"):
                 results.append(json.loads(line))
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            _out, err = proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _out, err = proc.communicate()
+        err = interrupt(proc)
         web.terminate()
         web.wait(timeout=10)
     assert sorted(r["core"] for r in results) == [0, 1], err.decode()
