@@ -76,6 +76,24 @@ def connection_table(stack: Stack, limit: int = DEFAULT_CONNS) -> dict[str, Any]
     return {"total": len(conns), "states": dict(states), "listeners": listeners, "connections": rows}
 
 
+def remove_stale(directory: Path) -> list[Path]:
+    """Remove ``<pid>.sock`` files in ``directory`` whose process is gone (one killed with
+    SIGKILL cannot remove its own); returns them."""
+    gone = []
+    for path in directory.glob("*.sock"):
+        if not path.stem.isdigit():
+            continue
+        try:
+            os.kill(int(path.stem), 0)
+        except ProcessLookupError:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            gone.append(path)
+        except PermissionError:
+            pass  # someone else's live process
+    return gone
+
+
 class ControlServer:
     """Serves ``stack``'s control socket at ``path`` (default: ``control_dir()/<pid>.sock``)."""
 
@@ -91,6 +109,7 @@ class ControlServer:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()  # a stale socket of a process with our pid that died
+        remove_stale(self.path.parent)
         self._server = await asyncio.start_unix_server(self._handle, path=str(self.path))
         os.chmod(self.path, 0o600)
 

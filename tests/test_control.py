@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -68,3 +69,19 @@ def test_stat_without_instances_says_so(tmp_path: Path, monkeypatch: pytest.Monk
 
     monkeypatch.setenv("AIOSTACK_CONTROL_DIR", str(tmp_path / "none"))
     assert main(["stat"]) == 1
+
+
+def test_stale_sockets_of_dead_processes_are_removed(tmp_path: Path) -> None:
+    import subprocess
+
+    from aiostack.control import remove_stale
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    (tmp_path / f"{dead}.sock").write_text("")
+    alive = tmp_path / f"{os.getpid()}.sock"
+    alive.write_text("")
+    named = tmp_path / "mine.sock"
+    named.write_text("")
+    assert remove_stale(tmp_path) == [tmp_path / f"{dead}.sock"]
+    assert alive.exists() and named.exists()
