@@ -9,9 +9,10 @@ shared), picks ephemeral ports that steer back to itself (:meth:`TcpLayer.steer_
 application and answers on its own control socket (``aiostack stat`` lists each reactor).
 
 Non-flow traffic: the steering program sends everything that is not IPv4 (ARP) to queue 0, so
-only reactor 0 sees ARP. The kernel's side of the TAP is the only neighbour on the link, and its
-MAC is known when the TAP is made: every reactor gets it as a static ARP entry. (Forwarding ARP
-from reactor 0 to the others through the cross-core rings is what other links need.)
+only reactor 0 sees ARP. It answers requests for the stack's address (every reactor has the same
+MAC and address) and passes every ARP reply on to the other reactors through the cross-core
+channels, so a reactor's own request — for the peer of a SYN it must answer, or of a connection
+it opens — is answered wherever the reply lands. ICMP is hashed by its addresses: one reactor.
 
 The parent supervises: SIGINT/SIGTERM stop every reactor (SIGTERM to each, SIGKILL after a
 grace period); a reactor that dies is reported on stderr and restarted on its queue — the parent
@@ -31,7 +32,6 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import Options
@@ -241,8 +241,7 @@ def _run_reactors(options: Options, app: ReactorApp, channels: dict[int, dict[in
     steering = SteeringProgram()
     try:
         steering.attach(tap.fileno(0))
-        host_mac = bytes.fromhex(Path(f"/sys/class/net/{tap.name}/address").read_text().strip().replace(":", ""))
-        return Supervisor(n, lambda k: _native_reactor(k, tap, host_mac, options, app, channels[k])).run()
+        return Supervisor(n, lambda k: _native_reactor(k, tap, options, app, channels[k])).run()
     finally:
         steering.close()
         tap.close()
@@ -269,7 +268,7 @@ def serve_cores(
 
 
 def _native_reactor(
-    k: int, tap: Any, host_mac: bytes, options: Options, app: ReactorApp, channels: dict[int, Any]
+    k: int, tap: Any, options: Options, app: ReactorApp, channels: dict[int, Any]
 ) -> None:
     from .app import run
     from .control import ControlServer
@@ -282,10 +281,28 @@ def _native_reactor(
     stack.attach(driver, options.addr, name=options.iface)
     if options.gateway:
         stack.set_gateway(str(options.gateway))
-    if options.host_addr is not None:
-        stack.ip.interfaces[0].arp.add_static(int(options.host_addr.ip), host_mac)
     assert stack.tcp is not None
     stack.tcp.steer_to(k, options.cores)
+    if k == 0 and channels:
+        # ARP reaches queue 0 only (the steering program): reactor 0 passes the replies on, so
+        # every reactor resolves its neighbours (a request any reactor sends is answered here).
+        def arp_out(frame: bytes) -> None:
+            for ch in channels.values():
+                ch.send("arp", frame)
+
+        stack.ip.on_arp_reply = arp_out
+
+    def arp_in(frame: bytes) -> None:
+        """An ARP reply reactor 0 received: learn from it as if it had come here."""
+        pkt = stack.pool.try_alloc()
+        if pkt is None:
+            return
+        try:
+            pkt.set_data(frame)
+            stack.ip.receive(stack.ip.interfaces[0], pkt, stack.clock())
+        finally:
+            pkt.free()
+        stack.reactor.kick()  # what waited for the answer goes out now
 
     async def main() -> None:
         async with stack:
@@ -294,8 +311,10 @@ def _native_reactor(
                 path = None if options.control == "auto" else f"{options.control}.{k}"
                 control = ControlServer(stack, path, labels={"core": k, "cores": options.cores, "parent": os.getppid()})
                 await control.start()
+            ctx = ReactorContext(k, options.cores, NativeNetwork(stack), channels)
+            ctx.serve({"arp": arp_in})
             try:
-                await app(ReactorContext(k, options.cores, NativeNetwork(stack), channels))
+                await app(ctx)
             finally:
                 if control is not None:
                     control.close()

@@ -15,7 +15,7 @@ import errno
 import ipaddress
 import random
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from ..drivers.base import Offloads
@@ -131,6 +131,9 @@ class IPStack:
         self.ready: set[udp.UdpEndpoint] = set()
         self.arp_events: list[tuple[int, bool]] = []
         self.transports: dict[int, Transport] = {}
+        self.on_arp_reply: Callable[[bytes], None] | None = None
+        """Called with the raw frame of every well-formed ARP reply received (a multi-core
+        reactor that gets the link's ARP passes them to the others)."""
         """Protocol number → the transport layered on this stack (TCP registers itself here)."""
         self.echo_idents: set[int] = set()
         """ICMP echo identifiers of pings in progress (``send_echo_request``); their replies become
@@ -251,6 +254,8 @@ class IPStack:
             self.drops[a] += 1
             return
         self.stats["arp_rx"] += 1
+        if self.on_arp_reply is not None and a.op == arp.OP_REPLY:
+            self.on_arp_reply(bytes(buf[off - _ETH : end]))
         if a.spa == iface.addr and a.sha != iface.mac:
             # RFC 5227 §2.4: someone else claims our address; defend it once, say so in counters.
             self.stats["arp_address_conflict"] += 1

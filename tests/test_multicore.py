@@ -100,6 +100,10 @@ def test_two_reactors_share_the_flows_and_survive_a_kill(netns: NetNS, tmp_path:
         assert keep.stdout.readline().startswith(b"200"), keep.stderr.read() if keep.stderr else b""
         by_core = {r["core"]: r for r in reactors}
         assert sorted(by_core) == [0, 1] and len({r["parent"] for r in reactors}) == 1
+        # ARP reaches queue 0 only: reactor 1 could answer its SYNs because reactor 0 passed it
+        # the kernel's ARP reply through the cross-core channel
+        assert by_core[1]["counters"]["stats"].get("arp_rx", 0) >= 1
+        assert by_core[1]["counters"]["drivers"]["aiostack0"]["queue0"]["rx_packets"] > 0
         victim = by_core[1]["pid"]
         survivor = by_core[0]["pid"]
         os.kill(victim, signal.SIGKILL)
