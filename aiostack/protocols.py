@@ -205,10 +205,6 @@ class Transport(asyncio.Transport):
         await reactor.wait_ready(self._conn)
 
     # -- reading ----------------------------------------------------------------------------
-    def on_ready(self) -> None:
-        """The reactor's :class:`~aiostack.reactor.Watcher` hook."""
-        self._read_ready()
-
     def _read_ready(self) -> None:
         """The connection reported something (called by the reactor inside its iteration, so
         a reply the protocol writes leaves in the same burst): hand the protocol what can be
@@ -262,6 +258,9 @@ class Transport(asyncio.Transport):
             if not keep_open:
                 self.close()
             return
+
+    on_ready = _read_ready
+    """The reactor's :class:`~aiostack.reactor.Watcher` hook."""
 
     def _stop_reading(self) -> None:
         if self._reading:

@@ -503,7 +503,6 @@ class IPStack:
         self._ident = (self._ident + 1) & 0xFFFF
         return self._ident
 
-    _next_ident = next_ident
 
     def _alloc(self) -> Packet:
         pkt = self.pool.try_alloc()
@@ -554,7 +553,7 @@ class IPStack:
         if self.pool.available < len(pieces):
             self.drops["tx_pool_exhausted"] += 1
             raise OSError(errno.ENOBUFS, "not enough packet buffers for the fragments")
-        ident = self._next_ident()
+        ident = self.next_ident()
         mv = memoryview(message)
         for offset, length, more in pieces:
             pkt = self._alloc()
@@ -589,7 +588,7 @@ class IPStack:
         the link; ARP may hold it until ``hop`` resolves (``hop in iface.arp.pending`` then)."""
         off = pkt.prepend(_IP)
         ipv4.write_header(
-            pkt.buf, off, total_length=pkt.end - off, ident=self._next_ident() if ident is None else ident,
+            pkt.buf, off, total_length=pkt.end - off, ident=self.next_ident() if ident is None else ident,
             proto=proto, src=src, dst=dst, ttl=ttl, tos=tos, flags=flags, frag_offset=frag_offset,
         )
         self.stats["ipv4_tx"] += 1

@@ -3,6 +3,7 @@ fail instead when AIOSTACK_REQUIRE_NET=1 (CI), so they can never pass in CI by n
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -41,6 +42,25 @@ def wait_line(proc: subprocess.Popen[bytes], word: str, timeout: float = 30) -> 
             err = proc.stderr.read().decode() if proc.stderr else ""
             raise AssertionError(f"process exited ({proc.returncode}) before '{word}': {err}")
     raise AssertionError(f"no '{word}' line within {timeout} s")
+
+
+def bulk_pair(
+    ns: NetNS, server_argv: list[str], aiostack_mode: str, nbytes: int, host: str, timeout: float = 240
+) -> tuple[dict[str, object], dict[str, object]]:
+    """Run ``server_argv`` (an aiostack bulk server in ``aiostack_mode``, printing a "listening"
+    line, then its JSON result) in ``ns`` against the kernel's examples/bulk.py as the other end;
+    both JSON results, aiostack's first."""
+    kernel_mode = "send" if aiostack_mode == "receive" else "receive"
+    server = ns.popen(server_argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_line(server, "listening")
+    client = ns.run(
+        [PYTHON, example("bulk.py"), kernel_mode, "--bytes", str(nbytes), "--connect", host, "--port", "5001",
+         "--stack", "kernel"],
+        timeout=timeout,
+    )
+    out, err = server.communicate(timeout=timeout)
+    assert server.returncode == 0, err.decode()
+    return json.loads(out.decode().strip().splitlines()[-1]), json.loads(client.stdout.strip().splitlines()[-1])
 
 
 def interrupt(proc: subprocess.Popen[bytes], timeout: float = 30) -> bytes:

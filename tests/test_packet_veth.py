@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 from aiostack.netns import NetNS
-from conftest import PYTHON, example, need_tool, stop, wait_line
+from conftest import PYTHON, bulk_pair, example, need_tool, stop, wait_line
 
 HOST = "10.77.0.1"
 STACK = "10.77.0.2"
@@ -101,20 +101,9 @@ def test_bulk_over_packet_driver(veth: NetNS, aiostack_mode: str) -> None:
     the kernel's TSO segments arrive whole (gro), aiostack's 64 KB segments are cut by the
     kernel (tso)."""
     size = 200_000_000
-    kernel_mode = "send" if aiostack_mode == "receive" else "receive"
-    server = veth.popen(
-        [PYTHON, example("bulk.py"), aiostack_mode, "--bytes", str(size), "--port", "5001", *PACKET_ARGS],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    ours, kernel = bulk_pair(
+        veth, [PYTHON, example("bulk.py"), aiostack_mode, "--bytes", str(size), "--port", "5001", *PACKET_ARGS],
+        aiostack_mode, size, STACK, timeout=120,
     )
-    wait_line(server, "listening")
-    client = veth.run(
-        [PYTHON, example("bulk.py"), kernel_mode, "--bytes", str(size), "--connect", STACK, "--port", "5001",
-         "--stack", "kernel"],
-        timeout=120,
-    )
-    out, err = server.communicate(timeout=120)
-    assert server.returncode == 0, err.decode()
-    ours = json.loads(out.decode().strip().splitlines()[-1])
-    kernel = json.loads(client.stdout.strip().splitlines()[-1])
     assert ours["bytes"] == kernel["bytes"] == size
     assert ours["sha256"] == kernel["sha256"]

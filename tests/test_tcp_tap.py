@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from aiostack.netns import NetNS
-from conftest import PYTHON, example, need_tool, stop, wait_line
+from conftest import PYTHON, bulk_pair, example, need_tool, stop, wait_line
 
 HOST = "10.77.0.1"
 STACK = "10.77.0.2"
@@ -68,27 +68,12 @@ def test_curl_wrk_ab_against_http_example(http_server) -> None:  # type: ignore[
     assert "internal_error" not in counters["drops"]
 
 
-def _bulk_pair(ns: NetNS, aiostack_mode: str, tmp_path: Path) -> tuple[dict[str, object], dict[str, object]]:
-    """aiostack's bulk.py serves in ``aiostack_mode``; the kernel's bulk.py is the other end."""
-    kernel_mode = "send" if aiostack_mode == "receive" else "receive"
-    server = ns.popen(
-        [PYTHON, example("bulk.py"), aiostack_mode, "--bytes", str(GB), "--port", "5001", *TAP_ARGS],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
-    wait_line(server, "listening")
-    client = ns.run(
-        [PYTHON, example("bulk.py"), kernel_mode, "--bytes", str(GB), "--connect", STACK, "--port", "5001",
-         "--stack", "kernel"],
-        timeout=240,
-    )
-    out, err = server.communicate(timeout=240)
-    assert server.returncode == 0, err.decode()
-    return json.loads(out.decode().strip().splitlines()[-1]), json.loads(client.stdout.strip().splitlines()[-1])
-
-
 @pytest.mark.parametrize("aiostack_mode", ["receive", "send"])
 def test_bulk_one_gigabyte(netns: NetNS, tmp_path: Path, aiostack_mode: str) -> None:
-    ours, kernel = _bulk_pair(netns, aiostack_mode, tmp_path)
+    ours, kernel = bulk_pair(
+        netns, [PYTHON, example("bulk.py"), aiostack_mode, "--bytes", str(GB), "--port", "5001", *TAP_ARGS],
+        aiostack_mode, GB, STACK,
+    )
     assert ours["bytes"] == kernel["bytes"] == GB
     assert ours["sha256"] == kernel["sha256"]
 
@@ -123,21 +108,10 @@ def test_bulk_with_offloads_through_loss_and_corruption(netns: NetNS, aiostack_m
     checksums (the wrapper finishes offloaded checksums first, as a wire would) — and the
     content arrives intact."""
     nbytes = 200_000_000
-    kernel_mode = "send" if aiostack_mode == "receive" else "receive"
-    server = netns.popen(
-        [PYTHON, str(Path(__file__).parent / "tap_fault_bulk.py"), aiostack_mode, "--bytes", str(nbytes)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    ours, kernel = bulk_pair(
+        netns, [PYTHON, str(Path(__file__).parent / "tap_fault_bulk.py"), aiostack_mode, "--bytes", str(nbytes)],
+        aiostack_mode, nbytes, STACK,
     )
-    wait_line(server, "listening")
-    client = netns.run(
-        [PYTHON, example("bulk.py"), kernel_mode, "--bytes", str(nbytes), "--connect", STACK, "--port", "5001",
-         "--stack", "kernel"],
-        timeout=240,
-    )
-    out, err = server.communicate(timeout=240)
-    assert server.returncode == 0, err.decode()
-    ours = json.loads(out.decode().strip().splitlines()[-1])
-    kernel = json.loads(client.stdout.strip().splitlines()[-1])
     assert ours["bytes"] == kernel["bytes"] == nbytes
     assert ours["sha256"] == kernel["sha256"]
     fault = ours["counters"]["fault"]
