@@ -31,7 +31,7 @@ import errno
 import os
 import struct
 
-__all__ = ["SteeringProgram", "flow_hash", "queue_for", "steering_instructions"]
+__all__ = ["SteeringProgram", "flow_hash", "frame_hash", "queue_for", "steering_instructions"]
 
 # -- eBPF encoding (include/uapi/linux/bpf.h, bpf_common.h) --------------------------------------
 _LD, _LDX, _ALU64, _JMP = 0x00, 0x01, 0x07, 0x05
@@ -118,6 +118,24 @@ def flow_hash(saddr: int, daddr: int, sport: int | None = None, dport: int | Non
 def queue_for(queues: int, saddr: int, daddr: int, sport: int | None = None, dport: int | None = None) -> int:
     """The queue (of ``queues``) the kernel steers such a packet to."""
     return flow_hash(saddr, daddr, sport, dport) % queues
+
+
+def frame_hash(frame: bytes | bytearray | memoryview, offset: int = ETH_HLEN) -> int:
+    """What the program returns for ``frame`` (its IPv4 header at ``offset``: 14 after an Ethernet
+    header) — the software RSS of a device without the program (drivers/shared_link.py). 0 for
+    anything that is not IPv4, or too short to read, as the program's failed loads return 0."""
+    if offset and (len(frame) < offset or frame[offset - 2] != 0x08 or frame[offset - 1] != 0x00):
+        return 0
+    if len(frame) < offset + 20:
+        return 0
+    saddr = int.from_bytes(frame[offset + 12 : offset + 16], "big")
+    daddr = int.from_bytes(frame[offset + 16 : offset + 20], "big")
+    if (frame[offset + 6] & 0x3F) or frame[offset + 7] or frame[offset + 9] not in (6, 17):
+        return flow_hash(saddr, daddr)
+    at = offset + (frame[offset] & 0x0F) * 4
+    if len(frame) < at + 4:
+        return 0
+    return flow_hash(saddr, daddr, (frame[at] << 8) | frame[at + 1], (frame[at + 2] << 8) | frame[at + 3])
 
 
 class _ProgLoadAttr(ctypes.Structure):

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from aiostack.drivers.steering import MIX, flow_hash, queue_for, steering_instructions
+from aiostack.drivers.steering import MIX, flow_hash, frame_hash, queue_for, steering_instructions
 from aiostack.netns import NetNS
 from conftest import need_tool
 
@@ -34,7 +34,7 @@ def test_program_is_whole_instructions() -> None:
 PROBE = textwrap.dedent(
     """
     import json, socket, subprocess, time
-    from aiostack.drivers.steering import SteeringProgram, queue_for
+    from aiostack.drivers.steering import SteeringProgram, frame_hash, queue_for
     from aiostack.drivers.tap import TapDriver
     from aiostack.ip.ipv4 import aton
     Q = 4
@@ -64,7 +64,7 @@ PROBE = textwrap.dedent(
     subprocess.run(["ping", "-c", "3", "-i", "0.05", "-W", "0.2", "10.77.0.2"], capture_output=True)
     subprocess.run(["ping", "-c", "1", "-W", "0.2", "10.77.0.99"], capture_output=True)  # an ARP request
     time.sleep(0.3)
-    out = {"match": 0, "mismatch": [], "per_queue": [0] * Q, "kinds": {}}
+    out = {"match": 0, "mismatch": [], "per_queue": [0] * Q, "kinds": {}, "frame_hash_differs": 0}
     for q in range(Q):
         while True:
             pkts = d.rx_burst(q, 256)
@@ -87,6 +87,7 @@ PROBE = textwrap.dedent(
                     else:
                         kind, want = "ip-other", queue_for(Q, src, dst)
                 out["kinds"][kind] = out["kinds"].get(kind, 0) + 1
+                out["frame_hash_differs"] += frame_hash(b) % Q != want
                 out["per_queue"][q] += 1
                 if want == q:
                     out["match"] += 1
@@ -103,6 +104,7 @@ def test_kernel_frames_land_on_the_queue_the_hash_names(netns: NetNS) -> None:
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout.strip().splitlines()[-1])
     assert out["mismatch"] == []
+    assert out["frame_hash_differs"] == 0
     assert out["kinds"].get("udp", 0) >= 200 and out["kinds"].get("tcp", 0) >= 50
     assert out["kinds"].get("ip-other", 0) >= 3 and out["kinds"].get("non-ip", 0) >= 1
     assert sum(1 for n in out["per_queue"] if n) == 4  # every queue got flows
@@ -138,3 +140,28 @@ def test_outgoing_connections_pick_ports_that_steer_back() -> None:
             assert queue_for(3, conn.remote_addr, conn.local_addr, conn.remote_port, conn.local_port) == queue
     with pytest.raises(ValueError):
         TcpLayer(IPStack(PacketPool(count=8), 0.0)).steer_to(3, 3)
+
+
+def _frame(proto: int, *, frag: int = 0, ports: tuple[int, int] = (40000, 80), ihl: int = 5) -> bytes:
+    import dpkt
+
+    src, dst = bytes([10, 77, 0, 1]), bytes([10, 77, 0, 2])
+    l4: bytes = dpkt.tcp.TCP(sport=ports[0], dport=ports[1]).pack() if proto == 6 else \
+        dpkt.udp.UDP(sport=ports[0], dport=ports[1]).pack() if proto == 17 else b"\x08\x00\x00\x00" * 2
+    ip = dpkt.ip.IP(src=src, dst=dst, p=proto, data=l4, hl=ihl, opts=b"\x01" * 4 * (ihl - 5))
+    ip.mf, ip.offset = frag >> 13, (frag & 0x1FFF) * 8
+    return bytes(dpkt.ethernet.Ethernet(src=b"\x02" * 6, dst=b"\x04" * 6, type=0x0800, data=ip))
+
+
+def test_frame_hash_reads_frames_as_the_program_does() -> None:
+    a, b = 0x0A4D0001, 0x0A4D0002
+    assert frame_hash(_frame(6)) == flow_hash(a, b, 40000, 80)
+    assert frame_hash(_frame(17, ports=(53, 5353))) == flow_hash(a, b, 53, 5353)
+    assert frame_hash(_frame(6, ihl=7)) == flow_hash(a, b, 40000, 80)  # ports after the options
+    assert frame_hash(_frame(1)) == flow_hash(a, b)  # ICMP: the addresses only
+    assert frame_hash(_frame(6, frag=0x2000)) == flow_hash(a, b)  # a first fragment (MF)
+    assert frame_hash(_frame(17, frag=100)) == flow_hash(a, b)  # a later fragment
+    arp = b"\xff" * 6 + b"\x02" * 6 + b"\x08\x06" + bytes(28)
+    assert frame_hash(arp) == 0
+    assert frame_hash(_frame(6)[:30]) == 0  # truncated: the program's load fails, it returns 0
+    assert frame_hash(_frame(6)[14:], offset=0) == flow_hash(a, b, 40000, 80)  # from the IP header
