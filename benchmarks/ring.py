@@ -154,7 +154,7 @@ def micro() -> None:
     import numpy as np
     from cffi import FFI
 
-    from aiostack.ring import _load_fence
+    from aiostack.drivers.spsc import _load_fence
 
     def ns(fn, n=200_000) -> float:  # type: ignore[no-untyped-def]
         return min(timeit.repeat(fn, number=n, repeat=5)) / n * 1e9
