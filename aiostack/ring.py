@@ -299,6 +299,12 @@ class Channel:
 
     # clean-up -------------------------------------------------------------------------------
 
+    def resync(self) -> None:
+        """Re-read both rings' positions from shared memory: in a process forked to take over an
+        end whose earlier holder died (a restarted reactor), see :meth:`SpscRing.resync`."""
+        self.tx.resync()
+        self.rx.resync()
+
     def close(self, *, unlink: bool | None = None) -> None:
         """Stop receiving, fail pending calls with ``ConnectionError``, close both rings. The end
         that created the rings unlinks them (``unlink`` overrides)."""

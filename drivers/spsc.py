@@ -264,6 +264,7 @@ class SpscRing:
         "_ctr",
         "_data",
         "_doorbell",
+        "_doorbell_owned",
         "_head",
         "_head_cache",
         "_mask",
@@ -284,6 +285,7 @@ class SpscRing:
         self._owner = owner
         self._creator_pid = os.getpid()
         self._doorbell = doorbell
+        self._doorbell_owned = True
         self.name = shm.name
         self._buf = shm.buf
         ctr = self._buf[:HEADER_SIZE].cast("Q")
@@ -309,8 +311,12 @@ class SpscRing:
     # construction ---------------------------------------------------------------------------
 
     @classmethod
-    def create(cls, name: str, capacity: int, *, doorbell: bool = True) -> SpscRing:
+    def create(cls, name: str, capacity: int, *, doorbell: bool | int = True) -> SpscRing:
         """Create the segment ``name`` with ``capacity`` bytes of data (a power of two, at least 64).
+
+        ``doorbell``: True makes the ring its own eventfd; an int is an eventfd the caller owns and
+        shares with other rings that one consumer drains (closing the ring leaves it open); False,
+        none (a busy-polling consumer).
 
         Raises ``FileExistsError`` if a segment of that name exists (a ring still in use, or left
         by a process that crashed before unlinking it: see :meth:`unlink_name`)."""
@@ -330,7 +336,11 @@ class SpscRing:
         ctr[0] = MAGIC
         ctr.release()
         try:
-            return cls(shm, owner=True, doorbell=_new_doorbell() if doorbell else None)
+            if doorbell is True:
+                return cls(shm, owner=True, doorbell=_new_doorbell())
+            ring = cls(shm, owner=True, doorbell=None if doorbell is False else int(doorbell))
+            ring._doorbell_owned = False
+            return ring
         except BaseException:
             shm.close()
             shm.unlink()
@@ -504,6 +514,40 @@ class SpscRing:
         ctr[_HEAD] = head
         return out
 
+    def consume(self, max_count: int, sink: Callable[[memoryview], object]) -> int:
+        """Pass up to ``max_count`` messages, oldest first, to ``sink`` as views into the ring —
+        valid only during the call: the space is published as free once ``consume`` returns — and
+        remove them; returns how many. No copy besides the one ``sink`` makes (a driver copies a
+        frame straight into a packet buffer)."""
+        head = self._head
+        tail = self._tail_cache = self._ctr[_TAIL]
+        if head == tail:
+            return 0
+        _order_fence()  # acquire
+        mask = self._mask
+        cap = self.capacity
+        u32 = self._u32
+        data = self._data
+        count = 0
+        try:
+            while head != tail and count < max_count:
+                pos = head & mask
+                n = u32[pos >> 2]
+                if n == _PAD:
+                    head += cap - pos
+                    continue
+                head += (n + 11) & ~7
+                count += 1
+                sink(data[pos + 4 : pos + 4 + n])
+        finally:
+            self._head = head
+            self._nget += count
+            _order_fence()  # release
+            ctr = self._ctr
+            ctr[_NGET] = self._nget
+            ctr[_HEAD] = head
+        return count
+
     # doorbell -------------------------------------------------------------------------------
 
     @property
@@ -511,14 +555,17 @@ class SpscRing:
         """The eventfd the producer writes on an empty→non-empty transition (None if disabled)."""
         return self._doorbell
 
-    def arm_doorbell(self) -> bool:
+    def arm_doorbell(self, *, clear: bool = True) -> bool:
         """Consumer, before going idle: clear the doorbell, say "sleeping", fence, re-check. True
         when the ring is still empty (sleep on :attr:`doorbell_fd` now); False when messages arrived
-        meanwhile (the ring is disarmed again: drain and try later)."""
+        meanwhile (the ring is disarmed again: drain and try later). ``clear=False`` when the
+        consumer of several rings sharing one eventfd has cleared it once before arming them all
+        (clearing it again could swallow a bell an earlier ring's producer just rang)."""
         ctr = self._ctr
         if self._doorbell is not None:
-            with contextlib.suppress(BlockingIOError):
-                os.eventfd_read(self._doorbell)
+            if clear:
+                with contextlib.suppress(BlockingIOError):
+                    os.eventfd_read(self._doorbell)
             ctr[_SLEEPING] = 1
             (_full_fence or _load_fence())()  # the head/sleeping stores before the tail load (Dekker)
         self._tail_cache = ctr[_TAIL]
@@ -532,6 +579,18 @@ class SpscRing:
         self._ctr[_SLEEPING] = 0
 
     # state ----------------------------------------------------------------------------------
+
+    def resync(self) -> None:
+        """Take both counters from the shared header again. A process forked from the ring's
+        creator *after* an earlier holder of its role ran (a restarted reactor) would otherwise
+        resume from the creator's stale local copy: a consumer re-reading messages long consumed,
+        a producer overwriting unread ones."""
+        ctr = self._ctr
+        self._head = self._head_cache = ctr[_HEAD]
+        self._tail = self._tail_cache = ctr[_TAIL]
+        self._nget = ctr[_NGET]
+        self._nput = ctr[_NPUT]
+
 
     def __len__(self) -> int:
         """Messages in the ring (exact from either side when the other is quiet, else a snapshot)."""
@@ -576,7 +635,8 @@ class SpscRing:
         self._shm.close()
         self._shm = None
         if self._doorbell is not None:
-            os.close(self._doorbell)
+            if self._doorbell_owned:
+                os.close(self._doorbell)
             self._doorbell = None
 
     def unlink(self) -> None:
