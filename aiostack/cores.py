@@ -1,15 +1,24 @@
 """Share-nothing multi-core serving: one reactor process per core, each owning one queue of a
-multi-queue TAP, flows steered to their queue by a hash the stacks compute too.
+multi-queue device, flows steered to their queue by a hash the stacks compute too.
 
-The parent process opens every queue of the TAP (and configures the kernel's side once), loads
-the steering program (:mod:`aiostack.drivers.steering`) onto it, and forks one reactor per core
-before any event loop runs. Each reactor keeps only its queue, pins itself to its core, builds
-its own :class:`~aiostack.stack.Stack` (pool, ARP cache, timer wheel, connection table — nothing
-shared), picks ephemeral ports that steer back to itself (:meth:`TcpLayer.steer_to`), serves the
-application and answers on its own control socket (``aiostack stat`` lists each reactor).
+The devices, and what steers their flows (every one computes
+:func:`aiostack.drivers.steering.flow_hash`):
 
-Non-flow traffic: the steering program sends everything that is not IPv4 (ARP) to queue 0, so
-only reactor 0 sees ARP. It answers requests for the stack's address (every reactor has the same
+- ``--driver tap``: a multi-queue TAP, the steering program attached with TUNSETSTEERINGEBPF;
+- ``--driver packet``: one AF_PACKET socket per queue in a PACKET_FANOUT group whose eBPF fanout
+  program is the same hash read from the network header;
+- ``--driver memory``: a :class:`~aiostack.drivers.shared_link.SharedMemoryLink` end the caller
+  made (``device=``) — shared-memory rings, the sending end choosing the queue (software RSS).
+
+The parent process opens every queue of the device (and configures the kernel's side once) and
+forks one reactor per core before any event loop runs. Each reactor keeps only its queue, pins
+itself to its core, builds its own :class:`~aiostack.stack.Stack` (pool, ARP cache, timer wheel,
+connection table — nothing shared), picks ephemeral ports that steer back to itself
+(:meth:`TcpLayer.steer_to`), serves the application and answers on its own control socket
+(``aiostack stat`` lists each reactor).
+
+Non-flow traffic: the steering sends everything that is not IPv4 (ARP) to queue 0, so only
+reactor 0 sees ARP. It answers requests for the stack's address (every reactor has the same
 MAC and address) and passes every ARP reply on to the other reactors through the cross-core
 channels, so a reactor's own request — for the peer of a SYN it must answer, or of a connection
 it opens — is answered wherever the reply lands. ICMP is hashed by its addresses: one reactor.
@@ -17,7 +26,9 @@ it opens — is answered wherever the reply lands. ICMP is hashed by its address
 The parent supervises: SIGINT/SIGTERM stop every reactor (SIGTERM to each, SIGKILL after a
 grace period); a reactor that dies is reported on stderr and restarted on its queue — the parent
 holds every queue's fd, so the queue stays attached meanwhile and the other reactors keep
-serving their connections.
+serving their connections. A restarted reactor takes its rings' positions from shared memory
+(its device queue's, its channels'), so it neither replays what its predecessor consumed nor
+overwrites what it sent.
 """
 
 from __future__ import annotations
@@ -37,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 from .config import Options
 
 if TYPE_CHECKING:
+    from .drivers.base import Driver
     from .network import StreamHandler
 
 GRACE_SECONDS = 10.0
@@ -191,15 +203,17 @@ class ReactorContext:
 ReactorApp = Callable[[ReactorContext], Awaitable[None]]
 
 
-def run_reactors(options: Options, app: ReactorApp) -> int:
+def run_reactors(options: Options, app: ReactorApp, *, device: Driver | None = None) -> int:
     """Run ``app(context)`` in ``options.cores`` reactor processes (the module docstring says how)
-    until SIGINT/SIGTERM; returns the parent's exit status."""
+    until SIGINT/SIGTERM; returns the parent's exit status. ``device``: a driver with one queue
+    per core and a ``take_queue`` (a :class:`~aiostack.drivers.shared_link.SharedMemoryLink`
+    end) instead of the one ``options.driver`` names."""
     n = options.cores
     if n > (os.cpu_count() or 1) * 4:
         raise ValueError(f"--cores {n}: far more reactors than this machine's {os.cpu_count()} CPUs")
     channels = _make_channels(n)
     try:
-        return _run_reactors(options, app, channels)
+        return _run_reactors(options, app, channels, device)
     finally:
         for ends in channels.values():
             for ch in ends.values():
@@ -224,31 +238,57 @@ def _make_channels(n: int) -> dict[int, dict[int, Any]]:
     return channels
 
 
-def _run_reactors(options: Options, app: ReactorApp, channels: dict[int, dict[int, Any]]) -> int:
+def _run_reactors(
+    options: Options, app: ReactorApp, channels: dict[int, dict[int, Any]], device: Driver | None
+) -> int:
     n = options.cores
     if options.stack == "kernel":
         return Supervisor(n, lambda k: _kernel_reactor(k, options, app, channels[k])).run()
-    if options.driver != "tap":
-        raise ValueError(f"--cores {n} serves over --driver tap so far, not {options.driver!r}")
-    from .drivers.buffers import PacketPool
-    from .drivers.steering import SteeringProgram
-    from .drivers.tap import TapDriver
+    with contextlib.ExitStack() as cleanup:
+        if device is None:
+            device = _open_device(options, cleanup)
+        elif device.num_queues != n or not hasattr(device, "take_queue"):
+            raise ValueError(f"--cores {n} needs a device with {n} queues and take_queue(), not {device!r}")
+        dev = device
+        return Supervisor(n, lambda k: _native_reactor(k, dev, options, app, channels[k])).run()
 
-    tap = TapDriver(
-        options.iface, queues=n, pool=PacketPool(count=16), mtu=options.mtu,
-        host_addr=str(options.host_addr) if options.host_addr else None,
-    )
-    steering = SteeringProgram()
-    try:
+
+def _open_device(options: Options, cleanup: contextlib.ExitStack) -> Driver:
+    """Every queue of the device ``options`` name, steered by the flow hash; closed by ``cleanup``."""
+    from .drivers.buffers import PacketPool
+
+    n = options.cores
+    if options.driver == "tap":
+        from .drivers.steering import SteeringProgram
+        from .drivers.tap import TapDriver
+
+        tap = cleanup.enter_context(TapDriver(
+            options.iface, queues=n, pool=PacketPool(count=16), mtu=options.mtu,
+            host_addr=str(options.host_addr) if options.host_addr else None,
+        ))
+        steering = cleanup.enter_context(SteeringProgram())
         steering.attach(tap.fileno(0))
-        return Supervisor(n, lambda k: _native_reactor(k, tap, options, app, channels[k])).run()
-    finally:
-        steering.close()
-        tap.close()
+        return tap
+    if options.driver == "packet":
+        from .drivers.packet import PacketDriver
+
+        if options.host_addr:
+            raise ValueError("--host-addr configures the kernel's side of a TAP; with --driver packet give the "
+                             "address to the kernel's end of the link (the veth peer) yourself")
+        return cleanup.enter_context(PacketDriver(
+            options.iface, queues=n, pool=PacketPool(count=16), mtu=options.mtu, fanout="steer"
+        ))
+    raise ValueError(f"--driver {options.driver} has no queues to open by name: pass the device in code "
+                     f"(device=SharedMemoryLink.create(({n}, 1)).end(0))")
 
 
 def serve_cores(
-    handler: StreamHandler, options: Options, port: int, host: str | None, ready: Callable[[Any], None] | None
+    handler: StreamHandler,
+    options: Options,
+    port: int,
+    host: str | None,
+    ready: Callable[[Any], None] | None,
+    device: Driver | None = None,
 ) -> None:
     """:func:`aiostack.network.serve` with ``options.cores`` > 1: every reactor serves ``handler``
     on ``port`` (the kernel stack's reactors share it with SO_REUSEPORT)."""
@@ -264,21 +304,23 @@ def serve_cores(
         async with server:
             await server.serve_forever()
 
-    sys.exit(run_reactors(options, app))
+    sys.exit(run_reactors(options, app, device=device))
 
 
 def _native_reactor(
-    k: int, tap: Any, options: Options, app: ReactorApp, channels: dict[int, Any]
+    k: int, device: Any, options: Options, app: ReactorApp, channels: dict[int, Any]
 ) -> None:
     from .app import run
     from .control import ControlServer
     from .network import NativeNetwork
     from .stack import Stack, pool_for_mtu
 
-    driver = tap.take_queue(k, pool=pool_for_mtu(options.mtu))
+    driver = device.take_queue(k, pool=pool_for_mtu(options.mtu))
     driver.close_others()
+    for ch in channels.values():
+        ch.resync()
     stack = Stack(pool=driver.pool, batch=options.batch, busy_poll=options.busy_poll_us / 1e6)
-    stack.attach(driver, options.addr, name=options.iface)
+    stack.attach(driver, options.addr, name=options.iface if options.driver != "memory" else driver.name)
     if options.gateway:
         stack.set_gateway(str(options.gateway))
     assert stack.tcp is not None
@@ -327,6 +369,9 @@ def _kernel_reactor(k: int, options: Options, app: ReactorApp, channels: dict[in
     SO_REUSEPORT; the kernel spreads connections by its own hash)."""
     from .app import run
     from .network import KernelNetwork
+
+    for ch in channels.values():
+        ch.resync()
 
     async def main() -> None:
         await app(ReactorContext(k, options.cores, KernelNetwork(), channels))

@@ -119,6 +119,7 @@ def serve(
     options: Options | None = None,
     host: str | None = None,
     ready: Callable[[Network], None] | None = None,
+    device: Driver | None = None,
     **kw: Any,
 ) -> None:
     """Serve ``handler(reader, writer)`` (asyncio streams) for every connection on ``port``,
@@ -128,7 +129,9 @@ def serve(
     arguments (``stack="native"``, ``driver="tap"``, ``addr="10.77.0.2/24"``,
     ``host_addr=...``, …). ``cores=N`` > 1: N reactor processes, one per core
     (:mod:`aiostack.cores`).
-    ``ready(network)`` is called once the server listens.
+    ``ready(network)`` is called once the server listens. ``device``: an opened driver to serve
+    on instead of the one the options name (a memory port; with ``cores=N``, an end of a
+    :class:`~aiostack.drivers.shared_link.SharedMemoryLink` with N queues).
     """
     if options is None:
         options = options_from_mapping({**kw, **({"port": port} if port else {})})
@@ -140,11 +143,11 @@ def serve(
     if options.cores != 1:
         from .cores import serve_cores
 
-        serve_cores(handler, options, port, host, ready)
+        serve_cores(handler, options, port, host, ready, device)
         return
 
     async def main() -> None:
-        async with open_network(options) as net:
+        async with open_network(options, driver=device) as net:
             bind = host if host is not None else (None if net.name == "kernel" else str(options.addr.ip))
             server = await net.start_server(handler, bind, port)
             print(f"serving on {bind or '0.0.0.0'}:{port} ({net.name} stack)", flush=True)

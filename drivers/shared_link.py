@@ -276,7 +276,7 @@ class SharedMemoryPort(Driver):
         for ring in link.rings.values():
             if id(ring) not in mine:
                 ring.close()
-        keep = set(self._efds)
+        keep = set(self._efds) | {r.doorbell_fd for rings in self._tx for r in rings}  # ours, the peer's we ring
         for fds in link.doorbells:
             for i, fd in enumerate(fds):
                 if fd >= 0 and fd not in keep:
