@@ -317,7 +317,7 @@ def _native_reactor(
 
     driver = device.take_queue(k, pool=pool_for_mtu(options.mtu))
     driver.close_others()
-    for ch in channels.values():
+    for ch in channels.values():  # a restarted reactor: resume the rings, fail calls lost with the dead one
         ch.resync()
     stack = Stack(pool=driver.pool, batch=options.batch, busy_poll=options.busy_poll_us / 1e6)
     stack.attach(driver, options.addr, name=options.iface if options.driver != "memory" else driver.name)
@@ -355,6 +355,8 @@ def _native_reactor(
                 await control.start()
             ctx = ReactorContext(k, options.cores, NativeNetwork(stack), channels)
             ctx.serve({"arp": arp_in})
+            for ch in channels.values():
+                ch.announce()
             try:
                 await app(ctx)
             finally:
@@ -374,6 +376,8 @@ def _kernel_reactor(k: int, options: Options, app: ReactorApp, channels: dict[in
         ch.resync()
 
     async def main() -> None:
+        for ch in channels.values():
+            ch.announce()
         await app(ReactorContext(k, options.cores, KernelNetwork(), channels))
 
     run(main)

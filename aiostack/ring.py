@@ -22,7 +22,11 @@ to a process you do not trust. A message is ``kind u8 | request id u64 | pickle`
 id of their request and complete the caller's ``asyncio.Future``. A handler's exception comes back as
 the same exception type (when it pickles, with the remote traceback as ``__cause__``) or as
 :class:`RemoteError` carrying the type name and message. Timeouts are the caller's
-(``asyncio.wait_for``); a peer that died simply never answers.
+(``asyncio.wait_for``). A peer that dies does not answer, but its successor does: a restarted
+reactor :meth:`Channel.announce` s itself with the number of messages its predecessors took from
+the ring, and the caller fails exactly the calls among those still unanswered
+(``ConnectionResetError``) — the ones after it are still in the ring, and the successor answers
+them.
 
 A channel pickles as its rings do (names plus duplicated doorbell fds).
 """
@@ -46,7 +50,8 @@ __all__ = ["Channel", "RemoteError", "SpscRing", "submit_to", "warm_up"]
 
 # -- channels --------------------------------------------------------------------------------------
 
-_CALL, _OK, _ERR, _SEND = 1, 2, 3, 4
+_CALL, _OK, _ERR, _SEND, _HELLO = 1, 2, 3, 4, 5
+_U64 = struct.Struct("<Q")
 _MSG = struct.Struct("<BQ")
 _MSG_SIZE = _MSG.size
 _BATCH = 256
@@ -121,6 +126,8 @@ class Channel:
         self._retry_delay = 0.0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
+        self._seq: dict[int, int] = {}
+        """Request id of a pending call → its message's sequence number in ``tx`` (1-based)."""
         self.calls_served = 0
 
     @classmethod
@@ -159,6 +166,14 @@ class Channel:
             return await fut
         finally:
             self._pending.pop(rid, None)
+            self._seq.pop(rid, None)
+
+    def announce(self) -> None:
+        """Tell the other end this end (re)started: a reactor forked to replace one that died,
+        after :meth:`resync`. The other end fails the calls the predecessor took from the ring
+        without answering; harmless on a first start (nothing was taken)."""
+        self._start()
+        self._send(_MSG.pack(_HELLO, 0) + _U64.pack(self.rx._nget))
 
     def send(self, name: str, *args: Any, **kwargs: Any) -> None:
         """Deliver a one-way message: run handler ``name`` on the other core, no reply (its
@@ -174,6 +189,8 @@ class Channel:
         if self._outbox or not self.tx.try_put(msg):
             self._outbox.append(msg)
             self._schedule_retry()
+        elif msg[0] == _CALL:
+            self._seq[_MSG.unpack_from(msg)[1]] = self.tx._nput
 
     def _schedule_retry(self) -> None:
         # the consumer does not signal "space again": poll with a short, growing delay while full
@@ -186,8 +203,12 @@ class Channel:
         box = self._outbox
         while box:
             n = self.tx.put_many(list(itertools.islice(box, _BATCH)))
+            seq = self.tx._nput - n
             for _ in range(n):
-                box.popleft()
+                msg = box.popleft()
+                seq += 1
+                if msg[0] == _CALL:
+                    self._seq[_MSG.unpack_from(msg)[1]] = seq
             if n < _BATCH and box:
                 self._schedule_retry()
                 return
@@ -243,8 +264,20 @@ class Channel:
                         fut.set_exception(_decode_error(m[_MSG_SIZE:]))
                 except Exception as e:  # an undecodable reply still completes the call
                     fut.set_exception(e)
+            elif kind == _HELLO:
+                self._peer_restarted(_U64.unpack_from(m, _MSG_SIZE)[0])
             else:
                 self._run(kind, rid, m, replies)
+
+    def _peer_restarted(self, taken: int) -> None:
+        """The other end's predecessors took ``taken`` messages from our tx ring; its replies to
+        them came before this notice (same ring, in order), so a call among them still pending
+        will never be answered."""
+        for rid, fut in list(self._pending.items()):
+            seq = self._seq.get(rid)
+            if seq is not None and seq <= taken and not fut.done():
+                fut.set_exception(ConnectionResetError(
+                    f"the core this channel leads to restarted before answering call {rid}"))
 
     def _run(self, kind: int, rid: int, m: bytes, replies: list[bytes]) -> None:
         self.calls_served += 1

@@ -369,6 +369,33 @@ async def test_channel_close_fails_pending_calls() -> None:
         b.rx.close()
 
 
+async def test_a_restarted_peer_fails_only_the_calls_its_predecessor_took() -> None:
+    """A reactor dies holding a call it took from the ring; its successor announces itself: that
+    call fails at once (not at the caller's timeout), the one still in the ring is answered."""
+    a = Channel.create(_name(), 1 << 12)
+    predecessor = SpscRing.attach(a.tx.name)  # the dead reactor's view of the ring a → b
+    successor = None
+    try:
+        lost = asyncio.ensure_future(a.call("add", 1, 2))
+        kept = asyncio.ensure_future(a.call("add", 3, 4))
+        await asyncio.sleep(0.01)
+        assert len(predecessor.get_many(1)) == 1  # took the first call, then died
+        successor = Channel(SpscRing.attach(a.rx.name, doorbell=os.dup(a.rx.doorbell_fd)),
+                            SpscRing.attach(a.tx.name, doorbell=os.dup(a.tx.doorbell_fd)))
+        successor.resync()
+        successor.serve({"add": lambda x, y: x + y})
+        successor.announce()
+        with pytest.raises(ConnectionResetError, match="restarted"):
+            await asyncio.wait_for(lost, 10)
+        assert await asyncio.wait_for(kept, 10) == 7
+        assert await asyncio.wait_for(a.call("add", 5, 6), 10) == 11  # and it serves on
+    finally:
+        predecessor.close()
+        if successor is not None:
+            successor.close(unlink=False)
+        a.close()
+
+
 async def test_doorbell_wakes_idle_loop_in_process() -> None:
     """An idle consumer sleeps on the eventfd (no polling) and is woken by the producer."""
     r = SpscRing.create(_name(), CAP)
