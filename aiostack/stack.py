@@ -15,7 +15,7 @@ import errno
 import ipaddress
 import socket as _socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from .drivers.base import Driver
@@ -80,6 +80,7 @@ class Stack:
         if self.tcp is not None:
             self.tcp.defer_acks = True  # the reactor sends owed ACKs once per receive burst
         self.drivers: list[Driver] = []
+        self._exports: dict[str, Callable[[], Mapping[str, object]]] = {}
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ping_ident = self.ip.rng.randrange(0x10000)
@@ -256,10 +257,18 @@ class Stack:
             for r in self.ip.routes.routes
         ]
 
+    def export(self, name: str, read: Callable[[], Mapping[str, object]]) -> None:
+        """Show the application's own counters — ``read()``, called when asked — under
+        ``counters()["app"][name]``: ``aiostack stat`` lists them with the stack's, and sums them
+        over the reactors of a multi-core instance (Seastar's metrics registration, in small)."""
+        self._exports[name] = read
+
     def counters(self) -> dict[str, object]:
         """Everything counted: the network layer's stats and drops by reason, each driver's
-        queues, the packet pool and the reactor."""
+        queues, the packet pool, the reactor, and what the application exported (:meth:`export`)."""
+        app = {"app": {name: dict(read()) for name, read in self._exports.items()}} if self._exports else {}
         return {
+            **app,
             **self.ip.counters(),
             "tcp": self.tcp.counters() if self.tcp is not None else {},
             "drivers": {d.name: d.stats() for d in self.drivers},

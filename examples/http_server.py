@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import json
 import sys
+from collections import Counter
 
 import httptools
 
@@ -21,6 +22,8 @@ from aiostack.config import parse_options
 from aiostack.network import Network, serve
 
 BODY = b"Hello from aiostack!\n"
+STATS: Counter[str] = Counter()
+"""This process's requests, exported to ``aiostack stat`` (``app.http.requests``)."""
 MAX_BYTES = 1 << 30
 _CHUNK = bytes(range(256)) * 256  # 64 KiB of a fixed pattern for /bytes/N
 
@@ -69,6 +72,7 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
                 writer.write(response("400 Bad Request", b"bad request\n", close=True))
                 break
             close = False
+            STATS["requests"] += len(req.done)
             for method, url, keep_alive in req.done:
                 close = not keep_alive
                 await respond(writer, method, url, close)
@@ -118,8 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stats", action="store_true", help="print the stack's counters as JSON on exit")
     options = parse_options(argv, parser, default_port=8080)
     network: list[Network] = []
+
+    def ready(net: Network) -> None:
+        network.append(net)
+        if net.stack is not None:
+            net.stack.export("http", lambda: STATS)
+
     try:
-        serve(handle, options=options, ready=network.append)
+        serve(handle, options=options, ready=ready)
     finally:
         if options.extra["stats"] and network:
             print(json.dumps(network[0].counters(), default=str), flush=True)

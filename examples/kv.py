@@ -520,6 +520,18 @@ class Stats:
         self.connections = self.protocol_errors = self.reads = 0
 
 
+def kv_counters(store: Store, stats: Stats) -> dict[str, int]:
+    """The server's own counters: printed by ``--stats``, exported to ``aiostack stat`` (``app.kv``)."""
+    return {
+        "commands": store.commands,
+        "connections": stats.connections,
+        "reads": stats.reads,
+        "protocol_errors": stats.protocol_errors,
+        "keys": len(store.data),
+        "expired": store.expired,
+    }
+
+
 def make_handler(
     store: Store, stats: Stats, sharded: ShardedStore | None = None
 ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], object]:
@@ -651,20 +663,15 @@ def main(argv: list[str] | None = None) -> int:
         store.clock = loop.time  # deadlines on the loop's clock from now on (the store is empty)
         tasks.append(loop.create_task(expiry_sweeper(store)))
         network.append(net)
+        if net.stack is not None:
+            net.stack.export("kv", lambda: kv_counters(store, stats))
 
     try:
         serve(make_handler(store, stats), options=options, ready=ready)
     finally:
         if options.extra["stats"] and network:
             counters = dict(network[0].counters())
-            counters["kv"] = {
-                "commands": store.commands,
-                "connections": stats.connections,
-                "reads": stats.reads,
-                "protocol_errors": stats.protocol_errors,
-                "keys": len(store.data),
-                "expired": store.expired,
-            }
+            counters["kv"] = kv_counters(store, stats)
             print(json.dumps(counters, default=str), flush=True)
     return 0
 
@@ -679,6 +686,8 @@ def run_sharded(options: Options) -> int:
         store, stats = Store(loop.time), Stats()
         sharded = ShardedStore(store, ctx)
         sweeper = loop.create_task(expiry_sweeper(store))
+        if ctx.network.stack is not None:
+            ctx.network.stack.export("kv", lambda: kv_counters(store, stats))
         kernel = ctx.network.name == "kernel"
         bind = None if kernel else str(options.addr.ip)
         server = await ctx.network.start_server(make_handler(store, stats, sharded), bind, options.port,

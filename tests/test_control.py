@@ -28,11 +28,15 @@ async def test_stat_and_connection_table_through_the_socket_and_the_command(tmp_
         transports = [(await create_connection(_Hold, memnet.SERVER, 80, stack=client))[0] for _ in range(3)]
         await memnet.until(lambda: len(server.tcp.connections) == 3, "three connections at the server")
         control = ControlServer(server, tmp_path / "ctl.sock")
+        served = {"requests": 0}
+        server.export("demo", lambda: served)  # the application's own counters, read when asked
         await control.start()
         try:
             stat = await query(control.path, "stat")
             assert stat["interfaces"][0]["addr"] == f"{memnet.SERVER}/24"
             assert stat["counters"]["tcp"]["stats"]["passive_opens"] == 3
+            served["requests"] = 7
+            assert (await query(control.path, "stat"))["counters"]["app"] == {"demo": {"requests": 7}}
             conns = await query(control.path, "conns 2")
             assert conns["total"] == 3 and conns["states"] == {"ESTABLISHED": 3}
             assert len(conns["connections"]) == 2 and conns["listeners"] == [f"{memnet.SERVER}:80"]
@@ -56,7 +60,7 @@ async def test_stat_and_connection_table_through_the_socket_and_the_command(tmp_
             )
             out, err = await asyncio.wait_for(proc.communicate(), 30)
             assert proc.returncode == 0, err.decode()
-            assert b"passive_opens" in out and b"ESTABLISHED" in out
+            assert b"passive_opens" in out and b"ESTABLISHED" in out and b"requests" in out
         finally:
             control.close()
             for t in transports:

@@ -76,7 +76,12 @@ def test_two_reactors_share_the_flows_and_survive_a_kill(netns: NetNS, tmp_path:
         assert netns.run(["ping", "-c", "3", "-i", "0.2", "-W", "2", STACK], check=False).returncode == 0
         res = netns.run(["wrk", "-t2", "-c100", "-d3s", f"http://{STACK}:8080/"], timeout=60)
         assert "Socket errors" not in res.stdout and "Non-2xx" not in res.stdout, res.stdout
+        completed = int(re.search(r"(\d+) requests in", res.stdout).group(1))  # type: ignore[union-attr]
         reactors = _stat(env)
+        # requests served per reactor, as the example exports them to aiostack stat
+        served = [r["counters"]["app"]["http"]["requests"] for r in reactors]
+        assert sum(served) >= completed > 0, (served, completed)
+        assert all(n >= 0.3 * sum(served) for n in served), served
         opens = [r["counters"]["tcp"]["stats"].get("passive_opens", 0) for r in reactors]
         summed = json.loads(subprocess.run([PYTHON, "-m", "aiostack", "stat", "--json"], capture_output=True,
                                            text=True, env=env, timeout=30).stdout)["totals"]
