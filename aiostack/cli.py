@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .control import DEFAULT_CONNS, control_dir, query
+from .control import DEFAULT_CONNS, control_dir, query, sum_counters
 
 
 def _flatten(prefix: str, value: Any, out: list[tuple[str, str]]) -> None:
@@ -36,24 +36,21 @@ async def _collect(paths: list[Path], conns: int) -> list[dict[str, Any]]:
     return out
 
 
-def _sum_into(total: dict[str, Any], counters: dict[str, Any]) -> None:
-    for k, v in counters.items():
-        if isinstance(v, dict):
-            _sum_into(total.setdefault(k, {}), v)
-        elif isinstance(v, (int, float)) and not isinstance(v, bool):
-            total[k] = total.get(k, 0) + v
-
-
 def totals(instances: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The counters of the reactors of one multi-core instance (same parent pid), summed."""
+    """The counters of the reactors of one multi-core instance: as its parent aggregated them
+    (``"from": "parent"``), else summed here from the reactors listed (same parent pid)."""
     groups: dict[str, dict[str, Any]] = {}
     for inst in instances:
-        if "parent" not in inst or "counters" not in inst:
+        if inst.get("role") == "parent" and "counters" in inst:
+            groups[str(inst["pid"])] = {"reactors": inst["cores"], "from": "parent", "counters": inst["counters"],
+                                        "connections": inst.get("tcp_connections", {}).get("total", 0)}
+    for inst in instances:
+        if "parent" not in inst or "counters" not in inst or groups.get(str(inst["parent"]), {}).get("from"):
             continue
         g = groups.setdefault(str(inst["parent"]), {"reactors": 0, "connections": 0, "counters": {}})
         g["reactors"] += 1
         g["connections"] += inst.get("tcp_connections", {}).get("total", 0)
-        _sum_into(g["counters"], inst["counters"])
+        sum_counters(g["counters"], inst["counters"])
     return groups
 
 
@@ -64,7 +61,8 @@ def _print_tables(instances: list[dict[str, Any]]) -> None:
     except ImportError:
         Console = None
     for inst in instances:
-        title = f"aiostack pid {inst.get('pid', '?')} — {inst['socket']}"
+        role = f" (parent of {inst['cores']} reactors)" if inst.get("role") == "parent" else ""
+        title = f"aiostack pid {inst.get('pid', '?')}{role} — {inst['socket']}"
         if "error" in inst or "stale" in inst:
             print(f"{title}: {inst.get('error', 'stale socket (no process behind it)')}")
             continue
@@ -121,7 +119,7 @@ def stat(args: argparse.Namespace) -> int:
     else:
         _print_tables(instances)
         for parent, g in groups.items():
-            if g["reactors"] > 1:
+            if g["reactors"] > 1 and "from" not in g:  # a parent's own table is printed above
                 _print_tables([{"socket": f"all {g['reactors']} reactors", "pid": parent, "interfaces": [],
                                 "uptime_s": "", "counters": g["counters"],
                                 "tcp_connections": {"total": g["connections"], "states": {}, "connections": []}}])

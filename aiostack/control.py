@@ -9,6 +9,11 @@ sends one command line and reads one JSON document back, then the server closes:
 
 Sockets live in :func:`control_dir` as ``<pid>.sock`` unless a path is given, so ``aiostack stat``
 finds every instance running on the machine without being told where.
+
+A multi-core instance's parent answers too (:class:`ParentControl`, ``"role": "parent"``): ``stat``
+gives its reactors (core, pid, restarts) and their counters summed, ``conns`` their connection
+tables merged — the per-core counters aggregated where the reactors are known, so a reactor that
+was restarted (new pid, new socket) is still counted as its core.
 """
 
 from __future__ import annotations
@@ -17,8 +22,10 @@ import asyncio
 import contextlib
 import json
 import os
+import socket
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -157,3 +164,117 @@ async def query(path: str | Path, command: str, timeout: float = 5.0) -> dict[st
     finally:
         writer.close()
     return json.loads(data)
+
+
+def query_sync(path: str | Path, command: str, timeout: float = 2.0) -> dict[str, Any]:
+    """:func:`query` without an event loop (the parent's supervisor loop has none)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(str(path))
+        s.sendall(command.encode() + b"\n")
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    return json.loads(b"".join(chunks))
+
+
+def sum_counters(total: dict[str, Any], counters: dict[str, Any]) -> None:
+    """Add ``counters`` into ``total``, number by number, through nested dicts (booleans and
+    strings are identity, not amounts: left out)."""
+    for k, v in counters.items():
+        if isinstance(v, dict):
+            sum_counters(total.setdefault(k, {}), v)
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            total[k] = total.get(k, 0) + v
+
+
+Reactors = Callable[[], list[dict[str, Any]]]
+"""What the parent knows of its reactors now: ``[{"core", "pid", "restarts", "socket"}]``."""
+
+
+class ParentControl:
+    """A multi-core instance's parent on its own control socket, driven by the supervisor's loop
+    (:meth:`fileno` to wait on, :meth:`serve_one` when it is readable): it asks each reactor's
+    socket and answers with the sum."""
+
+    def __init__(self, path: str | Path | None, reactors: Reactors, *, labels: dict[str, Any] | None = None) -> None:
+        self.path = Path(path) if path is not None else control_dir() / f"{os.getpid()}.sock"
+        self.reactors = reactors
+        self.labels = labels or {}
+        self.started = time.monotonic()
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        remove_stale(self.path.parent)
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock.bind(str(self.path))
+        os.chmod(self.path, 0o600)
+        self._sock.listen(8)
+        self._sock.setblocking(False)
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def serve_one(self) -> None:
+        """Answer one waiting client (a stuck client costs at most the timeout)."""
+        try:
+            conn, _ = self._sock.accept()
+        except BlockingIOError:
+            return
+        with conn:
+            conn.settimeout(2.0)
+            try:
+                line = conn.recv(MAX_COMMAND).split(b"\n", 1)[0].decode(errors="replace")
+                conn.sendall(json.dumps(self.answer(line), default=str).encode() + b"\n")
+            except OSError:
+                pass
+
+    def answer(self, line: str) -> dict[str, Any]:
+        words = line.split()
+        if not words or words[0] not in ("stat", "conns"):
+            return {"error": f"unknown command {line.strip()!r} (try: stat, conns [N])"}
+        if words[0] == "conns":
+            try:
+                limit = max(0, int(words[1])) if len(words) > 1 else DEFAULT_CONNS
+            except ValueError:
+                return {"error": f"conns: not a number: {words[1]!r}"}
+            return self._conns(limit)
+        reactors = self.reactors()
+        counters: dict[str, Any] = {}
+        interfaces: list[dict[str, Any]] = []
+        for r in reactors:
+            try:
+                st = query_sync(r["socket"], "stat")
+            except (OSError, ValueError) as exc:
+                r["error"] = f"{type(exc).__name__}: {exc}"  # between a death and its restart
+                continue
+            sum_counters(counters, st.get("counters", {}))
+            interfaces = interfaces or st.get("interfaces", [])
+        return {"cores": len(reactors), **self.labels, "role": "parent", "pid": os.getpid(),
+                "uptime_s": round(time.monotonic() - self.started, 3), "interfaces": interfaces,
+                "reactors": reactors, "counters": counters}
+
+    def _conns(self, limit: int) -> dict[str, Any]:
+        total = 0
+        states: Counter[str] = Counter()
+        listeners: set[str] = set()
+        rows: list[dict[str, Any]] = []
+        for r in self.reactors():
+            try:
+                table = query_sync(r["socket"], f"conns {max(0, limit - len(rows))}")
+            except (OSError, ValueError):
+                continue
+            total += table.get("total", 0)
+            states.update(table.get("states", {}))
+            listeners.update(table.get("listeners", []))
+            rows += [{"core": r["core"], **row} for row in table.get("connections", [])]
+        return {"total": total, "states": dict(states), "listeners": sorted(listeners), "connections": rows[:limit]}
+
+    def forget(self) -> None:
+        """In a forked child: close the inherited listening socket, leave the path to the parent."""
+        self._sock.close()
+
+    def close(self) -> None:
+        self._sock.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()

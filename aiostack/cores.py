@@ -37,6 +37,7 @@ import asyncio
 import contextlib
 import functools
 import os
+import select
 import signal
 import sys
 import time
@@ -75,13 +76,25 @@ class Supervisor:
         self.pids: dict[int, int] = {}
         """pid → core."""
         self.restarts: dict[int, list[float]] = {k: [] for k in range(n)}
+        """core → the times of its recent restarts (within RESTART_WINDOW)."""
+        self.restart_count: dict[int, int] = dict.fromkeys(range(n), 0)
+        self.control: Any = None
+        """The parent's control socket (:class:`aiostack.control.ParentControl`), served between
+        child checks; a forked reactor closes its copy."""
         self._stopping = False
+
+    def reactors(self) -> list[dict[str, Any]]:
+        """The running reactors: core, pid and restarts so far, by core."""
+        return sorted(({"core": k, "pid": pid, "restarts": self.restart_count[k]} for pid, k in self.pids.items()),
+                      key=lambda r: r["core"])
 
     def _fork(self, k: int) -> None:
         pid = os.fork()
         if pid == 0:  # the reactor
             code = 1
             try:
+                if self.control is not None:
+                    self.control.forget()
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 with contextlib.suppress(OSError):
@@ -113,7 +126,7 @@ class Supervisor:
                 except ChildProcessError:
                     break
                 if pid == 0:
-                    time.sleep(0.05)
+                    self._pause(0.05)
                     continue
                 k = self.pids.pop(pid, None)
                 if k is None or self._stopping:
@@ -128,6 +141,7 @@ class Supervisor:
                     break
                 recent.append(now)
                 self.restarts[k] = recent
+                self.restart_count[k] += 1
                 print(f"aiostack: {self.name} {k} (pid {pid}) {_describe(st)}; restarting it", file=sys.stderr,
                       flush=True)
                 self._fork(k)
@@ -136,6 +150,15 @@ class Supervisor:
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
+
+    def _pause(self, seconds: float) -> None:
+        """Wait between child checks, answering the control socket meanwhile."""
+        if self.control is None:
+            time.sleep(seconds)
+            return
+        with contextlib.suppress(InterruptedError):
+            if select.select([self.control], [], [], seconds)[0]:
+                self.control.serve_one()
 
     def _stop_all(self) -> None:
         for pid in list(self.pids):
@@ -250,7 +273,34 @@ def _run_reactors(
         elif device.num_queues != n or not hasattr(device, "take_queue"):
             raise ValueError(f"--cores {n} needs a device with {n} queues and take_queue(), not {device!r}")
         dev = device
-        return Supervisor(n, lambda k: _native_reactor(k, dev, options, app, channels[k])).run()
+        sup = Supervisor(n, lambda k: _native_reactor(k, dev, options, app, channels[k]))
+        sup.control = _parent_control(options, sup)
+        if sup.control is not None:
+            cleanup.callback(sup.control.close)
+        return sup.run()
+
+
+def _parent_control(options: Options, sup: Supervisor) -> Any:
+    """The parent's control socket (``--control``: auto → ``<dir>/<pid>.sock``, PATH → PATH, the
+    reactors being at ``PATH.<core>``), or None when off or impossible (said on stderr)."""
+    from .control import ParentControl, control_dir
+
+    if options.control == "off":
+        return None
+
+    def reactors() -> list[dict[str, Any]]:
+        out = sup.reactors()
+        for r in out:
+            r["socket"] = str(control_dir() / f"{r['pid']}.sock" if options.control == "auto"
+                              else f"{options.control}.{r['core']}")
+        return out
+
+    try:
+        return ParentControl(None if options.control == "auto" else options.control, reactors,
+                             labels={"cores": options.cores})
+    except OSError as exc:
+        print(f"aiostack: no control socket for the parent: {exc}", file=sys.stderr, flush=True)
+        return None
 
 
 def _open_device(options: Options, cleanup: contextlib.ExitStack) -> Driver:

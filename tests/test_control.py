@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 import memnet
-from aiostack.control import ControlServer, query
+from aiostack.cli import totals
+from aiostack.control import ControlServer, ParentControl, query
 from aiostack.protocols import create_connection, create_server
 
 
@@ -61,6 +62,29 @@ async def test_stat_and_connection_table_through_the_socket_and_the_command(tmp_
             out, err = await asyncio.wait_for(proc.communicate(), 30)
             assert proc.returncode == 0, err.decode()
             assert b"passive_opens" in out and b"ESTABLISHED" in out and b"requests" in out
+            # a parent aggregating two reactors (here: the same stack twice)
+            reactors = [{"core": k, "pid": os.getpid(), "restarts": k, "socket": str(control.path)} for k in (0, 1)]
+            parent = ParentControl(tmp_path / "parent.sock", lambda: [dict(r) for r in reactors], labels={"cores": 2})
+            loop = asyncio.get_running_loop()
+            try:
+                agg = await loop.run_in_executor(None, parent.answer, "stat")
+                assert agg["role"] == "parent" and agg["cores"] == 2 and len(agg["reactors"]) == 2
+                assert agg["counters"]["tcp"]["stats"]["passive_opens"] == 6
+                assert agg["counters"]["app"] == {"demo": {"requests": 14}}
+                table = await loop.run_in_executor(None, parent.answer, "conns 4")
+                assert table["total"] == 6 and table["states"] == {"ESTABLISHED": 6}
+                assert [c["core"] for c in table["connections"]] == [0, 0, 0, 1]
+                assert "error" in parent.answer("reboot")
+                # the command's grouping takes the parent's sums, not its reactors' again
+                groups = totals([{**agg, "tcp_connections": table},
+                                 {"parent": os.getpid(), "counters": stat["counters"]}])
+                assert groups[str(os.getpid())]["counters"]["tcp"]["stats"]["passive_opens"] == 6
+                reactors[1]["socket"] = str(tmp_path / "gone.sock")  # between a death and its restart
+                agg = await loop.run_in_executor(None, parent.answer, "stat")
+                assert "error" in agg["reactors"][1] and agg["counters"]["tcp"]["stats"]["passive_opens"] == 3
+            finally:
+                parent.close()
+            assert not parent.path.exists()
         finally:
             control.close()
             for t in transports:

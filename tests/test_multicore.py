@@ -48,7 +48,14 @@ def _stat(env: dict[str, str]) -> list[dict]:
                          text=True, env=env, timeout=30)
     assert res.returncode == 0, res.stderr
     doc = json.loads(res.stdout)
-    return doc.get("instances", [doc])
+    return [i for i in doc.get("instances", [doc]) if i.get("role") != "parent"]
+
+
+def _parent(env: dict[str, str]) -> dict:
+    res = subprocess.run([PYTHON, "-m", "aiostack", "stat", "--json", "--conns", "5"], capture_output=True,
+                         text=True, env=env, timeout=30)
+    (parent,) = [i for i in json.loads(res.stdout)["instances"] if i.get("role") == "parent"]
+    return parent
 
 
 def _wait(predicate, what: str, limit: float = 20.0) -> None:  # type: ignore[no-untyped-def]
@@ -86,7 +93,9 @@ def test_two_reactors_share_the_flows_and_survive_a_kill(netns: NetNS, tmp_path:
         summed = json.loads(subprocess.run([PYTHON, "-m", "aiostack", "stat", "--json"], capture_output=True,
                                            text=True, env=env, timeout=30).stdout)["totals"]
         (group,) = summed.values()  # the parent's view: both reactors' counters added up
-        assert group["reactors"] == 2 and group["counters"]["tcp"]["stats"]["passive_opens"] == sum(opens)
+        assert group["from"] == "parent" and group["reactors"] == 2
+        assert group["counters"]["tcp"]["stats"]["passive_opens"] == sum(opens)
+        assert group["counters"]["app"]["http"]["requests"] == sum(served)
         total = sum(opens)
         assert total >= 100
         assert all(n >= 0.3 * total for n in opens), opens
@@ -115,6 +124,10 @@ def test_two_reactors_share_the_flows_and_survive_a_kill(netns: NetNS, tmp_path:
         _wait(lambda: {r["pid"] for r in _stat(env)} - {victim, survivor} != set()
               and len(_stat(env)) == 2, "a new reactor in place of the killed one")
         assert survivor in {r["pid"] for r in _stat(env)}
+        parent = _parent(env)  # aggregated by the parent, which knows who was restarted
+        assert [(r["core"], r["restarts"]) for r in parent["reactors"]] == [(0, 0), (1, 1)]
+        assert parent["tcp_connections"]["total"] >= 1  # the keep-alive connection, on core 0
+        assert any(c["core"] == 0 and c["state"] == "ESTABLISHED" for c in parent["tcp_connections"]["connections"])
         keep.stdin.write(b"again\n")
         keep.stdin.flush()
         assert keep.stdout.readline().startswith(b"200")
