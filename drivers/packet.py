@@ -82,8 +82,36 @@ Kernel interface (``Documentation/networking/packet_mmap.rst``, ``include/uapi/l
 - **queues**: ``queues=N`` opens N RX sockets joined in one ``PACKET_FANOUT`` group (type
   ``hash`` — the kernel's symmetric flow hash — by default; ``cpu``, ``lb`` and ``rollover`` also
   accepted; the group id is picked by the kernel, ``PACKET_FANOUT_FLAG_UNIQUEID``) and N TX
-  sockets. Deterministic steering (a flow's replies land on the queue that owns it:
-  ``PACKET_FANOUT_CBPF``/``EBPF``) is the multi-core work's job.
+  sockets.
+- **deterministic steering** (``fanout="steer"``): the group is ``PACKET_FANOUT_EBPF`` and its
+  program is :class:`~aiostack.drivers.steering.SteeringProgram` ``(fanout=True)``, so a frame
+  lands on queue ``frame_hash(frame) % N`` — the queue :func:`~aiostack.drivers.steering.queue_for`
+  names, the one whose stack owns the flow (:meth:`TcpLayer.steer_to` picks its ports so). Why
+  the queue number is the member index (net/packet/af_packet.c): ``fanout_demux_bpf`` returns the
+  program's value ``% num_members`` and ``packet_rcv_fanout`` delivers to ``f->arr[idx]``;
+  ``__fanout_link`` appends a joining socket at ``arr[num_members]``, so joining in queue order
+  makes member k queue k. ``__fanout_unlink`` (a member's socket released, or its hook
+  unregistered) moves the *last* member into the leaving one's slot, which would renumber the
+  queues — it never happens while the driver is open: every RX socket stays open in the process
+  that opened the driver, and a reactor that takes a queue (:meth:`PacketDriver.take_queue`)
+  holds only another reference to the same socket, so its exit or its ``close_others`` releases
+  nothing. A link going down unlinks every member and coming up relinks them in socket-creation
+  order (``packet_notifier`` walks ``net->packet.sklist``, to which ``packet_create`` appends),
+  which is queue order again (tests/drivers/test_packet_fanout.py checks it). Frames that
+  arrive while the driver is opening may land on any of its queues (the group exists, with its
+  program, from the first socket on, but counts only the members that joined so far).
+- **one queue per process** (:meth:`PacketDriver.take_queue`, :meth:`~PacketDriver.close_others`):
+  a reactor forked after the driver opened takes its queue. Its RX socket is the parent's (the
+  fanout slot must stay), but the kernel keeps the ring's position to itself — a restarted
+  reactor cannot know where its predecessor stopped — so the taken ring first *resyncs*: V2, at
+  the start of the run of slots the kernel filled (the first ``TP_STATUS_USER`` slot after a
+  ``TP_STATUS_KERNEL`` one; a ring entirely full of frames nobody read for a whole ring's worth
+  is dropped as ``stale`` and the next frame shows where the kernel is); V3, at the filled block
+  with the lowest ``seq_num`` (a block the predecessor was half-way through is read again). The
+  TX ring has no such mark (a sent slot is just ``TP_STATUS_AVAILABLE`` again, and
+  ``tpacket_snd`` only sends from its own head: measured, a restarted reactor's frame written
+  into the inherited ring at the parent's stale position never left), so the taken queue
+  transmits on a TX socket and ring of its own, opened by ``take_queue``.
 - **setup**: the link is brought up (``SIOCSIFFLAGS`` on the driver's own socket, so it acts in
   the namespace the sockets live in), the MTU read or set (``SIOCGIFMTU``/``SIOCSIFMTU``), the MAC
   taken from the bound socket's address unless given — a different MAC puts the interface into
@@ -140,6 +168,7 @@ from . import vnet
 from .base import Driver, Offloads, QueueCounters, check_ifname, errno_reason
 from .buffers import Packet, PacketPool
 from .mac import parse_unicast_mac
+from .steering import SteeringProgram
 
 __all__ = ["SUPPORTED_OFFLOADS", "PacketDriver", "in_netns", "set_offload"]
 
@@ -166,6 +195,7 @@ PACKET_FANOUT_HASH = 0
 PACKET_FANOUT_LB = 1
 PACKET_FANOUT_CPU = 2
 PACKET_FANOUT_ROLLOVER = 3
+PACKET_FANOUT_EBPF = 7
 PACKET_FANOUT_FLAG_UNIQUEID = 0x2000
 PACKET_FANOUT_FLAG_IGNORE_OUTGOING = 0x4000
 FANOUT_TYPES = {
@@ -173,6 +203,7 @@ FANOUT_TYPES = {
     "lb": PACKET_FANOUT_LB,
     "cpu": PACKET_FANOUT_CPU,
     "rollover": PACKET_FANOUT_ROLLOVER,
+    "steer": PACKET_FANOUT_EBPF,  # with the steering program (drivers/steering.py)
 }
 
 # tp_status, receive
@@ -214,6 +245,7 @@ TPACKET3_HDRLEN = 48 + 20
 # offset_to_first_pkt
 _V3_BLOCK = struct.Struct("<8xIII")
 _BLOCK_STATUS = 8
+_V3_BLOCK_SEQ = struct.Struct("<8xI12xQ")  # block_status, seq_num (tpacket_hdr_v1)
 _U32 = struct.Struct("<I")
 _STATS = struct.Struct("II")  # struct tpacket_stats: tp_packets, tp_drops (the V3 form adds one)
 _VNET_GSO = struct.Struct("<xBHH")  # virtio_net_hdr: gso_type, hdr_len, gso_size (flags skipped)
@@ -349,6 +381,7 @@ class _RxRing:
         "recv_into",
         "remaining",
         "sock",
+        "synced",
         "version",
         "view",
         "where",
@@ -369,6 +402,7 @@ class _RxRing:
         self.remaining = 0  # V3: frames left in the current block (0: not opened yet)
         self.where = 0  # V3: offset of the next frame in the ring
         self.recv_into: Callable[..., int] | None = None
+        self.synced = True  # False: pos is not known to follow the kernel's head (a taken queue)
 
     def close(self) -> None:
         if self.view is not None:
@@ -454,6 +488,10 @@ class PacketDriver(Driver):
         self._closed = False
         self._rx: list[_RxRing] = []
         self._tx: list[_TxRing] = []
+        self._steering: SteeringProgram | None = None
+        self._others: tuple[list[_RxRing], list[_TxRing], list[SteeringProgram]] = ([], [], [])
+        self.queue_index: int | None = None
+        """The device queue a driver made by :meth:`take_queue` serves (its queue 0); None otherwise."""
         check_ifname(iface)
         if not 1 <= queues <= MAX_QUEUES:
             raise ValueError(f"queues must be in 1..{MAX_QUEUES}, not {queues}")
@@ -485,6 +523,7 @@ class PacketDriver(Driver):
         self.rx_version = TPACKET_V3 if rx_ring == "v3" else TPACKET_V2
         self.qdisc_bypass = qdisc_bypass
         self.fanout = fanout if queues > 1 else None
+        self._tx_frames = tx_frames
         self._rx_vnet = VNET_HDR_LEN if "gro" in offloads else 0
         self._tx_vnet = VNET_HDR_LEN if "csum" in offloads else 0
         self._tso = "tso" in offloads
@@ -648,12 +687,20 @@ class PacketDriver(Driver):
 
     def _join_fanout(self, rx: _RxRing, fanout: str, arg: int) -> int:
         """Join the queue's RX socket to the driver's fanout group; the first socket makes a group
-        with an id the kernel picks (``PACKET_FANOUT_FLAG_UNIQUEID``), the others join it. The
-        group's own IGNORE_OUTGOING flag is needed: in a group, the sockets' settings are unused."""
+        with an id the kernel picks (``PACKET_FANOUT_FLAG_UNIQUEID``), the others join it — in
+        queue order, which makes the member index the queue number. The group's own
+        IGNORE_OUTGOING flag is needed: in a group, the sockets' settings are unused (and for
+        ``steer`` it keeps the frames this host sends, whose data starts at the Ethernet header,
+        away from a program that reads from the network header)."""
         assert rx.sock is not None
         if arg == 0:
             kind = FANOUT_TYPES[fanout] | PACKET_FANOUT_FLAG_IGNORE_OUTGOING
             rx.sock.setsockopt(SOL_PACKET, PACKET_FANOUT, (kind | PACKET_FANOUT_FLAG_UNIQUEID) << 16)
+            if fanout == "steer":
+                # Without a program the group sends everything to member 0 (fanout_demux_bpf):
+                # attach it before the other queues join.
+                self._steering = SteeringProgram(fanout=True)
+                self._steering.attach_fanout(rx.sock)
             return int(_U32.unpack(rx.sock.getsockopt(SOL_PACKET, PACKET_FANOUT, 4))[0])
         rx.sock.setsockopt(SOL_PACKET, PACKET_FANOUT, arg)
         return arg
@@ -700,9 +747,62 @@ class PacketDriver(Driver):
         if self._closed:
             raise OSError(errno.EBADF, f"packet driver on {self.iface!r} is closed")
         rx = self._rx[queue]
+        if not rx.synced and not self._resync(rx, queue):
+            return []
         if rx.version == TPACKET_V2:
             return self._rx_v2(rx, queue, max_count)
         return self._rx_v3(rx, queue, max_count)
+
+    def _resync(self, rx: _RxRing, queue: int) -> bool:
+        """Find where the kernel's RX head is, for a ring another process read before this one
+        (see "one queue per process" in the module docstring); True once ``rx.pos`` is the
+        oldest frame the kernel filled. False: nothing to read yet — the next call looks again."""
+        view = rx.view
+        assert view is not None
+        if rx.version == TPACKET_V3:
+            # Blocks are opened in ring order, each with the next seq_num (prb_open_block), and
+            # handed over in that order: the oldest filled block is where reading goes on.
+            oldest = None
+            for b in range(rx.nblocks):
+                status, seq = _V3_BLOCK_SEQ.unpack_from(view, b * rx.block_size)
+                if status & TP_STATUS_USER and (oldest is None or seq < oldest[0]):
+                    oldest = (seq, b)
+            if oldest is None:
+                return False
+            rx.pos, rx.remaining, rx.where = oldest[1], 0, 0
+            rx.synced = True
+            return True
+        # V2: tpacket_rcv fills the slot at its head only, and only if it is TP_STATUS_KERNEL;
+        # the slots it filled and nobody released are one run, ending just before the head.
+        # (Slots lie back to back: blocks are whole multiples of the power-of-two slot size.)
+        words = view.cast("I")
+        every = words[:: rx.frame_size // 4]
+        try:
+            filled = [s & TP_STATUS_USER for s in every.tolist()]
+        finally:
+            every.release()
+            words.release()
+        n = len(filled)
+        count = sum(filled)
+        if count == 0:
+            return False
+        if count == n:
+            # The kernel is stuck at a head we cannot see (every slot is ours): these frames
+            # waited for a whole ring's worth of traffic and are dropped; the next frame the
+            # kernel writes then starts a run that shows the head.
+            for off in rx.offsets:
+                _U32.pack_into(view, off, TP_STATUS_KERNEL)
+            self._counters[queue].drop("stale", n)
+            return False
+        for i in range(n):
+            # The run's start: filled, after an empty slot that is still empty now. (A slot seen
+            # empty in the snapshot and filled since was the kernel's head moving on while the
+            # snapshot was taken: not a start.)
+            if filled[i] and not filled[i - 1] and not _U32.unpack_from(view, rx.offsets[i - 1])[0] & TP_STATUS_USER:
+                rx.pos = i
+                rx.synced = True
+                return True
+        return False
 
     def _rx_v2(self, rx: _RxRing, queue: int, max_count: int) -> list[Packet]:
         view = rx.view
@@ -1040,6 +1140,68 @@ class PacketDriver(Driver):
         if drops:
             self._counters[queue].drop("ring_full", drops)
 
+    # -- per-process queues -----------------------------------------------------------------
+    def take_queue(self, queue: int, pool: PacketPool | None = None) -> PacketDriver:
+        """A driver owning only ``queue`` of this one, for the process that serves it (a reactor
+        forked after this driver opened every queue; call it in that process): same interface,
+        MAC, MTU and offloads, its own pools and counters, ``queue_index`` = ``queue``. It reads
+        the queue's RX socket and ring — the parent keeps them all open, so the queue keeps its
+        fanout slot (and its number) while its reactor restarts — from the kernel's current
+        position (resynced on the first :meth:`rx_burst`), and transmits on a TX socket and ring
+        of its own, opened here (in ``netns``, as the driver was). The other queues' sockets and
+        rings stay open in this process until :meth:`close_others`."""
+        if self._closed:
+            raise OSError(errno.EBADF, f"packet driver on {self.iface!r} is closed")
+        if not 0 <= queue < len(self._rx):
+            raise ValueError(f"queue {queue} is not one of {len(self._rx)}")
+        d = PacketDriver.__new__(PacketDriver)
+        d.__dict__.update(self.__dict__)
+        d.pool = pool if pool is not None else PacketPool()
+        d._check_pool(self.mtu)
+        if self.large_pool is not None:
+            if d.pool.headroom < VNET_HDR_LEN:
+                raise ValueError(f"pool headroom {d.pool.headroom} < virtio_net_hdr size {VNET_HDR_LEN}")
+            d.large_pool = PacketPool(count=LARGE_POOL_COUNT, size=self.large_pool.size,
+                                      headroom=d.pool.headroom, lazy=True)
+        rx = self._rx[queue]
+        rx.synced = False
+        tx = _TxRing()
+        frame_len = self.mtu + ETH_HLEN + VLAN_HLEN
+        try:
+            in_netns(self.netns, lambda: d._open_tx(tx, self.iface, frame_len, self._tx_frames))
+        except BaseException:
+            tx.close()
+            raise
+        d._rx = [rx]
+        d._tx = [tx]
+        d._others = (
+            [r for i, r in enumerate(self._rx) if i != queue],
+            list(self._tx),  # queue's own TX ring too: the new driver sends on its own
+            [self._steering] if self._steering is not None else [],
+        )
+        d._steering = None  # the group holds the program; the parent closes its fd
+        d._closed = False
+        d.num_queues = 1
+        d.queue_index = queue
+        d._counters = [QueueCounters()]
+        return d
+
+    def close_others(self) -> None:
+        """Close, in this process only, what :meth:`take_queue` left out: the other queues' RX
+        sockets, every inherited TX socket and the steering program's fd. Unmapping a ring here
+        removes this process's mapping only (after fork it is a copy of the parent's;
+        ``packet_mm_close`` just drops the socket's map count), and closing an fd drops one
+        reference to a socket the parent still holds — nothing is released, no fanout member
+        leaves."""
+        rxs, txs, progs = self._others
+        self._others = ([], [], [])
+        for ring in (*rxs, *txs):
+            with contextlib.suppress(OSError, BufferError):
+                ring.close()
+        for prog in progs:
+            with contextlib.suppress(OSError):
+                prog.close()
+
     def fileno(self, queue: int) -> int:
         return self._rx[queue].fd
 
@@ -1069,6 +1231,9 @@ class PacketDriver(Driver):
                 tx.close()
         self._rx = []
         self._tx = []
+        if self._steering is not None:
+            self._steering.close()
+            self._steering = None
 
     @property
     def closed(self) -> bool:

@@ -15,12 +15,27 @@ later fragment carries no ports: its queue is the IPs-only one, which for a frag
 differs from the first fragment's; the stacks' reassembly is per reactor, so fragmented
 datagrams are for the queue that gets all their fragments — the multi-core issue routes them.
 
-The program is a ``BPF_PROG_TYPE_SOCKET_FILTER`` in eBPF, loaded with the bpf() syscall (no libbpf)
-and given to a multi-queue TAP with ``TUNSETSTEERINGEBPF`` (drivers/net/tun.c:
-``tun_ebpf_select_queue`` returns the program's value modulo the number of queues; packet
-offsets there start at the Ethernet header). It reads the packet with the legacy ``LD_ABS`` /
-``LD_IND`` instructions, which load big-endian fields in host order and end the program
-(returning 0) if they read past the packet.
+The program is a ``BPF_PROG_TYPE_SOCKET_FILTER`` in eBPF, loaded with the bpf() syscall (no libbpf).
+It reads the packet with the legacy ``LD_ABS`` / ``LD_IND`` instructions, which load big-endian
+fields in host order and end the program (returning 0) if they read past the packet. One builder
+(:func:`steering_instructions`) makes it for either consumer; they differ only in where the
+packet data starts:
+
+- a multi-queue **TAP** (``TUNSETSTEERINGEBPF``; drivers/net/tun.c: ``tun_ebpf_select_queue``
+  returns the program's value modulo the number of queues) runs it on the frame from its
+  Ethernet header: ``net_offset=14``, IPv4 recognised by the ethertype at offset 12;
+- a **PACKET_FANOUT** group of type ``PACKET_FANOUT_EBPF`` (net/packet/af_packet.c:
+  ``fanout_demux_bpf`` returns ``bpf_prog_run_clear_cb(prog, skb) % num``, and
+  ``packet_rcv_fanout`` hands the frame to member ``f->arr[idx]``) runs it on an skb received
+  from the device, whose data starts at the *network* header — ``eth_type_trans`` pulled the
+  Ethernet header before the packet taps see it: ``net_offset=0``, and the ethertype is no longer
+  in the data, so IPv4 is recognised by ``skb->protocol`` (``struct __sk_buff`` field
+  ``protocol``, the big-endian ethertype as a u32, read from the context). Frames the host sends
+  on the interface reach taps with their data at the Ethernet header (``dev_queue_xmit_nit``);
+  the AF_PACKET driver keeps them out of the group (``PACKET_FANOUT_FLAG_IGNORE_OUTGOING``), so
+  the program never sees one. The fanout program is attached with
+  ``setsockopt(SOL_PACKET, PACKET_FANOUT_DATA, <prog fd as int>)`` on any member
+  (``fanout_set_data_ebpf``: the group holds its own reference to the program).
 """
 
 from __future__ import annotations
@@ -29,6 +44,7 @@ import ctypes
 import ctypes.util
 import errno
 import os
+import socket
 import struct
 
 __all__ = ["SteeringProgram", "flow_hash", "frame_hash", "queue_for", "steering_instructions"]
@@ -36,7 +52,7 @@ __all__ = ["SteeringProgram", "flow_hash", "frame_hash", "queue_for", "steering_
 # -- eBPF encoding (include/uapi/linux/bpf.h, bpf_common.h) --------------------------------------
 _LD, _LDX, _ALU64, _JMP = 0x00, 0x01, 0x07, 0x05
 _W, _H, _B = 0x00, 0x08, 0x10
-_ABS, _IND = 0x20, 0x40
+_ABS, _IND, _MEM = 0x20, 0x40, 0x60
 _K, _X = 0x00, 0x08
 _MUL, _MOV, _AND, _LSH, _RSH, _XOR = 0x20, 0xB0, 0x50, 0x60, 0x70, 0xA0
 _JEQ, _JNE, _JSET, _EXIT = 0x10, 0x50, 0x40, 0x90
@@ -47,39 +63,66 @@ BPF_PROG_LOAD = 5
 BPF_PROG_TYPE_SOCKET_FILTER = 1
 SYS_BPF = 321  # x86-64
 TUNSETSTEERINGEBPF = 0x800454E0
+SOL_PACKET = 263
+PACKET_FANOUT_DATA = 22  # <linux/if_packet.h>
+SK_BUFF_PROTOCOL = 16
+"""``offsetof(struct __sk_buff, protocol)`` (include/uapi/linux/bpf.h: len, pkt_type, mark,
+queue_mapping, protocol — five u32s)."""
 
 ETH_HLEN = 14
 MIX = 0x7FEB352D
 """Multiplier that spreads the folded hash: without it the queue of ``h % 2`` would be the parity
 of ``sport ^ dport``, and Linux gives connect() even ports — every flow on one queue (measured)."""
 ETHERTYPE_IPV4 = 0x0800
+_SKB_PROTOCOL_IPV4 = socket.htons(ETHERTYPE_IPV4)
+"""``skb->protocol`` of an IPv4 packet as the program loads it: the __be16 stored in a u32, read in
+host order (0x0008 on little-endian machines)."""
 
 
 def _insn(code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> bytes:
     return _INSN.pack(code, (src << 4) | dst, off, imm)
 
 
-def steering_instructions() -> bytes:
-    """The program, as eBPF bytecode (registers: r6 = the skb for LD_ABS/IND, r7 = IPv4 header
-    length, r8 = the hash being built)."""
+def steering_instructions(net_offset: int = ETH_HLEN) -> bytes:
+    """The program, as eBPF bytecode, for packet data whose IPv4 header starts at ``net_offset``:
+    14 (after the Ethernet header: a TAP's steering program) or 0 (at the network header: a
+    ``PACKET_FANOUT_EBPF`` program). Registers: r6 = the skb for LD_ABS/IND, r7 = IPv4 header
+    length, r8 = the hash being built.
+
+    The two differ only in the IPv4 test (the ethertype at ``net_offset - 2`` with ``LD_ABS``, or
+    ``skb->protocol`` from the context when no link header is in the data) and in the ``LD_ABS``/
+    ``LD_IND`` offsets; both are the same number of instructions, so every jump is the same."""
+    if net_offset == 0:
+        # The context (r1) is read before the first LD_ABS, which clobbers r1..r5.
+        is_ipv4 = [
+            _insn(_LDX | _MEM | _W, dst=0, src=1, off=SK_BUFF_PROTOCOL),    # r0 = skb->protocol
+            _insn(_JMP | _JNE | _K, dst=0, off=0, imm=_SKB_PROTOCOL_IPV4),  # not IPv4: return 0
+        ]
+    elif net_offset >= 2:
+        is_ipv4 = [
+            _insn(_LD | _ABS | _H, imm=net_offset - 2),                     # r0 = ethertype
+            _insn(_JMP | _JNE | _K, dst=0, off=0, imm=ETHERTYPE_IPV4),      # not IPv4: return 0
+        ]
+    else:
+        raise ValueError(f"net_offset must be 0 or at least 2 (an ethertype before it), not {net_offset}")
+    n = net_offset
     p: list[bytes] = [
         _insn(_ALU64 | _MOV | _X, dst=6, src=1),                     # r6 = ctx
-        _insn(_LD | _ABS | _H, imm=12),                              # r0 = ethertype
-        _insn(_JMP | _JNE | _K, dst=0, off=0, imm=ETHERTYPE_IPV4),   # not IPv4: return 0 (patched)
-        _insn(_LD | _ABS | _W, imm=ETH_HLEN + 12),                   # r0 = saddr
+        *is_ipv4,                                                    # (the jump is patched below)
+        _insn(_LD | _ABS | _W, imm=n + 12),                          # r0 = saddr
         _insn(_ALU64 | _MOV | _X, dst=8, src=0),                     # r8 = saddr
-        _insn(_LD | _ABS | _W, imm=ETH_HLEN + 16),                   # r0 = daddr
+        _insn(_LD | _ABS | _W, imm=n + 16),                          # r0 = daddr
         _insn(_ALU64 | _XOR | _X, dst=8, src=0),                     # r8 ^= daddr
-        _insn(_LD | _ABS | _H, imm=ETH_HLEN + 6),                    # r0 = flags | fragment offset
+        _insn(_LD | _ABS | _H, imm=n + 6),                           # r0 = flags | fragment offset
         _insn(_JMP | _JSET | _K, dst=0, off=0, imm=0x3FFF),          # MF or offset: IPs only (patched)
-        _insn(_LD | _ABS | _B, imm=ETH_HLEN + 9),                    # r0 = protocol
+        _insn(_LD | _ABS | _B, imm=n + 9),                           # r0 = protocol
         _insn(_JMP | _JEQ | _K, dst=0, off=1, imm=6),                # TCP
         _insn(_JMP | _JNE | _K, dst=0, off=0, imm=17),               # not UDP: IPs only (patched)
-        _insn(_LD | _ABS | _B, imm=ETH_HLEN),                        # r0 = version | IHL
+        _insn(_LD | _ABS | _B, imm=n),                               # r0 = version | IHL
         _insn(_ALU64 | _AND | _K, dst=0, imm=0x0F),
         _insn(_ALU64 | _LSH | _K, dst=0, imm=2),
         _insn(_ALU64 | _MOV | _X, dst=7, src=0),                     # r7 = IHL * 4
-        _insn(_LD | _IND | _W, src=7, imm=ETH_HLEN),                 # r0 = sport << 16 | dport
+        _insn(_LD | _IND | _W, src=7, imm=n),                        # r0 = sport << 16 | dport
         _insn(_ALU64 | _XOR | _X, dst=8, src=0),                     # r8 ^= ports
         # fold: (label "ips")
         _insn(_ALU64 | _MOV | _X, dst=0, src=8),                     # r0 = r8
@@ -154,11 +197,15 @@ class _ProgLoadAttr(ctypes.Structure):
 
 
 class SteeringProgram:
-    """The steering program loaded into the kernel: an fd to give to ``TUNSETSTEERINGEBPF``.
-    Closing it (or the TAP's own reference going away) unloads it."""
+    """The steering program loaded into the kernel: an fd to give to ``TUNSETSTEERINGEBPF``
+    (:meth:`attach`), or with ``fanout=True`` the same hash read from the network header, for a
+    ``PACKET_FANOUT_EBPF`` group (:meth:`attach_fanout`). Closing it unloads the program once
+    nothing else holds it (a TAP or a fanout group keeps its own reference)."""
 
-    def __init__(self) -> None:
-        code = steering_instructions()
+    def __init__(self, *, fanout: bool = False) -> None:
+        self.fanout = fanout
+        self.net_offset = 0 if fanout else ETH_HLEN
+        code = steering_instructions(self.net_offset)
         insns = ctypes.create_string_buffer(code, len(code))
         license_ = ctypes.create_string_buffer(b"GPL")
         log = ctypes.create_string_buffer(65536)
@@ -170,7 +217,7 @@ class SteeringProgram:
             log_level=1,
             log_size=len(log),
             log_buf=ctypes.addressof(log),
-            prog_name=b"aiostack_steer",
+            prog_name=b"aiostack_fanout" if fanout else b"aiostack_steer",
         )
         libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
         fd = libc.syscall(SYS_BPF, BPF_PROG_LOAD, ctypes.byref(attr), ctypes.sizeof(attr))
@@ -187,7 +234,18 @@ class SteeringProgram:
         """Make it the steering program of the TAP that ``tap_fd`` is a queue of."""
         import fcntl
 
+        if self.fanout:
+            raise ValueError("a fanout program reads from the network header; a TAP needs SteeringProgram()")
         fcntl.ioctl(tap_fd, TUNSETSTEERINGEBPF, struct.pack("i", self.fd))
+
+    def attach_fanout(self, sock: socket.socket) -> None:
+        """Make it the program of the ``PACKET_FANOUT_EBPF`` group that packet socket ``sock`` is a
+        member of (``fanout_set_data_ebpf``: any member will do; the group takes its own
+        reference, and a later call replaces the program for the whole group)."""
+        if not self.fanout:
+            raise ValueError("a TAP program reads from the Ethernet header; a fanout group needs "
+                             "SteeringProgram(fanout=True)")
+        sock.setsockopt(SOL_PACKET, PACKET_FANOUT_DATA, struct.pack("i", self.fd))
 
     def close(self) -> None:
         fd, self.fd = self.fd, -1
