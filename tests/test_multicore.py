@@ -1,6 +1,7 @@
-"""--cores 2 over a multi-queue TAP in a test-made namespace (aiostack/cores.py): both reactors
-serve, no segment reaches a reactor that does not own its flow, a killed reactor is restarted
-while the other keeps serving, SIGINT stops everything."""
+"""--cores 2 in a test-made namespace (aiostack/cores.py), over a multi-queue TAP (the steering
+program) and over AF_PACKET on a veth end (the eBPF fanout program): both reactors serve, no
+segment reaches a reactor that does not own its flow, a killed reactor is restarted while the
+other keeps serving, SIGINT stops everything."""
 
 from __future__ import annotations
 
@@ -12,12 +13,30 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from aiostack.netns import NetNS
 from conftest import PYTHON, example, interrupt, need_tool
 
 STACK = "10.77.0.2"
-ARGS = ["--cores", "2", "--driver", "tap", "--iface", "aiostack0", "--addr", f"{STACK}/24",
-        "--host-addr", "10.77.0.1/24", "--port", "8080"]
+DEVICES = {
+    # the reactors' device arguments, and the kernel's side of the link
+    "tap": (["--driver", "tap", "--iface", "aiostack0", "--host-addr", "10.77.0.1/24"], "aiostack0"),
+    "packet": (["--driver", "packet", "--iface", "pk0"], "pk1"),
+}
+
+
+@pytest.fixture(params=sorted(DEVICES))
+def device(request: pytest.FixtureRequest, netns: NetNS) -> tuple[list[str], str]:
+    """(the server's arguments, the kernel-side device): for AF_PACKET a veth
+    pair, one end for the reactors (no kernel address), the other the kernel's."""
+    dev_args, kernel_dev = DEVICES[request.param]
+    if request.param == "packet":
+        netns.run(["ip", "link", "add", "pk0", "type", "veth", "peer", "name", "pk1"])
+        netns.run(["ip", "link", "set", "pk1", "up"])
+        netns.run(["ip", "addr", "add", "10.77.0.1/24", "dev", "pk1"])
+    args = ["--cores", "2", *dev_args, "--addr", f"{STACK}/24", "--port", "8080"]
+    return args, kernel_dev
 
 
 KEEPALIVE_CLIENT = """
@@ -67,11 +86,14 @@ def _wait(predicate, what: str, limit: float = 20.0) -> None:  # type: ignore[no
     raise AssertionError(f"not within {limit} s: {what}")
 
 
-def test_two_reactors_share_the_flows_and_survive_a_kill(netns: NetNS, tmp_path: Path) -> None:
+def test_two_reactors_share_the_flows_and_survive_a_kill(
+    netns: NetNS, device: tuple[list[str], str], tmp_path: Path
+) -> None:
+    args, kernel_dev = device
     need_tool("wrk", "wrk")
     need_tool("curl", "curl")
     env = dict(os.environ, AIOSTACK_CONTROL_DIR=str(tmp_path / "ctl"))
-    server = netns.popen([PYTHON, example("http_server.py"), *ARGS], stdout=subprocess.PIPE,
+    server = netns.popen([PYTHON, example("http_server.py"), *args], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, env=env)
     try:
         def curl_ok() -> bool:
@@ -117,7 +139,8 @@ def test_two_reactors_share_the_flows_and_survive_a_kill(netns: NetNS, tmp_path:
         # ARP reaches queue 0 only: reactor 1 could answer its SYNs because reactor 0 passed it
         # the kernel's ARP reply through the cross-core channel
         assert by_core[1]["counters"]["stats"].get("arp_rx", 0) >= 1
-        assert by_core[1]["counters"]["drivers"]["aiostack0"]["queue0"]["rx_packets"] > 0
+        (queues,) = by_core[1]["counters"]["drivers"].values()  # its one driver: its own queue
+        assert queues["queue0"]["rx_packets"] > 0
         victim = by_core[1]["pid"]
         survivor = by_core[0]["pid"]
         os.kill(victim, signal.SIGKILL)
@@ -135,7 +158,7 @@ def test_two_reactors_share_the_flows_and_survive_a_kill(netns: NetNS, tmp_path:
         assert keep.wait(timeout=10) == 0
         # The kernel forgets the stack's MAC and asks again (ARP goes to reactor 0; every reactor
         # knows the kernel's MAC): new connections reach both reactors, old and restarted.
-        netns.run(["ip", "neigh", "flush", "dev", "aiostack0"])
+        netns.run(["ip", "neigh", "flush", "dev", kernel_dev])
         before = {r["pid"]: r["counters"]["tcp"]["stats"].get("passive_opens", 0) for r in _stat(env)}
         for _ in range(30):
             assert curl_ok()
@@ -148,7 +171,9 @@ def test_two_reactors_share_the_flows_and_survive_a_kill(netns: NetNS, tmp_path:
     assert server.returncode == 0, text
 
 
-def test_outgoing_connections_get_their_replies_on_their_own_reactor(netns: NetNS, tmp_path: Path) -> None:
+def test_outgoing_connections_get_their_replies_on_their_own_reactor(
+    netns: NetNS, device: tuple[list[str], str], tmp_path: Path
+) -> None:
     """Each reactor connects out 30 times (ephemeral ports chosen so the steering hash names its
     own queue): every fetch completes and no reactor answers a segment with a RST."""
     (tmp_path / "index.html").write_text("hello\n")
@@ -156,7 +181,7 @@ def test_outgoing_connections_get_their_replies_on_their_own_reactor(netns: NetN
                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     env = dict(os.environ, AIOSTACK_CONTROL_DIR=str(tmp_path / "ctl"))
     proc = netns.popen(
-        [PYTHON, str(Path(__file__).parent / "multicore_client.py"), *ARGS[:-2], "--target", "10.77.0.1:8000"],
+        [PYTHON, str(Path(__file__).parent / "multicore_client.py"), *device[0][:-2], "--target", "10.77.0.1:8000"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
     )
     try:
