@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""1 vs N reactors: examples/http_server.py over a multi-queue TAP with ``--cores 1`` and
-``--cores N`` (aiostack/cores.py), wrk with 100 keep-alive connections from the same namespace;
-requests per second and CPU seconds per request of each reactor (from /proc: user + system time
-of every reactor process over the measured run). On this 2-core machine the load generator shares
-the cores with the reactors, so the aggregate cannot double; what should stay flat as reactors
-are added is the CPU time per request.
+"""1 vs N reactors: examples/http_server.py with ``--cores 1`` and ``--cores N`` (aiostack/cores.py)
+over a multi-queue TAP and over AF_PACKET on a veth end (fanout), wrk with 100 keep-alive
+connections from the same namespace; requests per second and CPU seconds per request of each
+reactor (from /proc: user + system time of every reactor process over the measured run, divided
+by the requests that reactor served as it reports them to ``aiostack stat``). On this 2-core
+machine the load generator shares the cores with the reactors, so the aggregate cannot double;
+what should stay flat as reactors are added is the CPU time per request.
 
-    sudo .venv/bin/python benchmarks/cores.py [--cores 2] [--seconds 4] [--runs 3] [--json]
+    sudo .venv/bin/python benchmarks/cores.py [--cores 2] [--driver tap|packet|all] [--seconds 4] [--runs 3] [--json]
 
 The last line of output is one JSON object (``benchmarks/run.py`` reads it). Everything runs in a
 namespace this script creates and deletes; servers are stopped by their PID.
@@ -42,36 +43,41 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def _reactors(cores: int) -> list[tuple[int, int]]:
-    """(pid, TCP segments received so far) of each reactor, in core order, from the control
-    sockets (``--control PATH`` gives reactor k the socket ``PATH.k``)."""
+    """(pid, requests served so far) of each reactor, in core order, from the control sockets
+    (``--control PATH`` gives reactor k the socket ``PATH.k``; the example exports its requests)."""
     paths = [CONTROL] if cores == 1 else [Path(f"{CONTROL}.{k}") for k in range(cores)]
     out = []
     for path in paths:
         res = subprocess.run([PYTHON, "-m", "aiostack", "stat", "--json", "--conns", "0", "--socket", str(path)],
                              capture_output=True, text=True, timeout=30, check=True)
         doc = json.loads(res.stdout)
-        out.append((int(doc["pid"]), int(doc["counters"]["tcp"]["stats"].get("segments_in", 0))))
+        out.append((int(doc["pid"]), int(doc["counters"].get("app", {}).get("http", {}).get("requests", 0))))
     return out
 
 
-def measure(ns: NetNS, cores: int, seconds: int, runs: int, env: dict[str, str]) -> dict[str, object]:
+DEVICES = {
+    "tap": ["--driver", "tap", "--iface", "abcore0", "--host-addr", f"{HOST}/24"],
+    "packet": ["--driver", "packet", "--iface", "abpk0"],
+}
+
+
+def measure(ns: NetNS, driver: str, cores: int, seconds: int, runs: int, env: dict[str, str]) -> dict[str, object]:
     server = ns.popen(
-        [PYTHON, str(ROOT / "examples" / "http_server.py"), "--cores", str(cores), "--driver", "tap",
-         "--iface", "abcore0", "--addr", f"{STACK}/24", "--host-addr", f"{HOST}/24", "--port", "8080",
-         "--control", str(CONTROL)],
+        [PYTHON, str(ROOT / "examples" / "http_server.py"), "--cores", str(cores), *DEVICES[driver],
+         "--addr", f"{STACK}/24", "--port", "8080", "--control", str(CONTROL)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
     )
     try:
         deadline = time.monotonic() + 30
         while ns.run(["curl", "-s", "-m", "1", f"http://{STACK}:8080/"], check=False).returncode != 0:
             if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError(f"http_server.py --cores {cores} did not answer")
+                raise RuntimeError(f"http_server.py --cores {cores} --driver {driver} did not answer")
             time.sleep(0.1)
         time.sleep(0.3)
         pids = [pid for pid, _ in _reactors(cores)]
         rates, cpu_per_req = [], []
         for _ in range(runs):
-            seg0 = [n for _, n in _reactors(cores)]
+            served0 = [n for _, n in _reactors(cores)]
             before = [_cpu_seconds(p) for p in pids]
             res = ns.run(["wrk", "-t2", "-c100", f"-d{int(seconds)}s", f"http://{STACK}:8080/"], check=False,
                          timeout=seconds + 30)
@@ -79,20 +85,15 @@ def measure(ns: NetNS, cores: int, seconds: int, runs: int, env: dict[str, str])
             m = re.search(r"Requests/sec:\s+([\d.]+)", res.stdout)
             if not m or "Socket errors" in res.stdout or "Non-2xx" in res.stdout:
                 raise RuntimeError(f"wrk: {res.stdout[-500:]} {res.stderr[-300:]}")
-            rate = float(m.group(1))
-            requests = rate * seconds
-            rates.append(rate)
-            # each reactor's share of the requests: its share of the segments received
-            seg = [b - a for a, (_, b) in zip(seg0, _reactors(cores), strict=True)]
-            shares = [x / sum(seg) for x in seg] if sum(seg) else [1 / cores] * cores
-            cpu_per_req.append([(a - b) / (requests * sh) if sh else 0.0
-                                for a, b, sh in zip(after, before, shares, strict=True)])
+            rates.append(float(m.group(1)))
+            served = [b - a for a, (_, b) in zip(served0, _reactors(cores), strict=True)]
+            cpu_per_req.append([(a - b) / n if n else 0.0 for a, b, n in zip(after, before, served, strict=True)])
         return {
+            "driver": driver,
             "cores": cores,
             "req_per_s": statistics.median(rates),
             "runs": rates,
-            # CPU seconds one reactor spends per request it serves (its CPU / its requests, its
-            # share of the requests taken as its share of the TCP segments received)
+            # CPU seconds one reactor spends per request it serves (its CPU / its requests)
             "cpu_us_per_request_per_reactor": [
                 round(statistics.median(r[i] for r in cpu_per_req) * 1e6, 1) for i in range(len(pids))
             ],
@@ -109,6 +110,7 @@ def measure(ns: NetNS, cores: int, seconds: int, runs: int, env: dict[str, str])
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cores", type=int, default=2, help="the N of 1 vs N (default 2)")
+    ap.add_argument("--driver", choices=(*DEVICES, "all"), default="all")
     ap.add_argument("--seconds", type=int, default=4)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--json", action="store_true", help="only the JSON line")
@@ -116,12 +118,21 @@ def main() -> int:
     env = dict(os.environ, AIOSTACK_CONTROL_DIR="/tmp/aiostack-bench-cores")
     out: dict[str, object] = {"rows": []}
     with NetNS("abcores") as ns:
-        for n in (1, args.cores):
-            row = measure(ns, n, args.seconds, args.runs, env)
-            out["rows"].append(row)  # type: ignore[attr-defined]
-            if not args.json:
-                print(f"--cores {n}: {row['req_per_s']:,.0f} req/s; CPU µs per request per reactor "
-                      f"{row['cpu_us_per_request_per_reactor']}", flush=True)
+        for driver in DEVICES if args.driver == "all" else [args.driver]:
+            if driver == "packet":  # a veth pair: the reactors' end holds no kernel address
+                ns.run(["ip", "link", "add", "abpk0", "type", "veth", "peer", "name", "abpk1"])
+                ns.run(["ip", "link", "set", "abpk1", "up"])
+                ns.run(["ip", "addr", "add", f"{HOST}/24", "dev", "abpk1"])
+            try:
+                for n in (1, args.cores):
+                    row = measure(ns, driver, n, args.seconds, args.runs, env)
+                    out["rows"].append(row)  # type: ignore[attr-defined]
+                    if not args.json:
+                        print(f"{driver} --cores {n}: {row['req_per_s']:,.0f} req/s; CPU µs per request per "
+                              f"reactor {row['cpu_us_per_request_per_reactor']}", flush=True)
+            finally:
+                if driver == "packet":
+                    ns.run(["ip", "link", "del", "abpk0"], check=False)
     print(json.dumps(out))
     return 0
 

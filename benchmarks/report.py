@@ -330,7 +330,7 @@ def header_lines(data: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-CORES_HEADERS = ["reactors", "req/s (wrk -c100, keep-alive)", "CPU µs per request, each reactor"]
+CORES_HEADERS = ["device", "reactors", "req/s (wrk -c100, keep-alive)", "CPU µs per request, each reactor"]
 
 
 def cores_rows(data: Mapping[str, Any]) -> list[list[str]]:
@@ -338,7 +338,8 @@ def cores_rows(data: Mapping[str, Any]) -> list[list[str]]:
     which should stay flat as reactors are added (the load generator shares these 2 cores)."""
     result = (data.get("cores") or {}).get("result") or {}
     return [
-        [str(r["cores"]), fmt_num(r["req_per_s"]), " / ".join(f"{v:.1f}" for v in r["cpu_us_per_request_per_reactor"])]
+        [{"tap": "TAP", "packet": "AF_PACKET"}.get(r.get("driver", "tap"), r.get("driver", "")), str(r["cores"]),
+         fmt_num(r["req_per_s"]), " / ".join(f"{v:.1f}" for v in r["cpu_us_per_request_per_reactor"])]
         for r in result.get("rows", [])
     ]
 
@@ -353,7 +354,8 @@ def markdown(data: Mapping[str, Any], *, images: str | None = "results") -> str:
     if data.get("targets"):
         parts.append(table(TARGET_HEADERS, target_rows(data)))
     if cores_rows(data):
-        parts.append("1 vs 2 reactors over one multi-queue TAP (`benchmarks/cores.py`, `--cores N`):\n\n"
+        parts.append("1 vs 2 reactors over a multi-queue TAP and AF_PACKET fanout (`benchmarks/cores.py`, "
+                     "`--cores N`):\n\n"
                      + table(CORES_HEADERS, cores_rows(data)))
     errors = all_errors(data)
     if errors:
@@ -400,7 +402,7 @@ def print_tables(data: Mapping[str, Any], console: Any | None = None) -> None:
     if cores_rows(data):
         t = Table(title="1 vs 2 reactors (benchmarks/cores.py)", title_justify="left")
         for i, h in enumerate(CORES_HEADERS):
-            t.add_column(h, justify="left" if i == 0 else "right")
+            t.add_column(h, justify="left" if i < 2 else "right")
         for row in cores_rows(data):
             t.add_row(*row)
         console.print(t)

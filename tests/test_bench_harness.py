@@ -250,6 +250,8 @@ def test_cores_rows_from_the_cores_benchmark() -> None:
     data = {"cores": {"result": {"rows": [
         {"cores": 1, "req_per_s": 17355.4, "cpu_us_per_request_per_reactor": [55.7]},
         {"cores": 2, "req_per_s": 24983.1, "cpu_us_per_request_per_reactor": [58.8, 52.04]},
+        {"driver": "packet", "cores": 2, "req_per_s": 30000, "cpu_us_per_request_per_reactor": [50, 51]},
     ]}}}
-    assert report.cores_rows(data) == [["1", "17,355", "55.7"], ["2", "24,983", "58.8 / 52.0"]]
+    assert report.cores_rows(data) == [["TAP", "1", "17,355", "55.7"], ["TAP", "2", "24,983", "58.8 / 52.0"],
+                                       ["AF_PACKET", "2", "30,000", "50.0 / 51.0"]]
     assert report.cores_rows({}) == []
