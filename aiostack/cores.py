@@ -14,14 +14,16 @@ The parent process opens every queue of the device (and configures the kernel's 
 forks one reactor per core before any event loop runs. Each reactor keeps only its queue, pins
 itself to its core, builds its own :class:`~aiostack.stack.Stack` (pool, ARP cache, timer wheel,
 connection table — nothing shared), picks ephemeral ports that steer back to itself
-(:meth:`TcpLayer.steer_to`), serves the application and answers on its own control socket
+(:meth:`IPStack.steer_to`), serves the application and answers on its own control socket
 (``aiostack stat`` lists each reactor).
 
 Non-flow traffic: the steering sends everything that is not IPv4 (ARP) to queue 0, so only
 reactor 0 sees ARP. It answers requests for the stack's address (every reactor has the same
 MAC and address) and passes every ARP reply on to the other reactors through the cross-core
 channels, so a reactor's own request — for the peer of a SYN it must answer, or of a connection
-it opens — is answered wherever the reply lands. ICMP is hashed by its addresses: one reactor.
+it opens — is answered wherever the reply lands. ICMP is hashed by its addresses: the reactor it
+lands on hands an error quoting another reactor's flow, or the echo reply to another reactor's
+ping, to that reactor the same way (:meth:`IPStack.steer_to`). TCP segments never cross.
 
 The parent supervises: SIGINT/SIGTERM stop every reactor (SIGTERM to each, SIGKILL after a
 grace period); a reactor that dies is reported on stderr and restarted on its queue — the parent
@@ -374,20 +376,26 @@ def _native_reactor(
     if options.gateway:
         stack.set_gateway(str(options.gateway))
     assert stack.tcp is not None
-    stack.tcp.steer_to(k, options.cores)
+    stack.ip.steer_to(k, options.cores)
     if k == 0 and channels:
         # ARP reaches queue 0 only (the steering program): reactor 0 passes the replies on, so
         # every reactor resolves its neighbours (a request any reactor sends is answered here).
         def arp_out(frame: bytes) -> None:
             for ch in channels.values():
-                ch.send("arp", frame)
+                ch.send("frame", frame)
 
         stack.ip.on_arp_reply = arp_out
+    if channels:
+        # ICMP is steered by addresses alone: an error about another reactor's flow, or the
+        # echo reply to its ping, goes to that reactor (never a TCP segment: those are steered).
+        stack.ip.on_foreign_frame = lambda frame, owner: channels[owner].send("frame", frame)
 
-    def arp_in(frame: bytes) -> None:
-        """An ARP reply reactor 0 received: learn from it as if it had come here."""
+    def frame_in(frame: bytes) -> None:
+        """A frame another reactor received for this one (an ARP reply, an ICMP message about
+        one of its flows): processed as if it had arrived here."""
         pkt = stack.pool.try_alloc()
         if pkt is None:
+            stack.ip.drops["handed_over_pool_exhausted"] += 1
             return
         try:
             pkt.set_data(frame)
@@ -404,7 +412,7 @@ def _native_reactor(
                 control = ControlServer(stack, path, labels={"core": k, "cores": options.cores, "parent": os.getppid()})
                 await control.start()
             ctx = ReactorContext(k, options.cores, NativeNetwork(stack), channels)
-            ctx.serve({"arp": arp_in})
+            ctx.serve({"frame": frame_in})
             for ch in channels.values():
                 ch.announce()
             try:

@@ -210,7 +210,11 @@ class Stack:
         if not reactor.running:
             raise OSError(errno.ENETDOWN, "the stack is not running")
         self._ping_seq = (self._ping_seq + 1) & 0xFFFF
-        ident, seq = self._ping_ident, self._ping_seq
+        queue, queues = self.ip.steering
+        # one reactor of several: an identifier that names this queue, so the reactor that gets
+        # the reply (ICMP is steered by addresses) hands it over here (IPStack.steer_to)
+        ident = self._ping_ident - self._ping_ident % queues + queue
+        ident, seq = ident if ident <= 0xFFFF else ident - queues, self._ping_seq
         reply = reactor.wait_echo(dst, ident, seq)
         start = self.clock()
         try:

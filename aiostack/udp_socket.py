@@ -38,11 +38,13 @@ class UdpSocket:
         if self._closed:
             raise OSError(errno.EBADF, "Bad file descriptor: socket is closed")
 
-    def _endpoint(self) -> UdpEndpoint:
-        """The bound endpoint, binding to an ephemeral port first if needed (as the kernel does)."""
+    def _endpoint(self, toward: tuple[int, int] | None = None) -> UdpEndpoint:
+        """The bound endpoint, binding to an ephemeral port first if needed (as the kernel does;
+        ``toward``, the destination that makes it bind, lets a stack that is one reactor of
+        several pick a port whose replies come back to it)."""
         self._check_open()
         if self._ep is None:
-            self.bind(("0.0.0.0", 0))
+            self._bind(0, 0, toward)
         assert self._ep is not None
         return self._ep
 
@@ -57,7 +59,10 @@ class UdpSocket:
         if self._ep is not None:
             raise OSError(errno.EINVAL, "socket is already bound")
         addr, port = parse_address(address, allow_any=True)
-        ep = self._stack.ip.udp_bind(addr, port)
+        self._bind(addr, port, None)
+
+    def _bind(self, addr: int, port: int, toward: tuple[int, int] | None) -> None:
+        ep = self._stack.ip.udp_bind(addr, port, toward=toward)
         if self._rcvbuf is not None:
             ep.rcvbuf = self._rcvbuf
         ep.broadcast = self._broadcast
@@ -67,10 +72,11 @@ class UdpSocket:
     def connect(self, address: Address) -> None:
         """Fix the peer: ``send``/``recv`` use it, datagrams from others are not delivered, and
         ICMP errors about it are reported (RFC 1122 §4.1.3.3)."""
-        ep = self._endpoint()
+        self._check_open()
         addr, port = parse_address(address, allow_any=False)
         if port == 0:
             raise OSError(errno.EINVAL, "port 0 is not a valid peer")
+        ep = self._endpoint(toward=(addr, port))
         ep.remote_addr = addr
         ep.remote_port = port
 
@@ -133,9 +139,10 @@ class UdpSocket:
     async def sendto(self, data: bytes | bytearray | memoryview, address: Address) -> int:
         """Send one datagram. Waits only while the next hop's ARP resolves; if it never answers,
         raises ``OSError(EHOSTUNREACH)`` once ARP gives up (the datagram is dropped and counted)."""
-        ep = self._endpoint()
-        self._raise_pending(ep)
+        self._check_open()
         dst, port = parse_address(address, allow_any=False)
+        ep = self._endpoint(toward=(dst, port))
+        self._raise_pending(ep)
         return await self._send(ep, data, dst, port)
 
     async def send(self, data: bytes | bytearray | memoryview) -> int:

@@ -86,7 +86,7 @@ Kernel interface (``Documentation/networking/packet_mmap.rst``, ``include/uapi/l
 - **deterministic steering** (``fanout="steer"``): the group is ``PACKET_FANOUT_EBPF`` and its
   program is :class:`~aiostack.drivers.steering.SteeringProgram` ``(fanout=True)``, so a frame
   lands on queue ``frame_hash(frame) % N`` — the queue :func:`~aiostack.drivers.steering.queue_for`
-  names, the one whose stack owns the flow (:meth:`TcpLayer.steer_to` picks its ports so). Why
+  names, the one whose stack owns the flow (:meth:`IPStack.steer_to` picks its ports so). Why
   the queue number is the member index (net/packet/af_packet.c): ``fanout_demux_bpf`` returns the
   program's value ``% num_members`` and ``packet_rcv_fanout`` delivers to ``f->arr[idx]``;
   ``__fanout_link`` appends a joining socket at ``arr[num_members]``, so joining in queue order

@@ -9,7 +9,7 @@ queue has one eventfd doorbell that all rings into it share: an idle reactor sle
 
 Software RSS. The *sending* end picks the receiving queue, by
 :func:`~aiostack.drivers.steering.frame_hash` modulo the far end's queue count — the hash the TAP
-and AF_PACKET steering programs compute and :meth:`TcpLayer.steer_to` inverts, so a reactor's
+and AF_PACKET steering programs compute and :meth:`IPStack.steer_to` inverts, so a reactor's
 outgoing connections get their replies on its own queue, as over a TAP. Frames without a flow
 (ARP, anything not IPv4) go to queue 0; the stack layer spreads what every core needs
 (:mod:`aiostack.cores`). ``rx_burst`` records the ``queue`` on each packet, as the TAP driver does.

@@ -20,6 +20,7 @@ from typing import Protocol
 
 from ..drivers.base import Offloads
 from ..drivers.buffers import Packet, PacketPool
+from ..drivers.steering import queue_for
 from . import arp, ethernet, icmp, ipv4, udp
 from .checksum import ones_sum, pseudo_header_sum
 from .fragments import Reassembler, fragment_ranges
@@ -134,6 +135,12 @@ class IPStack:
         self.on_arp_reply: Callable[[bytes], None] | None = None
         """Called with the raw frame of every well-formed ARP reply received (a multi-core
         reactor that gets the link's ARP passes them to the others)."""
+        self.steering = (0, 1)
+        """(this stack's queue, queues): see :meth:`steer_to`."""
+        self.on_foreign_frame: Callable[[bytes, int], None] | None = None
+        """With :meth:`steer_to`: called with a received frame that concerns another queue's
+        stack, and that queue — an ICMP error quoting a flow it owns, the echo reply to its ping
+        (the device steers ICMP by addresses alone). Unset, such frames are handled here."""
         """Protocol number → the transport layered on this stack (TCP registers itself here)."""
         self.echo_idents: set[int] = set()
         """ICMP echo identifiers of pings in progress (``send_echo_request``); their replies become
@@ -447,10 +454,12 @@ class IPStack:
                 return
             self.stats["icmp_echo_replied"] += 1
         elif itype in icmp.ERROR_TYPES:
-            self._icmp_error_input(view, l4, end, itype, view[l4 + 1])
+            self._icmp_error_input(view, ip_off, l4, end, itype, view[l4 + 1])
         elif itype == icmp.ECHO_REPLY and end - l4 >= icmp.ECHO.size:
             ident, seq = icmp.ECHO.unpack_from(view, l4)[3:]
-            if ident in self.echo_idents:
+            if ident not in self.echo_idents and self._hand_over(view, ip_off, end, ident % self.steering[1]):
+                pass  # its ping: Stack.ping picks identifiers that name the queue
+            elif ident in self.echo_idents:
                 self.echo_events.append((hdr.src, ident, seq, bytes(view[l4 + icmp.ECHO.size : end])))
                 self.stats["icmp_echo_reply_rx"] += 1
             else:
@@ -458,9 +467,34 @@ class IPStack:
         else:
             self.stats["icmp_ignored"] += 1
 
-    def _icmp_error_input(self, view: memoryview, l4: int, end: int, itype: int, code: int) -> None:
+    def steer_to(self, queue: int, queues: int) -> None:
+        """This stack serves ``queue`` of a device with ``queues`` queues that steers flows by
+        :func:`aiostack.drivers.steering.queue_for` (one reactor per queue): ephemeral ports (TCP
+        connect, UDP autobind) are picked so the device steers their replies back here (mTCP,
+        F-Stack and Seastar do the same with their RSS hash), ping identifiers name this queue,
+        and ICMP that concerns another queue goes to :attr:`on_foreign_frame`."""
+        if not 0 <= queue < queues:
+            raise ValueError(f"queue {queue} is not one of {queues}")
+        self.steering = (queue, queues)
+
+    def steers_here(self, local: int, remote: int, lport: int, rport: int) -> bool:
+        """Whether the device steers the flow (local, lport) ↔ (remote, rport) to this stack."""
+        queue, queues = self.steering
+        return queues == 1 or queue_for(queues, local, remote, lport, rport) == queue
+
+    def _hand_over(self, view: memoryview, ip_off: int, end: int, owner: int) -> bool:
+        """Pass the frame to the stack of queue ``owner`` if that is not this one (and someone
+        carries it): True when handed over."""
+        if owner == self.steering[0] or self.on_foreign_frame is None:
+            return False
+        self.stats["icmp_handed_over"] += 1
+        self.on_foreign_frame(bytes(view[ip_off - _ETH : end]), owner)
+        return True
+
+    def _icmp_error_input(self, view: memoryview, ip_off: int, l4: int, end: int, itype: int, code: int) -> None:
         """Deliver an ICMP error to the UDP endpoint it is about (RFC 1122 §4.1.3.3): a connected
-        endpoint gets the errno as its pending error, as Linux reports it on the next call."""
+        endpoint gets the errno as its pending error, as Linux reports it on the next call. One
+        about a TCP or UDP flow another reactor owns goes to it (:meth:`steer_to`)."""
         q = l4 + icmp.HEADER_LEN
         if end - q < ipv4.HEADER_LEN + 8:
             self.drops["icmp_error_short_quote"] += 1
@@ -469,6 +503,14 @@ class IPStack:
         if view[q] >> 4 != 4 or qhl < ipv4.HEADER_LEN or end - q < qhl + 8:
             self.drops["icmp_error_bad_quote"] += 1
             return
+        queues = self.steering[1]
+        if queues > 1 and view[q + 9] in (ipv4.PROTO_TCP, ipv4.PROTO_UDP):
+            ports = q + qhl
+            owner = queue_for(queues, int.from_bytes(view[q + 12 : q + 16], "big"),
+                              int.from_bytes(view[q + 16 : q + 20], "big"),
+                              (view[ports] << 8) | view[ports + 1], (view[ports + 2] << 8) | view[ports + 3])
+            if self._hand_over(view, ip_off, end, owner):
+                return
         if view[q + 9] != ipv4.PROTO_UDP:
             transport = self.transports.get(view[q + 9])
             if transport is None:
@@ -662,9 +704,17 @@ class IPStack:
         self.stats["icmp_error_tx"] += 1
 
     # == UDP API (the socket layer in aiostack/ calls these) ===================================
-    def udp_bind(self, addr: int = 0, port: int = 0) -> udp.UdpEndpoint:
+    def udp_bind(self, addr: int = 0, port: int = 0, *, toward: tuple[int, int] | None = None) -> udp.UdpEndpoint:
+        """A UDP endpoint on ``addr``:``port``. Port 0 picks an ephemeral one; with ``toward``
+        (the destination of the datagram or connect that binds it implicitly), one whose replies
+        the device steers to this stack (:meth:`steer_to`), as the kernel's autobind would pick
+        if it were one of several reactors."""
         if addr and not any(i.addr == addr for i in self.interfaces):
             raise OSError(errno.EADDRNOTAVAIL, f"{ipv4.ntoa(addr)} is not an address of this stack")
+        if port == 0 and toward is not None and self.steering[1] > 1:
+            dst, dport = toward
+            src = addr or self.route(dst)[0].addr
+            return self.udp.bind(addr, 0, accept=lambda p: self.steers_here(src, dst, p, dport))
         return self.udp.bind(addr, port)
 
     def udp_close(self, ep: udp.UdpEndpoint) -> None:

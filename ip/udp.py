@@ -11,6 +11,7 @@ import errno
 import random
 import struct
 from collections import deque
+from collections.abc import Callable
 
 HEADER_LEN = 8
 HEADER = struct.Struct("!HHHH")
@@ -70,10 +71,11 @@ class UdpPortTable:
         self.by_port: dict[int, UdpEndpoint] = {}
         self._rng = rng
 
-    def bind(self, local_addr: int, port: int) -> UdpEndpoint:
-        """A new endpoint on ``port`` (0 picks an ephemeral one). OSError(EADDRINUSE) when taken."""
+    def bind(self, local_addr: int, port: int, *, accept: Callable[[int], bool] | None = None) -> UdpEndpoint:
+        """A new endpoint on ``port`` (0 picks an ephemeral one, one ``accept`` takes if given).
+        OSError(EADDRINUSE) when taken."""
         if port == 0:
-            port = self._ephemeral()
+            port = self._ephemeral(accept)
         elif not 0 < port < 65536:
             raise OSError(errno.EINVAL, f"port {port} out of range")
         elif port in self.by_port:
@@ -82,12 +84,12 @@ class UdpPortTable:
         self.by_port[port] = ep
         return ep
 
-    def _ephemeral(self) -> int:
+    def _ephemeral(self, accept: Callable[[int], bool] | None = None) -> int:
         span = EPHEMERAL_LAST - EPHEMERAL_FIRST + 1
         start = self._rng.randrange(span)
         for i in range(span):
             port = EPHEMERAL_FIRST + (start + i) % span
-            if port not in self.by_port:
+            if port not in self.by_port and (accept is None or accept(port)):
                 return port
         raise OSError(errno.EADDRNOTAVAIL, "no free ephemeral UDP port")
 

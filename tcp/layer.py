@@ -14,7 +14,6 @@ import struct
 from collections import Counter, deque
 
 from ..drivers.buffers import Packet
-from ..drivers.steering import queue_for
 from ..drivers.vnet import VIRTIO_NET_HDR_GSO_TCPV4 as GSO_TCPV4
 from ..ip import icmp, ipv4
 from ..ip.checksum import ones_sum, pseudo_header_sum
@@ -90,8 +89,6 @@ class TcpLayer:
         ACK per connection per burst of coalesced frames, none when a reply carries it. Off by
         default, so a caller driving segments one at a time sees each ACK at once."""
         self.acks_owed: list[Connection] = []
-        self.steering = (0, 1)
-        """(this stack's queue, queues): see :meth:`steer_to`."""
         self.acks_soon: list[Connection] = []
         self._tx_routes: dict[tuple[int, int], tuple[int, Interface, int, bytes, int, int]] = {}
         self.ready_listeners: set[Listener] = set()
@@ -139,22 +136,13 @@ class TcpLayer:
     def port_in_use(self, port: int) -> bool:
         return any(p == port for (_, p) in self.listeners) or any(k[1] == port for k in self.connections)
 
-    def steer_to(self, queue: int, queues: int) -> None:
-        """Outgoing connections pick ephemeral ports whose flow hash
-        (:func:`aiostack.drivers.steering.queue_for`) names ``queue`` of ``queues``, so the
-        device steers their replies back to this stack's queue (mTCP, F-Stack and Seastar do the
-        same with their RSS hash)."""
-        if not 0 <= queue < queues:
-            raise ValueError(f"queue {queue} is not one of {queues}")
-        self.steering = (queue, queues)
-
     def _ephemeral(self, laddr: int, raddr: int, rport: int) -> int:
         span = EPHEMERAL_LAST - EPHEMERAL_FIRST + 1
         start = self._rng.randrange(span)
-        queue, queues = self.steering
+        steers_here = self.ip.steers_here  # one reactor of several: replies must come back here
         for i in range(span):
             port = EPHEMERAL_FIRST + (start + i) % span
-            if queues > 1 and queue_for(queues, laddr, raddr, port, rport) != queue:
+            if not steers_here(laddr, raddr, port, rport):
                 continue
             if (laddr, port, raddr, rport) not in self.connections and (0, port) not in self.listeners:
                 return port

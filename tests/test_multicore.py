@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from aiostack.netns import NetNS
-from conftest import PYTHON, example, interrupt, need_tool
+from conftest import PYTHON, example, interrupt, need_tool, wait_line
 
 STACK = "10.77.0.2"
 DEVICES = {
@@ -59,6 +59,17 @@ def get():
 get()
 sys.stdin.readline()
 get()
+"""
+
+
+UDP_ECHO = """
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 9999))
+print("ready", flush=True)
+while True:
+    data, peer = s.recvfrom(2048)
+    s.sendto(data, peer)
 """
 
 
@@ -179,9 +190,12 @@ def test_outgoing_connections_get_their_replies_on_their_own_reactor(
     (tmp_path / "index.html").write_text("hello\n")
     web = netns.popen([PYTHON, "-m", "http.server", "8000", "--bind", "0.0.0.0", "--directory", str(tmp_path)],
                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    echo = netns.popen([PYTHON, "-c", UDP_ECHO], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_line(echo, "ready")  # a datagram before the bind would be refused (ICMP port unreachable)
     env = dict(os.environ, AIOSTACK_CONTROL_DIR=str(tmp_path / "ctl"))
     proc = netns.popen(
-        [PYTHON, str(Path(__file__).parent / "multicore_client.py"), *device[0][:-2], "--target", "10.77.0.1:8000"],
+        [PYTHON, str(Path(__file__).parent / "multicore_client.py"), *device[0][:-2], "--target", "10.77.0.1:8000",
+         "--udp-echo", "9999"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
     )
     try:
@@ -196,10 +210,14 @@ def test_outgoing_connections_get_their_replies_on_their_own_reactor(
                 results.append(json.loads(line))
     finally:
         err = interrupt(proc)
-        web.terminate()
-        web.wait(timeout=10)
+        for p in (web, echo):
+            p.terminate()
+            p.wait(timeout=10)
     assert sorted(r["core"] for r in results) == [0, 1], err.decode()
     for r in results:
         assert r["ok"] == 30 and r["active_opens"] == 30, r
         assert r["resets_sent"] == 0 and "tcp_no_socket" not in r["drops"], r
+        assert r["pings"] == 3 and r["datagrams"] == 10, r  # ICMP handed over, UDP steered back
+    # the echo replies to both reactors' pings land on one of them (steered by addresses)
+    assert sorted(r["handed_over"] for r in results) == [0, 3], results
     assert proc.returncode == 0, err.decode()

@@ -133,13 +133,13 @@ def test_outgoing_connections_pick_ports_that_steer_back() -> None:
         ip = IPStack(PacketPool(count=256), 0.0)
         ip.add_interface("t0", bytes.fromhex("020000000002"), "10.77.0.2/24")
         tcp = TcpLayer(ip)
-        tcp.steer_to(queue, 3)
+        ip.steer_to(queue, 3)
         for _ in range(20):
             conn = tcp.connect(aton("10.77.0.1"), 80, now=0.0)
             # the reply's 4-tuple, as the kernel sends it: from the peer to us
             assert queue_for(3, conn.remote_addr, conn.local_addr, conn.remote_port, conn.local_port) == queue
     with pytest.raises(ValueError):
-        TcpLayer(IPStack(PacketPool(count=8), 0.0)).steer_to(3, 3)
+        IPStack(PacketPool(count=8), 0.0).steer_to(3, 3)
 
 
 def _frame(proto: int, *, frag: int = 0, ports: tuple[int, int] = (40000, 80), ihl: int = 5) -> bytes:
