@@ -364,6 +364,7 @@ def _native_reactor(
 ) -> None:
     from .app import run
     from .control import ControlServer
+    from .drivers.buffers import Packet
     from .network import NativeNetwork
     from .stack import Stack, pool_for_mtu
 
@@ -392,8 +393,9 @@ def _native_reactor(
 
     def frame_in(frame: bytes) -> None:
         """A frame another reactor received for this one (an ARP reply, an ICMP message about
-        one of its flows): processed as if it had arrived here."""
-        pkt = stack.pool.try_alloc()
+        one of its flows, a datagram it reassembled): processed as if it had arrived here."""
+        # a reassembled datagram may be larger than a pool buffer: then a buffer of its own
+        pkt = Packet(None, len(frame), 0) if len(frame) > stack.pool.mtu_capacity else stack.pool.try_alloc()
         if pkt is None:
             stack.ip.drops["handed_over_pool_exhausted"] += 1
             return

@@ -140,7 +140,9 @@ class IPStack:
         self.on_foreign_frame: Callable[[bytes, int], None] | None = None
         """With :meth:`steer_to`: called with a received frame that concerns another queue's
         stack, and that queue — an ICMP error quoting a flow it owns, the echo reply to its ping
-        (the device steers ICMP by addresses alone). Unset, such frames are handled here."""
+        (the device steers ICMP by addresses alone), a datagram reassembled here from fragments
+        (steered by addresses too) whose ports name the other queue: then a frame larger than
+        the MTU. Unset, such frames are handled here."""
         """Protocol number → the transport layered on this stack (TCP registers itself here)."""
         self.echo_idents: set[int] = set()
         """ICMP echo identifiers of pings in progress (``send_echo_request``); their replies become
@@ -334,8 +336,19 @@ class IPStack:
             total = hl + len(whole)
             header[2] = total >> 8 & 0xFF
             header[3] = total & 0xFF
-            header[6] = header[7] = 0
+            header[6] = header[7] = header[10] = header[11] = 0
+            csum = ~ones_sum(header) & 0xFFFF  # a valid header: it may be quoted, or handed over
+            header[10] = csum >> 8
+            header[11] = csum & 0xFF
             data = bytes(header) + whole
+            queues = self.steering[1]
+            if queues > 1 and hdr.proto in (ipv4.PROTO_UDP, ipv4.PROTO_TCP) and len(whole) >= 4:
+                # Fragments carry no ports, so the device steered them all by addresses, here;
+                # the whole datagram belongs to the reactor its ports name.
+                owner = queue_for(queues, src, dst, (whole[0] << 8) | whole[1], (whole[2] << 8) | whole[3])
+                if self._hand_over(bytes(view[off - _ETH : off]) + data, owner):
+                    self.stats["ipv4_reassembled_handed_over"] += 1
+                    return
             self._l4_input(iface, hdr, memoryview(data), 0, len(data), False, link_bcast, dst_bcast, now)
             return
         self._l4_input(iface, hdr, view, off, end, pkt.csum_valid, link_bcast, dst_bcast, now)
@@ -457,8 +470,10 @@ class IPStack:
             self._icmp_error_input(view, ip_off, l4, end, itype, view[l4 + 1])
         elif itype == icmp.ECHO_REPLY and end - l4 >= icmp.ECHO.size:
             ident, seq = icmp.ECHO.unpack_from(view, l4)[3:]
-            if ident not in self.echo_idents and self._hand_over(view, ip_off, end, ident % self.steering[1]):
-                pass  # its ping: Stack.ping picks identifiers that name the queue
+            if ident not in self.echo_idents and self._hand_over(
+                bytes(view[ip_off - _ETH : end]), ident % self.steering[1]
+            ):
+                self.stats["icmp_handed_over"] += 1  # its ping: Stack.ping picks identifiers that name the queue
             elif ident in self.echo_idents:
                 self.echo_events.append((hdr.src, ident, seq, bytes(view[l4 + icmp.ECHO.size : end])))
                 self.stats["icmp_echo_reply_rx"] += 1
@@ -472,7 +487,9 @@ class IPStack:
         :func:`aiostack.drivers.steering.queue_for` (one reactor per queue): ephemeral ports (TCP
         connect, UDP autobind) are picked so the device steers their replies back here (mTCP,
         F-Stack and Seastar do the same with their RSS hash), ping identifiers name this queue,
-        and ICMP that concerns another queue goes to :attr:`on_foreign_frame`."""
+        and what the device could only steer by addresses — ICMP about another queue's flow or
+        ping, datagrams reassembled from fragments — goes to the queue that owns it, through
+        :attr:`on_foreign_frame` (Seastar forwards such packets between cores the same way)."""
         if not 0 <= queue < queues:
             raise ValueError(f"queue {queue} is not one of {queues}")
         self.steering = (queue, queues)
@@ -482,13 +499,12 @@ class IPStack:
         queue, queues = self.steering
         return queues == 1 or queue_for(queues, local, remote, lport, rport) == queue
 
-    def _hand_over(self, view: memoryview, ip_off: int, end: int, owner: int) -> bool:
-        """Pass the frame to the stack of queue ``owner`` if that is not this one (and someone
+    def _hand_over(self, frame: bytes, owner: int) -> bool:
+        """Pass ``frame`` to the stack of queue ``owner`` if that is not this one (and someone
         carries it): True when handed over."""
         if owner == self.steering[0] or self.on_foreign_frame is None:
             return False
-        self.stats["icmp_handed_over"] += 1
-        self.on_foreign_frame(bytes(view[ip_off - _ETH : end]), owner)
+        self.on_foreign_frame(frame, owner)
         return True
 
     def _icmp_error_input(self, view: memoryview, ip_off: int, l4: int, end: int, itype: int, code: int) -> None:
@@ -509,7 +525,8 @@ class IPStack:
             owner = queue_for(queues, int.from_bytes(view[q + 12 : q + 16], "big"),
                               int.from_bytes(view[q + 16 : q + 20], "big"),
                               (view[ports] << 8) | view[ports + 1], (view[ports + 2] << 8) | view[ports + 3])
-            if self._hand_over(view, ip_off, end, owner):
+            if self._hand_over(bytes(view[ip_off - _ETH : end]), owner):
+                self.stats["icmp_handed_over"] += 1
                 return
         if view[q + 9] != ipv4.PROTO_UDP:
             transport = self.transports.get(view[q + 9])

@@ -76,3 +76,26 @@ def test_echo_replies_go_to_the_reactor_whose_ping_they_answer() -> None:
     h.ip.echo_idents.add(0x1231)  # our own ping (≡ 1): kept
     h.feed(echo_reply(0x1231))
     assert len(handed) == 1 and h.ip.stats["icmp_echo_reply_rx"] == 1
+
+
+def test_a_datagram_reassembled_here_goes_to_the_reactor_its_ports_name() -> None:
+    from aiostack.drivers.buffers import Packet
+    from framecraft import fragments
+
+    h, handed = steered(0)
+    sport = next(p for p in range(40000, 41000) if queue_for(QUEUES, PEER, US, p, 53) == 1)
+    payload = bytes(range(256)) * 12  # 3 KB: three fragments on a 1500-byte link
+    u = dpkt.udp.UDP(sport=sport, dport=53, data=payload)
+    u.ulen = 8 + len(payload)
+    datagram = ip4(u, proto=17)
+    for frag in fragments(datagram, 1480):
+        assert h.feed(eth(frag)) == []  # nothing answered here (no port unreachable)
+    ((frame, owner),) = handed
+    assert owner == 1 and h.ip.stats["ipv4_reassembled_handed_over"] == 1
+    # the owner takes it as a frame larger than the MTU, in a buffer of its own
+    other, _ = steered(1)
+    ep = other.ip.udp_bind(0, 53)
+    pkt = Packet(None, len(frame), 0)
+    pkt.set_data(frame)
+    other.ip.receive(other.iface, pkt, other.now)
+    assert ep.rx.popleft() == (payload, (PEER, sport))
