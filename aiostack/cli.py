@@ -67,8 +67,13 @@ def _print_tables(instances: list[dict[str, Any]]) -> None:
             print(f"{title}: {inst.get('error', 'stale socket (no process behind it)')}")
             continue
         rows: list[tuple[str, str]] = []
+        reactors = {  # a parent's: who serves each core now
+            f"core {r['core']}": f"pid {r['pid']}, restarts {r['restarts']}{' (not answering)' if 'error' in r else ''}"
+            for r in inst.get("reactors", [])
+        }
         _flatten("", {"interfaces": {i["name"]: i["addr"] for i in inst["interfaces"]},
-                      "uptime_s": inst["uptime_s"], **inst["counters"]}, rows)
+                      "uptime_s": inst["uptime_s"], **({"reactors": reactors} if reactors else {}),
+                      **inst["counters"]}, rows)
         conns = inst["tcp_connections"]
         if Console is None:
             print(title)

@@ -75,6 +75,15 @@ async def test_stat_and_connection_table_through_the_socket_and_the_command(tmp_
                 assert table["total"] == 6 and table["states"] == {"ESTABLISHED": 6}
                 assert [c["core"] for c in table["connections"]] == [0, 0, 0, 1]
                 assert "error" in parent.answer("reboot")
+                proc = await asyncio.create_subprocess_exec(  # its table, as the command prints it
+                    sys.executable, "-c", "import json, sys; from aiostack.cli import _print_tables; "
+                    "_print_tables([json.loads(sys.stdin.read())])",
+                    stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                )
+                doc = json.dumps({**agg, "socket": str(parent.path), "tcp_connections": table}).encode()
+                out, err = await asyncio.wait_for(proc.communicate(doc), 30)
+                assert proc.returncode == 0, err.decode()
+                assert b"parent of 2 reactors" in out and b"restarts 1" in out and b"passive_opens" in out
                 # the command's grouping takes the parent's sums, not its reactors' again
                 groups = totals([{**agg, "tcp_connections": table},
                                  {"parent": os.getpid(), "counters": stat["counters"]}])
