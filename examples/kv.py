@@ -538,7 +538,7 @@ def make_handler(
     """The connection handler: parse what arrives, run each command in order (on ``store``, or
     through ``sharded`` when the keyspace is split across reactors), one write per read."""
     execute = store.execute
-    route = sharded.execute if sharded is not None else None
+    route = sharded.execute_many if sharded is not None else None
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         stats.connections += 1
@@ -547,15 +547,16 @@ def make_handler(
             while data := await reader.read(65536):
                 stats.reads += 1
                 commands = parser.feed(data)
-                replies: list[bytes] = []
                 closing = False
-                for cmd in commands:
+                for i, cmd in enumerate(commands):
                     name = cmd[0]
                     if len(name) == 4 and name.lower() == b"quit":
-                        replies.append(OK)
+                        del commands[i:]
                         closing = True
                         break
-                    replies.append(execute(cmd) if route is None else await route(cmd))
+                replies = [execute(cmd) for cmd in commands] if route is None else await route(commands)
+                if closing:
+                    replies.append(OK)
                 if parser.error is not None and not closing:
                     stats.protocol_errors += 1
                     replies.append(error("ERR " + parser.error))
@@ -593,8 +594,40 @@ class ShardedStore:
         self.core = ctx.core
         self.cores = ctx.cores
         self.remote = 0
-        ctx.serve({"kv": store.execute, "dbsize": lambda: len(store.data),
-                   "flush": lambda: store.execute([b"flushall"])})
+        ctx.serve({"kv": store.execute, "kv_many": lambda cmds: [store.execute(c) for c in cmds],
+                   "dbsize": lambda: len(store.data), "flush": lambda: store.execute([b"flushall"])})
+
+    async def execute_many(self, cmds: list[list[bytes]]) -> list[bytes]:
+        """The replies to a pipelined batch, in order. A run of single-key commands is split by
+        owner and each other core gets its part in one call (run there in order), the local part
+        runs here meanwhile: commands on different cores touch different keys, so no reply
+        depends on the order between the parts. Anything else ends the run and runs alone."""
+        if len(cmds) == 1:  # not pipelined: no batch to split
+            return [await self.execute(cmds[0])]
+        replies: list[bytes] = [b""] * len(cmds)
+        run: dict[int, list[int]] = {}
+
+        async def flush() -> None:
+            remote = [(idx, self.ctx.submit_to(core, "kv_many", [cmds[i] for i in idx]))
+                      for core, idx in run.items() if core != self.core]
+            for i in run.get(self.core, ()):
+                replies[i] = self.store.execute(cmds[i])
+            if remote:
+                self.remote += sum(len(idx) for idx, _ in remote)
+                results = [await remote[0][1]] if len(remote) == 1 else await asyncio.gather(*(c for _, c in remote))
+                for (idx, _), got in zip(remote, results, strict=True):
+                    for i, reply in zip(idx, got, strict=True):
+                        replies[i] = reply
+            run.clear()
+
+        for i, cmd in enumerate(cmds):
+            if cmd[0].lower() in _ROUTED_BY_FIRST_KEY and len(cmd) >= 2:
+                run.setdefault(owner(cmd[1], self.cores), []).append(i)
+            else:
+                await flush()
+                replies[i] = await self.execute(cmd)
+        await flush()
+        return replies
 
     async def execute(self, cmd: list[bytes]) -> bytes:
         name = cmd[0].lower()

@@ -364,6 +364,51 @@ async def test_handler_one_write_per_read_and_protocol_error_closes() -> None:
     assert w.writes == [b"+PONG\r\n+OK\r\n"]
 
 
+class _Cores:
+    """Two cores' contexts in one process: submit_to runs the other core's handler directly."""
+
+    def __init__(self) -> None:
+        self.handlers: dict[int, dict] = {0: {}, 1: {}}
+        self.calls: list[tuple[int, str, int]] = []
+
+    def ctx(self, core: int):  # type: ignore[no-untyped-def]
+        cores = self
+
+        class Ctx:
+            def __init__(self) -> None:
+                self.core, self.cores = core, 2
+
+            def serve(self, handlers: dict) -> None:
+                cores.handlers[core].update(handlers)
+
+            async def submit_to(self, other: int, name: str, *args):  # type: ignore[no-untyped-def]
+                cores.calls.append((other, name, len(args[0]) if name == "kv_many" else 1))
+                await asyncio.sleep(0)  # a real call yields to the loop
+                return cores.handlers[other][name](*args)
+
+            async def map_reduce(self, name: str, reduce, initial):  # type: ignore[no-untyped-def]
+                for c in (0, 1):
+                    initial = reduce(initial, cores.handlers[c][name]())
+                return initial
+
+        return Ctx()
+
+
+async def test_a_pipelined_batch_sends_one_call_per_core_and_keeps_every_reply_in_order() -> None:
+    cores = _Cores()
+    here = kv.ShardedStore(kv.Store(), cores.ctx(0))
+    kv.ShardedStore(kv.Store(), cores.ctx(1))
+    mine = [b"k%d" % i for i in range(40) if kv.owner(b"k%d" % i, 2) == 0][:3]
+    theirs = [b"k%d" % i for i in range(40) if kv.owner(b"k%d" % i, 2) == 1][:3]
+    batch = [[b"SET", theirs[0], b"1"], [b"INCR", theirs[0]], [b"SET", mine[0], b"a"], [b"GET", theirs[0]],
+             [b"INCR", mine[1]], [b"GET", mine[0]], [b"DBSIZE"], [b"SET", theirs[1], b"x"], [b"GET", theirs[1]]]
+    replies = await here.execute_many(batch)
+    reference = kv.Store()  # the same commands, one store, one at a time
+    assert replies == [reference.execute(c) for c in batch]
+    # two runs around DBSIZE (which runs alone): one call to core 1 for each run's part there
+    assert cores.calls == [(1, "kv_many", 3), (1, "kv_many", 2)]
+
+
 # -- against redis-cli and redis-benchmark, on aiostack (TAP) and on the kernel ---------------------
 
 STACK = "10.77.0.2"
