@@ -99,10 +99,17 @@ async def client(link: SharedMemoryLink, supervisor: int) -> dict[str, object]:
         served = [await ask(c) for c in conns]
         again = [await ask(c) for c in conns]  # the same reactor answers on a connection, always
         keep = next(c for c, core in zip(conns, served, strict=True) if core == 0)
+        keep_ports = (keep[1].get_extra_info("sockname")[1], 8080)
         for _r, w in conns:
             if w is not keep[1]:
                 w.close()
-        await asyncio.sleep(0.5)  # the closes finish first: the killed reactor's successor has no flows to reset
+        # the closes finish first (every closed connection in TIME-WAIT: the server's FIN came and
+        # was acknowledged), so the killed reactor's successor gets no segment of an old flow
+        async with asyncio.timeout(STEP):
+            while any(c.state.name != "TIME_WAIT" for c in stack.tcp.connections.values()
+                      if c.remote_port == 8080 and (c.local_port, c.remote_port) != keep_ports):
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)  # and the final ACKs reached the reactors
         os.kill(reports[1][0]["pid"], signal.SIGKILL)
         await until(lambda: len(reports[1]) >= 2)  # the restarted reactor 1 ran the app again
         after_kill = await ask(keep)
