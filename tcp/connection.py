@@ -1200,12 +1200,19 @@ class Connection:
         before = rb.window
         data = rb.read(n)
         if data:
-            # Open the window the application just made room in, if the peer would notice
-            # (RFC 9293 §3.8.6.2.2): at least 2·MSS or half the buffer since the last advertisement.
+            # Open the window the application just made room in, if this read moved its right edge
+            # far enough past the last advertisement for the peer to notice (RFC 9293 §3.8.6.2.2:
+            # at least 2·MSS, or half the buffer). An edge already that far out before the read
+            # is not this read's doing: only the SYN-ACK's unscaled 64 KB leaves one (RFC 7323
+            # §2.2), and the peer, 64 KB from blocked, learns the real window from our next
+            # segment — the reply, not a pure ACK sent ahead of it.
             grown = rb.window - before
-            edge_gap = (rb.rcv_nxt + rb.window - self.rcv_adv) & MASK
-            if grown and self.state in CAN_RECEIVE_DATA and (
-                edge_gap >= 2 * self.local_mss or edge_gap >= self.config.rcvbuf // 2
+            rcv_nxt = rb.rcv_nxt
+            edge_gap = (rcv_nxt + rb.window - self.rcv_adv) & MASK
+            gap_before = (rcv_nxt + before - self.rcv_adv) & MASK
+            enough = min(2 * self.local_mss, self.config.rcvbuf // 2)
+            if grown and edge_gap >= enough and not (gap_before >= enough and gap_before < 0x80000000) and (
+                self.state in CAN_RECEIVE_DATA
             ):
                 if self.host.ack_soon(self):
                     self.ack_now = True  # a reply the application is about to write carries it

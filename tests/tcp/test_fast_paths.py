@@ -171,3 +171,17 @@ def test_header_prediction_sends_what_the_full_processing_sends(monkeypatch: pyt
     slow = _conversation(Scenario(congestion="cubic"))
     assert len(fast) > 10
     assert fast == slow
+
+
+def test_a_request_read_on_a_new_connection_sends_no_window_update_ahead_of_the_reply() -> None:
+    """The SYN-ACK can only offer 64 KB (its window is never scaled, RFC 7323 §2.2); reading
+    the first request leaves the advertised edge far behind the buffer's, but not because of
+    this read: the peer is 64 KB from blocked, and learns the real window from the reply."""
+    h = Scenario(rcvbuf=1 << 20)
+    conn = h.passive_open()
+    h.inject("P.", seq=1, ack=1, payload=b"GET / HTTP/1.0\r\n\r\n")
+    assert h.recv() == b"GET / HTTP/1.0\r\n\r\n"
+    h.expect_nothing()
+    h.send(b"HTTP/1.0 200 OK\r\n\r\n")
+    reply = h.expect("P.", seq=1, ack=19, payload=b"HTTP/1.0 200 OK\r\n\r\n")
+    assert reply.win << conn.rcv_wscale >= (1 << 20) - 64  # the whole buffer, at last
