@@ -35,6 +35,10 @@ from typing import Any
 __all__ = ["Timer", "TimerWheel"]
 
 _NO_TICK = 1 << 62  # "slot empty" in the per-slot lower bounds; schedule() refuses ticks this far out
+_WALK_WHEN_OVER = 64
+"""next_deadline() first walks the coming ticks when more slots than this hold timers."""
+_WALK_TICKS = 256
+"""How many ticks that walk looks ahead before ordering the slots' bounds instead."""
 
 
 class Timer:
@@ -283,6 +287,13 @@ class TimerWheel:
             due = [w for w, _, t in self._ready if t._wheel is not None]
             if due:
                 return min(due)
+        if len(self._bounded) > _WALK_WHEN_OVER:
+            # Many occupied slots (a reactor closing connections holds a TIME-WAIT timer each):
+            # the earliest timer is most likely a few ticks ahead — look there first, tick by
+            # tick, before ordering every slot's bound (144 µs with 30k such timers, measured).
+            found = self._walk(_WALK_TICKS)
+            if found is not None:
+                return found
         # Slots in order of their (lower-bound) tick. A bound goes stale when timers are
         # cancelled; each stale slot is made exact once and pushed back. One O(slots) pass to
         # build the heap, not one ``min(mins)`` per stale slot: with delayed-ACK and RTO timers
@@ -313,6 +324,36 @@ class TimerWheel:
             else:
                 heapq.heappush(order, (low, i))
         return None  # only reachable from a callback, with no timer left in a slot
+
+    def _walk(self, ticks: int) -> float | None:
+        """The earliest deadline if a timer is due within ``ticks`` ticks of the current one
+        (then cached as the hint), else None. Every stored tick is >= the current tick, so the
+        first tick with a timer stored at it holds the earliest deadline; a slot's bound above a
+        tick rules the slot out for it, and a stale bound is made exact on the way."""
+        n = self._n
+        mins = self._mins
+        slots = self._slots
+        cur = self._tick
+        for t in range(cur, cur + min(ticks, n)):
+            i = t % n
+            if mins[i] > t:
+                continue
+            best: float | None = None
+            low = _NO_TICK
+            for timer in slots[i]:
+                tk = timer.tick
+                if tk == t:
+                    if best is None or timer.when < best:
+                        best = timer.when
+                elif tk < low:
+                    low = tk  # a later revolution's (ticks below t in this slot would be < cur)
+            if best is not None:
+                self._hint = best
+                return best
+            mins[i] = low
+            if low == _NO_TICK:
+                self._bounded.discard(i)
+        return None
 
     def __len__(self) -> int:
         """The number of pending (not yet fired, not cancelled) timers."""

@@ -385,6 +385,30 @@ def test_matches_heap_model(
 @settings(max_examples=100, deadline=None)
 @given(program=st.lists(ops, max_size=60), tick=st.sampled_from([0.001, 0.01]), slots=st.sampled_from([2, 8]))
 def test_next_deadline_is_a_lower_bound(program: list[tuple[str, Any]], tick: float, slots: int) -> None:
+    check_next_deadline(program, tick, slots)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    program=st.lists(ops, max_size=60),
+    tick=st.sampled_from([0.001, 0.01]),
+    slots=st.sampled_from([2, 8, 64]),
+    walk=st.sampled_from([1, 3, 100]),
+)
+def test_next_deadline_walking_the_ticks_is_a_lower_bound_too(
+    program: list[tuple[str, Any]], tick: float, slots: int, walk: int
+) -> None:
+    """The same with the tick walk (used when many slots hold timers) taken every time, over
+    short and long walks (a short one falls back to the slots' bounds)."""
+    from unittest import mock
+
+    import aiostack.ip.timers as timers_module
+
+    with mock.patch.object(timers_module, "_WALK_WHEN_OVER", 0), mock.patch.object(timers_module, "_WALK_TICKS", walk):
+        check_next_deadline(program, tick, slots)
+
+
+def check_next_deadline(program: list[tuple[str, Any]], tick: float, slots: int) -> None:
     ref = HeapModel()
     w = TimerWheel(0.0, tick=tick, slots=slots)
     timers: list[Timer] = []
@@ -407,3 +431,26 @@ def test_next_deadline_is_a_lower_bound(program: list[tuple[str, Any]], tick: fl
             assert nd is not None and nd <= truth
             # Either exact, or the deadline of a timer cancelled since the last recompute.
             assert nd == truth or any(t.when == nd and not t.active for t in timers)
+
+
+def test_next_deadline_among_many_occupied_slots() -> None:
+    """Hundreds of slots holding timers (a reactor's TIME-WAIT connections): next_deadline walks
+    the coming ticks first. Checked against the live timers at every step, with cancels."""
+    rng = random.Random(5)
+    w = TimerWheel(0.0)  # 1 ms ticks, 4096 slots
+    timers = [w.schedule(rng.uniform(0.0, 3.0), lambda: None) for _ in range(600)]
+    now = 0.0
+    while now < 3.1:
+        for _ in range(rng.randrange(3)):  # connections closing meanwhile
+            timers.append(w.schedule(now + rng.uniform(0.0, 0.5), lambda: None))
+        if rng.random() < 0.3:
+            rng.choice(timers).cancel()
+        now += rng.choice([0.0004, 0.001, 0.0023, 0.017])
+        w.advance(now)
+        live = [t.when for t in timers if t.active]
+        nd = w.next_deadline()
+        if not live:
+            assert nd is None
+            continue
+        assert nd is not None and nd <= min(live)
+        assert nd == min(live) or any(t.when == nd and not t.active for t in timers)
