@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 from .drivers.base import Driver
 from .drivers.buffers import DEFAULT_BUFFER_SIZE, DEFAULT_HEADROOM, PacketPool
 from .drivers.mac import mac_to_str
+from .gctune import tune_collector
 from .ip import ipv4
 from .ip.checksum import warm_up as warm_up_checksum
 from .ip.stack import Interface, IPStack
@@ -156,6 +157,7 @@ class Stack:
         if any(not (d.offloads.rx_csum and d.offloads.tx_csum) for d in self.drivers):
             warm_up_checksum()
         tune_allocator()
+        tune_collector()
         self.reactor.start()
         self._loop = asyncio.get_running_loop()
         _running.setdefault(self._loop, []).append(self)
