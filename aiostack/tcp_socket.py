@@ -297,6 +297,8 @@ class TcpSocket:
             elif conn.state != State.CLOSED:
                 conn.close(now)
             self._stack.reactor.forget(conn)
+            if conn.user is self:
+                conn.user = None  # the connection may live on (FIN-WAIT, TIME-WAIT): not this socket
         self._stack.reactor.kick()
 
     async def wait_closed(self) -> None:

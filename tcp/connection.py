@@ -17,6 +17,7 @@ and RFC 5961's challenge ACKs.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import errno
 from collections import Counter
@@ -1048,6 +1049,12 @@ class Connection:
     def _enter_time_wait(self, now: float) -> None:
         self.state = State.TIME_WAIT
         self._stop_rtx()
+        # 2·MSL of answering a retransmitted FIN (or taking a new SYN, RFC 6191) needs sequence
+        # numbers and timestamps, not the sender's machinery: let the congestion controller,
+        # the SACK scoreboard and RACK's transmit records go now (made again on first use).
+        for name in ("cc", "scoreboard", "rack"):
+            with contextlib.suppress(AttributeError):
+                object.__delattr__(self, name)
         self._set_idle_timer(now + 2 * self.config.msl, self._on_time_wait_done)
         self.host.notify(self)
 
