@@ -346,7 +346,8 @@ class IPStack:
                 # Fragments carry no ports, so the device steered them all by addresses, here;
                 # the whole datagram belongs to the reactor its ports name.
                 owner = queue_for(queues, src, dst, (whole[0] << 8) | whole[1], (whole[2] << 8) | whole[3])
-                if self._hand_over(bytes(view[off - _ETH : off]) + data, owner):
+                if carry := self._elsewhere(owner):
+                    carry(bytes(view[off - _ETH : off]) + data, owner)
                     self.stats["ipv4_reassembled_handed_over"] += 1
                     return
             self._l4_input(iface, hdr, memoryview(data), 0, len(data), False, link_bcast, dst_bcast, now)
@@ -470,10 +471,10 @@ class IPStack:
             self._icmp_error_input(view, ip_off, l4, end, itype, view[l4 + 1])
         elif itype == icmp.ECHO_REPLY and end - l4 >= icmp.ECHO.size:
             ident, seq = icmp.ECHO.unpack_from(view, l4)[3:]
-            if ident not in self.echo_idents and self._hand_over(
-                bytes(view[ip_off - _ETH : end]), ident % self.steering[1]
-            ):
-                self.stats["icmp_handed_over"] += 1  # its ping: Stack.ping picks identifiers that name the queue
+            carry = None if ident in self.echo_idents else self._elsewhere(ident % self.steering[1])
+            if carry:  # another reactor's ping: Stack.ping picks identifiers that name the queue
+                carry(bytes(view[ip_off - _ETH : end]), ident % self.steering[1])
+                self.stats["icmp_handed_over"] += 1
             elif ident in self.echo_idents:
                 self.echo_events.append((hdr.src, ident, seq, bytes(view[l4 + icmp.ECHO.size : end])))
                 self.stats["icmp_echo_reply_rx"] += 1
@@ -499,13 +500,10 @@ class IPStack:
         queue, queues = self.steering
         return queues == 1 or queue_for(queues, local, remote, lport, rport) == queue
 
-    def _hand_over(self, frame: bytes, owner: int) -> bool:
-        """Pass ``frame`` to the stack of queue ``owner`` if that is not this one (and someone
-        carries it): True when handed over."""
-        if owner == self.steering[0] or self.on_foreign_frame is None:
-            return False
-        self.on_foreign_frame(frame, owner)
-        return True
+    def _elsewhere(self, owner: int) -> Callable[[bytes, int], None] | None:
+        """What carries a frame to the stack of queue ``owner``, if that is not this one (the
+        frame is copied only then)."""
+        return self.on_foreign_frame if owner != self.steering[0] else None
 
     def _icmp_error_input(self, view: memoryview, ip_off: int, l4: int, end: int, itype: int, code: int) -> None:
         """Deliver an ICMP error to the UDP endpoint it is about (RFC 1122 §4.1.3.3): a connected
@@ -525,7 +523,8 @@ class IPStack:
             owner = queue_for(queues, int.from_bytes(view[q + 12 : q + 16], "big"),
                               int.from_bytes(view[q + 16 : q + 20], "big"),
                               (view[ports] << 8) | view[ports + 1], (view[ports + 2] << 8) | view[ports + 3])
-            if self._hand_over(bytes(view[ip_off - _ETH : end]), owner):
+            if carry := self._elsewhere(owner):
+                carry(bytes(view[ip_off - _ETH : end]), owner)
                 self.stats["icmp_handed_over"] += 1
                 return
         if view[q + 9] != ipv4.PROTO_UDP:
