@@ -101,6 +101,15 @@ def remove_stale(directory: Path) -> list[Path]:
     return gone
 
 
+def clear_place(path: Path) -> None:
+    """Make ``path``'s directory (private) and free the path: a socket left there by a process
+    with our pid that died, and sockets of processes that are gone."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    remove_stale(path.parent)
+
+
 class ControlServer:
     """Serves ``stack``'s control socket at ``path`` (default: ``control_dir()/<pid>.sock``)."""
 
@@ -113,10 +122,7 @@ class ControlServer:
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()  # a stale socket of a process with our pid that died
-        remove_stale(self.path.parent)
+        clear_place(self.path)
         self._server = await asyncio.start_unix_server(self._handle, path=str(self.path))
         os.chmod(self.path, 0o600)
 
@@ -202,10 +208,7 @@ class ParentControl:
         self.reactors = reactors
         self.labels = labels or {}
         self.started = time.monotonic()
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
-        remove_stale(self.path.parent)
+        clear_place(self.path)
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._sock.bind(str(self.path))
         os.chmod(self.path, 0o600)
