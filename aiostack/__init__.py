@@ -5,6 +5,7 @@ The asyncio-compatible entry points (``start_server``, ``open_connection``, ``cr
 one; :func:`serve` runs a whole server from the standard options.
 """
 
+from . import build as build  # first: with AIOSTACK_NO_EXTENSIONS=1 it selects the pure build
 from .network import open_network, serve
 from .protocols import create_connection, create_server
 from .stack import Stack, current_stack

@@ -62,7 +62,8 @@ def _print_tables(instances: list[dict[str, Any]]) -> None:
         Console = None
     for inst in instances:
         role = f" (parent of {inst['cores']} reactors)" if inst.get("role") == "parent" else ""
-        title = f"aiostack pid {inst.get('pid', '?')}{role} — {inst['socket']}"
+        build = f", {inst['build']} build" if "build" in inst else ""
+        title = f"aiostack pid {inst.get('pid', '?')}{role}{build} — {inst['socket']}"
         if "error" in inst or "stale" in inst:
             print(f"{title}: {inst.get('error', 'stale socket (no process behind it)')}")
             continue

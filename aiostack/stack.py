@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, overload
 
+from .build import build_name
 from .drivers.base import Driver
 from .drivers.buffers import DEFAULT_BUFFER_SIZE, DEFAULT_HEADROOM, PacketPool
 from .drivers.mac import mac_to_str
@@ -284,6 +285,7 @@ class Stack:
                 "alloc_failures": self.pool.failures,
             },
             "reactor": {
+                "build": build_name(),
                 "iterations": self.reactor.iterations,
                 "sleeps": self.reactor.sleeps,
                 "internal_errors": self.reactor.internal_errors,
