@@ -106,6 +106,10 @@ have reneged) unless this is set (RFC 6675 Errata 1610: keep it given robust ren
 class Host(Protocol):
     """What a connection needs from the TCP layer around it."""
 
+    stats: Counter[str]
+    """The layer's counters: a connection adds the events worth seeing across connections
+    (retransmitted segments, tail loss probes) besides its own ``stats``."""
+
     def transmit(
         self, conn: Connection, seq: int, ack: int, flags: int, window: int, options: bytes, offset: int, length: int
     ) -> None:
@@ -526,6 +530,7 @@ class Connection:
                 self.rtt_time = now
         else:
             self.stats["retransmitted_segments"] += 1
+            self.host.stats["retransmitted_segments"] += 1
             if self.rtt_seq is not None and seq_le(seq, self.rtt_seq):
                 self.rtt_seq = None  # Karn's rule (RFC 6298 §3): no sample from a retransmission
         if arm:
@@ -833,6 +838,7 @@ class Connection:
             self._retransmission_timeout(now)
             return
         self.stats["tlp_probes"] += 1
+        self.host.stats["tlp_probes"] += 1
         self.tlp_in_recovery = self.in_recovery or self.rto_recovery
         data_end = self._data_end()
         unsent = (data_end - self.snd_nxt) & MASK if seq_lt(self.snd_nxt, data_end) else 0
@@ -849,10 +855,14 @@ class Connection:
                 self._rtx_is_pto = False
                 self._retransmission_timeout(now)
                 return
+            seq, end = last
+            mss = self._cur_mss()
+            if ((end - seq) & MASK) > mss:
+                seq = (end - mss) & MASK  # a TSO record: its last SMSS only (one segment, §7.3)
             self.tlp_is_retrans = True
             self.tlp_end = self.snd_max
             self.stats["tlp_retransmits"] += 1
-            self._retransmit(last[0], last[1], now)
+            self._retransmit(seq, end, now)
         self._arm_rtx(now)  # the probe is out: the RTO again (no second probe, §7.3)
 
     def _tlp_on_ack(self, seg: Segment, ack: int, dsack: bool, now: float) -> None:
