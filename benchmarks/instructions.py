@@ -24,11 +24,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 WARM = 200
-SHORT = 100
-LONG = 600
+ROUNDS = 1000
 REQUEST = b"x" * 64
 
 
@@ -40,11 +40,29 @@ class _Echo(asyncio.Protocol):
         self.transport.write(data)  # type: ignore[attr-defined]
 
 
+def _toggle_collect() -> Callable[[], None]:
+    """callgrind's CALLGRIND_TOGGLE_COLLECT as a Python call (a no-op outside valgrind)."""
+    from cffi import FFI
+
+    ffi = FFI()
+    ffi.cdef("void toggle_collect(void);")
+    ffi.set_source(
+        "_aiostack_cg", "#include <valgrind/callgrind.h>\nvoid toggle_collect(void) { CALLGRIND_TOGGLE_COLLECT; }"
+    )
+    build = tempfile.mkdtemp(prefix="aiostack-cg-build-")
+    ffi.compile(tmpdir=build, verbose=False)
+    sys.path.insert(0, build)
+    import _aiostack_cg  # type: ignore[import-not-found]
+
+    return _aiostack_cg.lib.toggle_collect  # type: ignore[no-any-return]
+
+
 class _Client(asyncio.Protocol):
-    def __init__(self, rounds: int, done: asyncio.Future[None]) -> None:
+    def __init__(self, rounds: int, done: asyncio.Future[None], toggle: Callable[[], None] | None) -> None:
         self.rounds = rounds
         self.done = done
         self.pending = 0
+        self.toggle = toggle
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
@@ -59,27 +77,31 @@ class _Client(asyncio.Protocol):
         if self.pending > 0:
             return
         self.rounds -= 1
+        if self.toggle is not None and self.rounds in (ROUNDS, 0):
+            self.toggle()  # on after the warm-up, off after the measured round trips
         if self.rounds > 0:
             self._send()
         elif not self.done.done():
             self.done.set_result(None)
 
 
-async def _workload(rounds: int) -> None:
+async def _workload(rounds: int, toggle: Callable[[], None] | None) -> None:
     from aiostack.drivers.memory import MemoryLink
     from aiostack.protocols import create_connection, create_server
     from aiostack.stack import Stack
 
     link = MemoryLink()
-    server = Stack(seed=2)
+    # No busy polling: under callgrind the wall clock runs ~50x slower, and idle iterations
+    # counted by time would make the count depend on it.
+    server = Stack(seed=2, busy_poll=0)
     server.attach(link.port(name="server"), "10.8.0.2/24")
-    client = Stack(seed=1)
+    client = Stack(seed=1, busy_poll=0)
     client.attach(link.port(name="client"), "10.8.0.1/24")
     await server.start()
     await client.start()
     srv = await create_server(_Echo, "10.8.0.2", 7, stack=server)
     done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    transport, _ = await create_connection(lambda: _Client(rounds, done), "10.8.0.2", 7, stack=client)
+    transport, _ = await create_connection(lambda: _Client(rounds, done, toggle), "10.8.0.2", 7, stack=client)
     await asyncio.wait_for(done, 600)
     transport.close()
     srv.close()
@@ -90,21 +112,23 @@ async def _workload(rounds: int) -> None:
 def _child(rounds: int) -> None:
     import uvloop
 
-    uvloop.run(_workload(rounds))
+    toggle = _toggle_collect() if os.environ.get("AIOSTACK_CALLGRIND") else None
+    uvloop.run(_workload(rounds, toggle))
 
 
-def _count(rounds: int, pure: bool) -> int:
-    """Total user-space instructions (callgrind's Ir) of one run of the workload."""
+def _count(pure: bool) -> int:
+    """User-space instructions (callgrind's Ir) of ``ROUNDS`` round trips after the warm-up."""
     env = dict(os.environ)
     env.pop("AIOSTACK_NO_EXTENSIONS", None)
     if pure:
         env["AIOSTACK_NO_EXTENSIONS"] = "1"
     env["PYTHONHASHSEED"] = "0"
+    env["AIOSTACK_CALLGRIND"] = "1"
     with tempfile.TemporaryDirectory(prefix="aiostack-cg-") as tmp:
         out = Path(tmp) / "callgrind.out"
         subprocess.run(
-            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=no",
-             sys.executable, "-m", "benchmarks.instructions", "--child", str(rounds)],
+            ["valgrind", "--tool=callgrind", "--collect-atstart=no", f"--callgrind-out-file={out}",
+             sys.executable, "-m", "benchmarks.instructions", "--child", str(WARM + ROUNDS)],
             env=env, check=True, capture_output=True, timeout=1200,
         )
         m = re.search(rb"^totals:\s+(\d+)", out.read_bytes(), re.M) or re.search(rb"^summary:\s+(\d+)",
@@ -119,14 +143,12 @@ def measure() -> dict[str, object]:
     from aiostack import build
 
     result: dict[str, object] = {"workload": f"asyncio.Protocol echo, {len(REQUEST)}-byte requests, memory link",
-                                 "round_trips": LONG - SHORT}
+                                 "round_trips": ROUNDS}
     for name, pure in (("pure", True), ("compiled", False)):
         if not pure and not build.compiled_modules():
             result[name] = None
             continue
-        short = _count(WARM + SHORT, pure)
-        long = _count(WARM + LONG, pure)
-        result[name] = round((long - short) / (LONG - SHORT))
+        result[name] = round(_count(pure) / ROUNDS)
     if result.get("compiled") and result.get("pure"):
         result["compiled_over_pure"] = round(result["compiled"] / result["pure"], 3)  # type: ignore[operator]
     return result
