@@ -17,11 +17,10 @@ and RFC 5961's challenge ACKs.
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import errno
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from . import segment as wire
 from .config import TcpConfig
@@ -140,24 +139,24 @@ class Host(Protocol):
 class Connection:
     """One TCP connection. Addresses are 32-bit integers.
 
-    Memory: a reactor may hold a million of these, so ``__slots__`` (``__dict__`` is among them
-    only so that an attribute missing from the list still works, at a cost), and the parts an
-    idle connection never uses — the congestion controller, the SACK scoreboard, RACK's records,
-    the ``stats``/``drops`` counters — are made on first use (:meth:`__getattr__`).
+    Memory: a reactor may hold a million of these, so ``__slots__`` (in the compiled build, the
+    C struct that ``connection.pxd`` declares), and the parts an idle connection never uses — the
+    congestion controller, the SACK scoreboard, RACK's records, the ``stats``/``drops``
+    counters — are made on first use by their properties.
     """
 
     __slots__ = (
-        "__dict__", "__weakref__", "_challenge_time", "_challenge_tokens", "_delack_deadline", "_delack_timer",
-        "_fin_processed", "_idle_timer", "_reo_deadline", "_rtx_deadline", "_rtx_is_pto", "_rtx_timer", "ack_now",
-        "ack_pending", "cc", "config", "data_seq", "drops", "dupacks", "error", "fin_queued", "fin_seq", "gso_max",
-        "high_rxt", "host", "in_recovery", "irs", "iss", "keepalive", "keepalive_probes", "last_ack_sent", "last_rtt",
-        "last_rx", "last_tx", "listener", "local_addr", "local_mss", "local_port", "max_snd_wnd", "nodelay",
-        "orphaned", "peer_mss", "persist_backoff", "persist_probes", "rack", "rcv_adv", "rcv_wscale", "rcvbuf",
-        "read_closed", "recover", "recovery_inflation", "remote_addr", "remote_port", "rescue_rxt", "retries",
-        "rto_recovery", "rtt", "rtt_seq", "rtt_time", "rtt_time_syn", "sack_ok", "scoreboard", "segs_in", "segs_out",
-        "snd_max", "snd_mss", "snd_nxt", "snd_una", "snd_wl1", "snd_wl2", "snd_wnd", "snd_wscale", "sndbuf",
-        "soft_error", "state", "stats", "timers", "tlp_end", "tlp_in_recovery", "tlp_is_retrans", "ts_offset", "ts_ok",
-        "ts_recent", "ts_recent_time", "tx_route", "user", "wscale_ok",
+        "__weakref__", "_cc", "_challenge_time", "_challenge_tokens", "_delack_deadline", "_delack_timer", "_drops",
+        "_fin_processed", "_idle_timer", "_rack", "_reo_deadline", "_rtx_deadline", "_rtx_is_pto", "_rtx_timer",
+        "_scoreboard", "_stats", "ack_now", "ack_pending", "config", "data_seq", "dupacks", "error", "fin_queued",
+        "fin_seq", "gso_max", "high_rxt", "host", "in_recovery", "irs", "iss", "keepalive", "keepalive_probes",
+        "last_ack_sent", "last_rtt", "last_rx", "last_tx", "listener", "local_addr", "local_mss", "local_port",
+        "max_snd_wnd", "nodelay", "orphaned", "peer_mss", "persist_backoff", "persist_probes", "rcv_adv", "rcv_wscale",
+        "rcvbuf", "read_closed", "recover", "recovery_inflation", "remote_addr", "remote_port", "rescue_rxt", "retries",
+        "rto_recovery", "rtt", "rtt_seq", "rtt_time", "rtt_time_syn", "sack_ok", "segs_in", "segs_out", "snd_max",
+        "snd_mss", "snd_nxt", "snd_una", "snd_wl1", "snd_wl2", "snd_wnd", "snd_wscale", "sndbuf", "soft_error", "state",
+        "timers", "tlp_end", "tlp_in_recovery", "tlp_is_retrans", "ts_offset", "ts_ok", "ts_recent", "ts_recent_time",
+        "tx_route", "user", "wscale_ok"
     )
 
     def __init__(
@@ -186,7 +185,11 @@ class Connection:
         self.segs_in = 0
         self.segs_out = 0
         """Segments received and sent (Linux's tcpi_segs_in/out); other events count in ``stats``."""
-        # made on first use (__getattr__): drops, stats: Counter[str]; cc; scoreboard; rack
+        self._cc: CongestionControl | None = None
+        self._scoreboard: Scoreboard | None = None
+        self._rack: Rack | None = None
+        self._stats: Counter[str] | None = None
+        self._drops: Counter[str] | None = None
 
         # -- send sequence space (RFC 9293 §3.3.1)
         self.iss = iss
@@ -305,42 +308,58 @@ class Connection:
         self.user: object | None = None
 
     # == sub-objects made on first use =============================================================
-    drops: Counter[str]
-    stats: Counter[str]
-    cc: CongestionControl
-    scoreboard: Scoreboard
-    """The RFC 6675 scoreboard of SACKed ranges; used when SACK is on."""
-    rack: Rack
-    """RACK-TLP (RFC 8985): transmit records and loss detection; used when SACK is on."""
+    # An idle connection never needs these; each is made by its property at first use and let go
+    # again on entering TIME-WAIT (a million idle connections are the sizing case).
 
-    def __getattr__(self, name: str) -> Any:
-        """Make ``cc``, ``scoreboard``, ``rack``, ``stats`` or ``drops`` at their first use. The
-        controller starts from the current SMSS and the connection's creation time, which is the
-        state an eagerly made one would be in (its ``set_mss`` calls rescale the initial window
-        exactly; no other hook runs before the first use)."""
-        if name == "cc":
+    @property
+    def cc(self) -> CongestionControl:
+        """The congestion controller, started from the current SMSS and the connection's
+        creation time: the state an eagerly made one would be in (its ``set_mss`` calls rescale
+        the initial window exactly; no other hook runs before the first use)."""
+        cc = self._cc
+        if cc is None:
             cfg = self.config
-            value: Any = create_congestion(
+            cc = self._cc = create_congestion(
                 cfg.congestion, self.snd_mss, self.rtt_time_syn, initial_window=cfg.initial_window
             )
-        elif name == "scoreboard":
-            value = Scoreboard()
-        elif name == "rack":
-            value = Rack()
-        elif name == "stats" or name == "drops":
-            value = Counter()
-        else:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        object.__setattr__(self, name, value)
-        return value
+        return cc
+
+    @property
+    def scoreboard(self) -> Scoreboard:
+        """The RFC 6675 scoreboard of SACKed ranges; used when SACK is on."""
+        sb = self._scoreboard
+        if sb is None:
+            sb = self._scoreboard = Scoreboard()
+        return sb
+
+    @property
+    def rack(self) -> Rack:
+        """RACK-TLP (RFC 8985): transmit records and loss detection; used when SACK is on."""
+        rack = self._rack
+        if rack is None:
+            rack = self._rack = Rack()
+        return rack
+
+    @property
+    def stats(self) -> Counter[str]:
+        """Events of this connection worth counting (retransmissions, probes, cuts …)."""
+        stats = self._stats
+        if stats is None:
+            stats = self._stats = Counter()
+        return stats
+
+    @property
+    def drops(self) -> Counter[str]:
+        """Segments this connection discarded, by reason."""
+        drops = self._drops
+        if drops is None:
+            drops = self._drops = Counter()
+        return drops
 
     def _cc_mss_changed(self) -> None:
         """SMSS changed: tell the congestion controller, if it has been made yet."""
-        try:
-            cc = object.__getattribute__(self, "cc")  # without making it (__getattr__)
-        except AttributeError:
-            return
-        cc.set_mss(self.snd_mss)
+        if self._cc is not None:
+            self._cc.set_mss(self.snd_mss)
 
     # == helpers ==============================================================================
     @staticmethod
@@ -1062,9 +1081,9 @@ class Connection:
         # 2·MSL of answering a retransmitted FIN (or taking a new SYN, RFC 6191) needs sequence
         # numbers and timestamps, not the sender's machinery: let the congestion controller,
         # the SACK scoreboard and RACK's transmit records go now (made again on first use).
-        for name in ("cc", "scoreboard", "rack"):
-            with contextlib.suppress(AttributeError):
-                object.__delattr__(self, name)
+        self._cc = None
+        self._scoreboard = None
+        self._rack = None
         self._set_idle_timer(now + 2 * self.config.msl, self._on_time_wait_done)
         self.host.notify(self)
 
@@ -1301,7 +1320,8 @@ class Connection:
     def segment_arrives(self, seg: Segment, now: float) -> None:
         self.segs_in += 1
         state = self.state
-        if state is State.ESTABLISHED and self._predicted(seg, now):
+        if state is State.ESTABLISHED and self.config.header_prediction and self._predicted(seg, now):
+            self.host.stats["header_predicted"] += 1  # Linux's TCPHPHits
             return
         if state == State.SYN_SENT:
             self._syn_sent(seg, now)
