@@ -1,6 +1,11 @@
 """C types of the connection state machine for the compiled build (Cython, pure-Python mode):
 the fields ``__slots__`` lists in ``connection.py``, typed."""
 
+from aiostack.tcp.segment cimport Segment
+from aiostack.tcp.send_buffer cimport SendBuffer
+
+cdef long long MASK  # 2**32 - 1: sequence arithmetic in C
+
 cdef class Connection:
     cdef object __weakref__
     # objects, and values that may be None
@@ -20,12 +25,12 @@ cdef class Connection:
     cdef public object rescue_rxt
     cdef public object rtt
     cdef public object rtt_seq
-    cdef public object sndbuf
     cdef public object state
     cdef public object timers
     cdef public object tlp_end
     cdef public object tx_route
     cdef public object user
+    cdef public SendBuffer sndbuf
     # times (seconds, as the host's clock gives them)
     cdef public double _challenge_time
     cdef public double _challenge_tokens
@@ -92,3 +97,16 @@ cdef class Connection:
     cdef public long long soft_error
     cdef public long long ts_offset
     cdef public long long ts_recent
+
+    # the established path: C calls between these (the rest stay Python methods)
+    cpdef long long _ts_now(self, double now)
+    cpdef long long _flight(self)
+    cpdef long long _data_end(self)
+    cpdef _emit(self, long long seq, long long flags, double now, long long offset=*, long long length=*)
+    cpdef long long _cur_mss(self)
+    cpdef _arm_rtx(self, double now)
+    cpdef segment_arrives(self, Segment seg, double now)
+    cpdef bint _predicted(self, Segment seg, double now)
+    cpdef _new_ack(self, Segment seg, long long ack, double now)
+    cpdef bint _sack_update(self, Segment seg, long long ack, double now)
+    cpdef _receive_data(self, Segment seg, double now)
