@@ -9,7 +9,7 @@ BENCH_STAMP := $(VENV)/.bench-installed
 # Debian packages the tests and the demo drive from the kernel side.
 DEB_PACKAGES := iproute2 tcpdump iputils-ping curl wrk apache2-utils redis-tools
 # ... and what the benchmarks drive besides (taskset is util-linux's, always there).
-BENCH_DEB_PACKAGES := $(DEB_PACKAGES) iperf3
+BENCH_DEB_PACKAGES := $(DEB_PACKAGES) iperf3 valgrind
 
 .PHONY: setup build sysdeps benchdeps bench bench-quick demo test test-pure lint clean
 

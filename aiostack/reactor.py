@@ -1,6 +1,6 @@
 """The per-core reactor: the one place where drivers, the sans-I/O layers and the event loop meet.
 
-Each iteration follows DESIGN.md (mTCP's and VPP's loop):
+Each iteration follows mTCP's and VPP's loop (docs/architecture.md):
 
 0. flush what the applications queued since the last iteration;
 1. drain every owned queue, in bursts;

@@ -27,8 +27,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-WARM = 200
-ROUNDS = 1000
+WARM = 100
+ROUNDS = 400
 REQUEST = b"x" * 64
 
 
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         print("valgrind is not installed (Debian package valgrind; make benchdeps installs it)", file=sys.stderr)
         return 1
     result = measure()
-    print(json.dumps(result, indent=2))
+    print(json.dumps(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     return 0

@@ -315,7 +315,7 @@ def header_lines(data: Mapping[str, Any]) -> list[str]:
     lines = [
         f"Run {meta.get('date')} · `{plan.get('command')}` ({plan.get('mode')}, {meta.get('elapsed_s', '?')} s) "
         f"· commit {meta.get('commit')}",
-        f"Machine: {machine}",
+        f"Machine: {machine}" + (f"; aiostack {meta['build']} build" if meta.get("build") else ""),
         f"Server pinned to CPU {plan.get('server_cpu')}, clients to CPU {plan.get('client_cpu')}; medians of "
         f"{plan.get('runs')} runs; wrk -t1 -c50 {plan.get('rps_seconds') or '?'} s per run"
         + (f"; latency at a fixed {fmt_num(plan.get('latency_rate'))} req/s (½ of uvloop-veth's median)."
@@ -344,6 +344,18 @@ def cores_rows(data: Mapping[str, Any]) -> list[list[str]]:
     ]
 
 
+def instructions_line(data: Mapping[str, Any]) -> str | None:
+    """benchmarks/instructions.py's figure: user-space instructions per round trip, both builds."""
+    r = (data.get("instructions") or {}).get("result") or {}
+    if not r.get("pure"):
+        return None
+    line = (f"User-space instructions per request/response round trip (callgrind, {r.get('workload')}): "
+            f"pure {fmt_num(r['pure'])}")
+    if r.get("compiled"):
+        line += f", compiled {fmt_num(r['compiled'])} ({r.get('compiled_over_pure')} of pure; target ≤ 0.2)"
+    return line + "."
+
+
 def markdown(data: Mapping[str, Any], *, images: str | None = "results") -> str:
     def table(headers: list[str], rows: list[list[str]]) -> str:
         out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
@@ -357,6 +369,8 @@ def markdown(data: Mapping[str, Any], *, images: str | None = "results") -> str:
         parts.append("1 vs 2 reactors over a multi-queue TAP and AF_PACKET fanout (`benchmarks/cores.py`, "
                      "`--cores N`):\n\n"
                      + table(CORES_HEADERS, cores_rows(data)))
+    if line := instructions_line(data):
+        parts.append(line)
     errors = all_errors(data)
     if errors:
         parts.append("Errors and notes:\n\n" + "\n".join(f"- {e}" for e in errors))
@@ -406,6 +420,8 @@ def print_tables(data: Mapping[str, Any], console: Any | None = None) -> None:
         for row in cores_rows(data):
             t.add_row(*row)
         console.print(t)
+    if line := instructions_line(data):
+        console.print(line, highlight=False)
     for e in all_errors(data):
         console.print(f"[red]error[/red] {e}", highlight=False)
 

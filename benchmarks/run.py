@@ -43,6 +43,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aiostack.build import build_name
 from aiostack.netns import net_unavailable_reason
 
 from . import report, workloads
@@ -76,6 +77,9 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results"
 IDLE_CONNS = HERE / "idle_conns.py"
 CORES = HERE / "cores.py"
+INSTRUCTIONS = HERE / "instructions.py"
+INSTRUCTIONS_BUDGET_S = 300
+"""benchmarks/instructions.py: one callgrind run per build (~1 min here)."""
 CORES_BUDGET_S = 180.0
 """benchmarks/cores.py: four servers (1 and 2 reactors, TAP and AF_PACKET), 3 wrk runs each (~80 s here)."""
 README = HERE / "README.md"
@@ -119,7 +123,7 @@ class Plan:
                 n += (1 if s.stack == "kernel" else 2) * (1 + self.runs)
             if name == "uvloop-veth" and self.iperf3:
                 n += self.runs
-        return n + (2 if self.idle_conns else 0)
+        return n + (3 if self.idle_conns else 0)
 
 
 def make_plan(args: argparse.Namespace) -> Plan:
@@ -242,6 +246,7 @@ def machine_info() -> dict[str, Any]:
                                                 _cmd_first_line(["systemd-detect-virt", "--container"]))
                                     if v and v != "none") or None,
         "python": platform.python_version(),
+        "build": build_name(),
         "packages": versions,
         "tools": {
             "wrk": _cmd_first_line(["wrk", "-v"]),
@@ -307,7 +312,7 @@ class Runner:
 
     def _steps_of(self, system: System) -> int:
         sub = Plan(**{**asdict(self.plan), "systems": [system.name]})
-        return sub.steps() - (2 if sub.idle_conns else 0)
+        return sub.steps() - (3 if sub.idle_conns else 0)
 
     # -- HTTP: rps, latency, cps ------------------------------------------------------------------
 
@@ -481,6 +486,10 @@ class Runner:
         self.ui.stage("1 vs 2 reactors (benchmarks/cores.py)")
         self._script("cores", CORES, ["--json", "--runs", str(self.plan.runs)], CORES_BUDGET_S)
 
+    def instructions(self) -> None:
+        self.ui.stage("instructions per round trip, pure vs compiled build (benchmarks/instructions.py)")
+        self._script("instructions", INSTRUCTIONS, [], INSTRUCTIONS_BUDGET_S)
+
     def _script(self, key: str, script: Path, args: list[str], timeout: float) -> None:
         """Run ``script`` and keep the JSON object on its last output line as ``results[key]``."""
         argv = [PYTHON, str(script), *args]
@@ -636,6 +645,7 @@ def main(argv: list[str] | None = None) -> int:
                     runner.system(SYSTEMS[name])
                 if plan.idle_conns:
                     runner.cores()
+                    runner.instructions()
                     runner.idle_conns(deadline)
         except KeyboardInterrupt:
             interrupted = True
