@@ -285,7 +285,9 @@ def run_per_core(
         if device is None:
             device = _open_device(options, cleanup)
         elif device.num_queues != n or not hasattr(device, "take_queue"):
-            raise ValueError(f"--cores {n} needs a device with {n} queues and take_queue(), not {device!r}")
+            from .devices import DeviceError
+
+            raise DeviceError(f"--cores {n} needs a device with {n} queues and take_queue(), not {device!r}")
         dev = device
         sup = Supervisor(n, lambda k: target(k, dev, channels[k]))
         sup.control = _parent_control(options, sup)

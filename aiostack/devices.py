@@ -14,7 +14,13 @@ if TYPE_CHECKING:
     from .drivers.base import Driver
     from .drivers.buffers import PacketPool
 
-__all__ = ["open_driver"]
+__all__ = ["DeviceError", "open_driver"]
+
+
+class DeviceError(ValueError):
+    """The options name a device that cannot be opened from options alone (the memory driver,
+    a host address on AF_PACKET, a device without the queues asked for): an entry point such as
+    :func:`aiostack.serve` or ``aiostack run`` says it in one line and exits."""
 
 PACKET_HOST_ADDR = (
     "--host-addr configures the kernel's side of a TAP; with --driver packet give the address to the "
@@ -37,7 +43,7 @@ def open_driver(
     the queues by :func:`aiostack.drivers.steering.flow_hash` (a TAP gets the steering program, an
     AF_PACKET fanout group its eBPF twin) — what a multi-core parent asks for; the device and the
     program are then closed by that exit stack. ``ValueError`` with the option named for what
-    cannot be opened from options alone."""
+    cannot be opened from options alone (:class:`DeviceError`)."""
     host_addr = str(options.host_addr) if options.host_addr else None
     if options.driver == "tap":
         from .drivers.tap import TapDriver
@@ -53,9 +59,9 @@ def open_driver(
         from .drivers.packet import PacketDriver
 
         if host_addr:
-            raise ValueError(PACKET_HOST_ADDR)
+            raise DeviceError(PACKET_HOST_ADDR)
         if steer is None:
             return PacketDriver(options.iface, queues=queues, pool=pool, mtu=options.mtu)
         return steer.enter_context(PacketDriver(options.iface, queues=queues, pool=pool, mtu=options.mtu,
                                                 fanout="steer"))
-    raise ValueError(memory_needs_peer(options.cores))
+    raise DeviceError(memory_needs_peer(options.cores))

@@ -17,6 +17,7 @@ from typing import Any
 from .app import run
 from .config import Options, options_from_mapping
 from .cores import serve_cores
+from .devices import DeviceError
 from .drivers.base import Driver
 from .networks import KernelNetwork, NativeNetwork, Network, StreamHandler, start_control
 from .stack import Stack
@@ -69,7 +70,10 @@ def serve(
     if not port:
         raise ValueError("serve() needs a port")
     if options.cores != 1:
-        serve_cores(handler, options, port, host, ready, device)
+        try:
+            serve_cores(handler, options, port, host, ready, device)
+        except DeviceError as exc:  # a configuration problem, not a crash: one line
+            sys.exit(f"aiostack: {exc}")
         return
 
     async def main() -> None:
@@ -84,5 +88,7 @@ def serve(
 
     try:
         run(main)
+    except DeviceError as exc:
+        sys.exit(f"aiostack: {exc}")
     except KeyboardInterrupt:  # pragma: no cover - SIGINT is handled by run(); belt and braces
         sys.exit(130)
