@@ -52,6 +52,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from .addresses import format_address
+from .buffered import as_data_protocol, unwrap
 from .tcp.connection import State
 from .tcp_socket import TcpSocket
 
@@ -137,7 +138,7 @@ class Transport(asyncio.Transport):
         # on the connection itself: an accepted TcpSocket shares its listener's option set, and
         # setsockopt would change the default of every later connection of that listener too.
         conn.nodelay = True
-        self._protocol: asyncio.BaseProtocol | None = protocol
+        self._protocol: asyncio.BaseProtocol | None = as_data_protocol(protocol)
         self._protocol_connected = False
         self._buffer: bytearray | bytes = _EMPTY  # a bytearray while it holds data
         self._closing = False
@@ -497,11 +498,11 @@ class Transport(asyncio.Transport):
 
     # -- protocol and extras ------------------------------------------------------------------
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
-        self._protocol = protocol
+        self._protocol = as_data_protocol(protocol)
         self._protocol_connected = True
 
     def get_protocol(self) -> asyncio.BaseProtocol:
-        return self._protocol  # type: ignore[return-value]
+        return unwrap(self._protocol)  # type: ignore[no-any-return]
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         """As asyncio's: ``socket`` (the :class:`~aiostack.tcp_socket.TcpSocket`), ``sockname``
