@@ -39,6 +39,7 @@ import os
 import shlex
 import socket as _socket
 import ssl as _ssl
+import threading
 from asyncio import sslproto
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
@@ -708,14 +709,21 @@ def new_event_loop(options: Options | None = None, *, starter: StackStarter | No
 class EventLoopPolicy(asyncio.DefaultEventLoopPolicy):
     """An asyncio policy whose new loops are aiostack's: ``asyncio.set_event_loop_policy(
     aiostack.EventLoopPolicy(options))``, then ``asyncio.run``, ``asyncio.new_event_loop`` and
-    libraries that make their own loop get one."""
+    libraries that make their own loop get one.
+
+    Only in the main thread — the reactor's: a loop another thread makes (a library running a
+    private loop in a worker thread, as pyroute2 does to configure the TAP device) is asyncio's
+    default one, on the kernel, for the device and its stack belong to the reactor and a second
+    stack on them would fight the first."""
 
     def __init__(self, options: Options | None = None, *, starter: StackStarter | None = None) -> None:
         super().__init__()
         self._aiostack_options = options
         self._aiostack_starter = starter
 
-    def _loop_factory(self) -> Loop:  # type: ignore[override]
+    def _loop_factory(self) -> asyncio.AbstractEventLoop:  # type: ignore[override]
+        if threading.current_thread() is not threading.main_thread():
+            return asyncio.DefaultEventLoopPolicy._loop_factory()  # type: ignore[attr-defined,no-any-return]
         return Loop(self._aiostack_options, starter=self._aiostack_starter)
 
 
