@@ -20,7 +20,11 @@ loop.
   a ``remote_addr`` aiostack routes, goes to aiostack; with neither the kernel serves it.
 - ``sock_*`` on a socket the loop handed out (a server's ``sockets``, a transport's
   ``get_extra_info("socket")``), ``create_connection(sock=)``/``create_server(sock=)`` with an
-  aiostack socket: aiostack. ``start_tls`` and ``sendfile`` on an aiostack transport: aiostack
+  aiostack socket: aiostack. ``sock_connect`` of a new kernel TCP socket to a destination
+  aiostack routes connects an aiostack socket instead, which stands in for the kernel one from
+  then on (its ``sock_*`` calls, and ``create_connection(sock=)`` which then closes the unused
+  kernel socket) — what aiohttp's client does (``aiohappyeyeballs``: a socket, ``sock_connect``,
+  ``create_connection(sock=)``). ``start_tls`` and ``sendfile`` on an aiostack transport: aiostack
   (asyncio's TLS layer, :class:`asyncio.sslproto.SSLProtocol`, over the aiostack transport;
   ``sendfile`` by reading the file and writing it, with flow control).
 - everything else — Unix sockets, pipes, subprocesses, files, signals, DNS, other transports —
@@ -40,6 +44,7 @@ import shlex
 import socket as _socket
 import ssl as _ssl
 import threading
+import weakref
 from asyncio import sslproto
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
@@ -127,6 +132,11 @@ def _is_ours(sock: object) -> bool:
     return isinstance(sock, (TcpSocket, UdpSocket))
 
 
+def _is_plain_tcp(sock: object) -> bool:
+    return (isinstance(sock, _socket.socket) and sock.family == _socket.AF_INET
+            and sock.type == _socket.SOCK_STREAM)
+
+
 def _ssl_context(ssl: Any, server_side: bool, server_hostname: str | None) -> _ssl.SSLContext:
     """``ssl=True`` means a default context, as asyncio's ``_create_transport_context``."""
     if isinstance(ssl, _ssl.SSLContext):
@@ -155,6 +165,8 @@ class Loop(uvloop.Loop):
         self._aiostack_close: Callable[[], None] | None = None
         self._aiostack_starting: asyncio.Future[Stack] | None = None
         self._aiostack_counts: Counter[str] = Counter()
+        self._aiostack_standins: weakref.WeakKeyDictionary[_socket.socket, TcpSocket] = weakref.WeakKeyDictionary()
+        """Kernel sockets whose ``sock_connect`` went through aiostack → the socket that did."""
         net = options.addr.network
         self._aiostack_net = net
         self._aiostack_addr = str(options.addr.ip)
@@ -192,6 +204,22 @@ class Loop(uvloop.Loop):
             if close is not None:
                 close()
         super().close()
+
+    def _standin(self, sock: Any) -> Any:
+        """``sock``, or the aiostack socket standing in for it (see ``sock_connect``)."""
+        if isinstance(sock, _socket.socket):
+            return self._aiostack_standins.get(sock, sock)
+        return sock
+
+    def _take_standin(self, sock: Any) -> Any:
+        """For ``create_connection(sock=)``: the stand-in, the kernel socket closed (it is owned
+        by the transport now, and was never connected)."""
+        if isinstance(sock, _socket.socket):
+            standin = self._aiostack_standins.pop(sock, None)
+            if standin is not None:
+                sock.close()
+                return standin
+        return sock
 
     # -- the rule ---------------------------------------------------------------------------------
     def _routes(self, ip: str) -> bool:
@@ -318,6 +346,7 @@ class Loop(uvloop.Loop):
     ) -> tuple[asyncio.Transport, asyncio.BaseProtocol]:
         """``loop.create_connection``: through aiostack to a destination it routes (or over an
         aiostack ``sock``), through the kernel otherwise."""
+        sock = self._take_standin(sock)
         addrs: list[str] | None = None
         if sock is None and host is not None and family in (0, _socket.AF_INET):
             addrs = await self._resolve_here(host, port)
@@ -538,11 +567,13 @@ class Loop(uvloop.Loop):
 
     # -- sock_* on aiostack sockets -------------------------------------------------------------
     async def sock_recv(self, sock: Any, nbytes: int) -> bytes:  # type: ignore[override]
+        sock = self._standin(sock)
         if _is_ours(sock):
             return await sock.recv(nbytes)  # type: ignore[no-any-return]
         return await super().sock_recv(sock, nbytes)  # type: ignore[no-any-return]
 
     async def sock_recv_into(self, sock: Any, buf: Any) -> int:  # type: ignore[override]
+        sock = self._standin(sock)
         if isinstance(sock, TcpSocket):
             return await sock.recv_into(buf)
         if isinstance(sock, UdpSocket):
@@ -553,6 +584,7 @@ class Loop(uvloop.Loop):
         return await super().sock_recv_into(sock, buf)  # type: ignore[no-any-return]
 
     async def sock_recvfrom(self, sock: Any, bufsize: int) -> tuple[bytes, Any]:  # type: ignore[override]
+        sock = self._standin(sock)
         if isinstance(sock, UdpSocket):
             return await sock.recvfrom(bufsize)
         if isinstance(sock, TcpSocket):
@@ -560,6 +592,7 @@ class Loop(uvloop.Loop):
         return await super().sock_recvfrom(sock, bufsize)  # type: ignore[no-any-return]
 
     async def sock_recvfrom_into(self, sock: Any, buf: Any, nbytes: int = 0) -> tuple[int, Any]:  # type: ignore[override]
+        sock = self._standin(sock)
         if _is_ours(sock):
             view = memoryview(buf).cast("B")
             data, addr = await self.sock_recvfrom(sock, nbytes or len(view))
@@ -568,6 +601,7 @@ class Loop(uvloop.Loop):
         return await super().sock_recvfrom_into(sock, buf, nbytes)  # type: ignore[no-any-return]
 
     async def sock_sendall(self, sock: Any, data: Any) -> None:  # type: ignore[override]
+        sock = self._standin(sock)
         if isinstance(sock, TcpSocket):
             await sock.sendall(data)
         elif isinstance(sock, UdpSocket):
@@ -576,6 +610,7 @@ class Loop(uvloop.Loop):
             await super().sock_sendall(sock, data)
 
     async def sock_sendto(self, sock: Any, data: Any, address: Any) -> int:  # type: ignore[override]
+        sock = self._standin(sock)
         if isinstance(sock, UdpSocket):
             return await sock.sendto(data, address)
         return await super().sock_sendto(sock, data, address)  # type: ignore[no-any-return]
@@ -585,10 +620,22 @@ class Loop(uvloop.Loop):
             await sock.connect(address)
         elif isinstance(sock, UdpSocket):
             sock.connect(address)
+        elif (_is_plain_tcp(sock) and sock not in self._aiostack_standins and isinstance(address, tuple)
+              and self._routes(address[0])):
+            stack = await self.aiostack_stack()
+            standin = stack.socket(_socket.AF_INET, _socket.SOCK_STREAM)
+            try:
+                await standin.connect(address[:2])
+            except BaseException:
+                standin.close()
+                raise
+            self._aiostack_standins[sock] = standin
+            self._aiostack_counts["stand_ins"] += 1
         else:
             await super().sock_connect(sock, address)
 
     async def sock_accept(self, sock: Any) -> tuple[Any, Any]:  # type: ignore[override]
+        sock = self._standin(sock)
         if isinstance(sock, TcpSocket):
             return await sock.accept()
         return await super().sock_accept(sock)  # type: ignore[no-any-return]
