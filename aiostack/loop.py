@@ -66,7 +66,6 @@ __all__ = [
     "configure",
     "new_event_loop",
     "run",
-    "uvicorn_loop_factory",
 ]
 
 T = TypeVar("T")
@@ -78,8 +77,9 @@ closes it (with its control socket). The default builds it from the options
 (:mod:`aiostack.launcher`)."""
 
 ENV_ARGS = "AIOSTACK_ARGS"
-"""Standard options for loops made without any (``uvicorn --loop aiostack.loop:uvicorn_loop_factory``):
-a command line, e.g. ``--driver tap --iface aiostack0 --addr 10.77.0.2/24``."""
+"""Standard options for loops made without any — ``uvicorn --loop aiostack:new_event_loop`` (uvicorn
+calls a ``module:function`` given to ``--loop`` as its loop factory): a command line, e.g.
+``--driver tap --iface aiostack0 --addr 10.77.0.2/24``."""
 
 _WILDCARDS = frozenset({"", "0.0.0.0", "::"})
 _SENDFILE_BLOCK = 256 * 1024
@@ -749,7 +749,9 @@ async def _send_file(loop: Loop, transport: asyncio.WriteTransport, file: Any, o
 
 # -- the uvloop-shaped entry points ------------------------------------------------------------------
 def new_event_loop(options: Options | None = None, *, starter: StackStarter | None = None) -> Loop:
-    """A new aiostack :class:`Loop` (``uvloop.new_event_loop``'s counterpart)."""
+    """A new aiostack :class:`Loop` (``uvloop.new_event_loop``'s counterpart). Without options:
+    :func:`configure`'s, else ``$AIOSTACK_ARGS`` — so it is a loop factory for uvicorn's
+    ``--loop aiostack:new_event_loop``."""
     return Loop(options, starter=starter)
 
 
@@ -781,11 +783,3 @@ def run(
     :class:`asyncio.Runner`)."""
     with asyncio.Runner(loop_factory=lambda: new_event_loop(options), debug=debug) as runner:
         return runner.run(main)
-
-
-def uvicorn_loop_factory(use_subprocess: bool = False) -> Callable[[], asyncio.AbstractEventLoop]:
-    """For ``uvicorn --loop aiostack.loop:uvicorn_loop_factory``: uvicorn calls this (with
-    ``use_subprocess``) for the loop factory it then runs its server on. Options come from
-    ``aiostack run`` or ``$AIOSTACK_ARGS``."""
-    return new_event_loop
-

@@ -1,7 +1,7 @@
 """An ordinary Starlette application (nothing in it knows of aiostack), served by uvicorn:
 
     aiostack run --driver tap ... -- uvicorn --app-dir tests/apps starlette_app:app --host 0.0.0.0 --port 8000
-    uvicorn --loop aiostack.loop:uvicorn_loop_factory ...   (with $AIOSTACK_ARGS)
+    AIOSTACK_ARGS="--driver tap ..." uvicorn --loop aiostack:new_event_loop ...
 """
 
 from __future__ import annotations
