@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any
 from .addresses import format_address
 from .buffered import as_data_protocol, unwrap
 from .tcp.connection import State
+from .tcp.readiness import POLLERR, POLLIN
 from .tcp_socket import TcpSocket
 
 
@@ -80,6 +81,9 @@ _NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
 """The extras of a transport given none: shared (the socket's own extras are computed on demand)."""
 _MISSING = object()
 _EMPTY = b""
+
+_READ_EVENTS = POLLIN | POLLERR
+"""What makes a read worth trying: data, end of stream, a closed connection, an error."""
 
 _EPHEMERAL_FIRST = 32768
 _EPHEMERAL_LAST = 60999
@@ -216,7 +220,7 @@ class Transport(asyncio.Transport):
         sock = self._sock
         protocol = self._protocol
         while sock is not None and self._reading and not self._paused:
-            if not conn.readable and conn.state != State.CLOSED:
+            if not conn.poll() & _READ_EVENTS:
                 # Nothing to read (the common case after the data): no exception round trip.
                 if not self._stack.reactor.running:
                     self._fatal_error(OSError(errno.ENETDOWN, "the stack is not running"),

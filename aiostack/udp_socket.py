@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from .addresses import Address, parse_address
 from .ip import ipv4
 from .ip.udp import UdpEndpoint
+from .tcp.readiness import POLLERR, READABLE, WRITABLE
 
 if TYPE_CHECKING:
     from .stack import Stack
@@ -228,6 +229,17 @@ class UdpSocket:
         data, (src, sport) = ep.rx.popleft()
         ep.rx_bytes -= len(data)
         return data[:bufsize], (ipv4.ntoa(src), sport)
+
+    def poll(self) -> int:
+        """Readiness as a ``poll()`` event mask (:mod:`aiostack.tcp.readiness`'s bits): always
+        writable (a datagram goes out or waits for ARP), readable while datagrams are queued,
+        POLLERR while an ICMP error is pending. 0 once closed."""
+        if self._closed:
+            return 0
+        ep = self._ep
+        if ep is None:
+            return WRITABLE
+        return WRITABLE | (READABLE if ep.rx else 0) | (POLLERR if ep.error else 0)
 
     @property
     def endpoint(self) -> UdpEndpoint | None:

@@ -320,3 +320,48 @@ def test_launcher_errors_are_one_line() -> None:
         res = subprocess.run([PYTHON, "-m", "aiostack", "run", *args], capture_output=True, text=True, timeout=60)
         assert res.returncode != 0 and "Traceback" not in res.stderr, (args, res.stderr)
         assert res.stderr.strip(), args
+
+
+def test_one_readiness_mask_for_sockets_and_epoll() -> None:
+    """TcpSocket.poll (the connection's mask) through a connection's life, and epoll reporting
+    exactly that mask."""
+    from aiostack.epoll import Epoll
+    from aiostack.tcp.readiness import POLLHUP, POLLRDHUP, READABLE, WRITABLE
+
+    async def main(peer: Stack) -> None:
+        loop = asyncio.get_running_loop()
+        stack = loop.aiostack_stack  # type: ignore[attr-defined]
+        server_stack = await stack()
+        lsock = server_stack.socket(socket.AF_INET, socket.SOCK_STREAM)
+        assert lsock.poll() == WRITABLE | POLLHUP  # never connected: Linux's CLOSE
+        lsock.bind((SERVER, 7000))
+        lsock.listen(4)
+        assert lsock.poll() == 0
+        client = peer.socket(socket.AF_INET, socket.SOCK_STREAM)
+        await client.connect((SERVER, 7000))
+        async with asyncio.timeout(5):
+            while not lsock.poll():
+                await asyncio.sleep(0.001)
+        assert lsock.poll() == READABLE
+        conn, _ = lsock.accept_nowait()
+        assert conn.poll() == WRITABLE
+        await client.sendall(b"x")
+        async with asyncio.timeout(5):
+            while conn.poll() == WRITABLE:
+                await asyncio.sleep(0.001)
+        assert conn.poll() == READABLE | WRITABLE
+        with Epoll(server_stack) as ep:
+            ep.register(conn, READABLE | WRITABLE | POLLRDHUP)
+            assert ep.poll_nowait() == [(conn, conn.poll())]
+            client.shutdown(socket.SHUT_WR)
+            async with asyncio.timeout(5):
+                while not conn.poll() & POLLRDHUP:
+                    await asyncio.sleep(0.001)
+            assert conn.poll() == READABLE | WRITABLE | POLLRDHUP  # data and end of stream
+            assert ep.poll_nowait() == [(conn, conn.poll())]
+        conn.close()
+        assert conn.poll() == 0
+        client.close()
+        lsock.close()
+
+    run_on_loop(main)
