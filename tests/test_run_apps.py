@@ -25,6 +25,7 @@ HOST = "10.77.0.1"
 STACK = "10.77.0.2"
 TAP_ARGS = ["--driver", "tap", "--iface", "aiostack0", "--addr", f"{STACK}/24", "--host-addr", f"{HOST}/24"]
 APPS = ROOT / "tests" / "apps"
+EXAMPLES = ROOT / "examples"
 AIOSTACK = [PYTHON, "-m", "aiostack"]
 
 
@@ -58,7 +59,7 @@ def curl(ns: NetNS, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_aiohttp_app_under_aiostack_run(netns: NetNS) -> None:
-    proc = aiostack_run(netns, [str(APPS / "aiohttp_app.py"), "--port", "8080"])
+    proc = aiostack_run(netns, [example("aiohttp_app.py"), "--port", "8080"])
     wait_line(proc, "Running on")
     base = f"http://{STACK}:8080"
     res = curl(netns, "-i", f"{base}/")
@@ -68,7 +69,7 @@ def test_aiohttp_app_under_aiostack_run(netns: NetNS) -> None:
     res = curl(netns, "-o", "/dev/null", "-w", "%{http_code} %{size_download}", f"{base}/stream/3000000")
     assert res.stdout == "200 3000000", res
     res = curl(netns, f"{base}/file")  # FileResponse: loop.sendfile's fallback on an aiostack transport
-    assert res.stdout == (APPS / "aiohttp_app.py").read_text(), res.stderr
+    assert res.stdout == Path(example("aiohttp_app.py")).read_text(), res.stderr
     check_wrk(netns, f"{base}/json")
     ab = need_tool("ab", "apache2-utils")
     out = netns.run([ab, "-q", "-n", "1000", "-c", "10", "-s", "10", f"{base}/"], timeout=120).stdout
@@ -80,7 +81,7 @@ def test_aiohttp_app_under_aiostack_run(netns: NetNS) -> None:
 
 
 def test_starlette_under_uvicorn_via_aiostack_run(netns: NetNS) -> None:
-    proc = aiostack_run(netns, ["uvicorn", "--app-dir", str(APPS), "starlette_app:app", "--host", "0.0.0.0",
+    proc = aiostack_run(netns, ["uvicorn", "--app-dir", str(EXAMPLES), "starlette_app:app", "--host", "0.0.0.0",
                                 "--port", "8000", "--no-access-log"])
     wait_line(proc, "Uvicorn running")
     res = curl(netns, f"http://{STACK}:8000/items/7")
@@ -95,7 +96,7 @@ def test_uvicorn_loop_factory_with_env_options(netns: NetNS) -> None:
     """No launcher: uvicorn's own ``--loop module:function`` with the options in $AIOSTACK_ARGS."""
     env = {**os.environ, "AIOSTACK_ARGS": " ".join([*TAP_ARGS, "--control", "off"])}
     proc = netns.popen([PYTHON, "-m", "uvicorn", "--loop", "aiostack:new_event_loop", "--app-dir",
-                        str(APPS), "starlette_app:app", "--host", STACK, "--port", "8000", "--no-access-log"],
+                        str(EXAMPLES), "starlette_app:app", "--host", STACK, "--port", "8000", "--no-access-log"],
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     wait_line(proc, "Uvicorn running")
     res = curl(netns, f"http://{STACK}:8000/")
@@ -127,7 +128,7 @@ def test_aiohttp_client_through_aiostack_beside_redis_on_loopback(netns: NetNS, 
 def test_tls_aiohttp_app(netns: NetNS, tmp_path: Path) -> None:
     cert, key = self_signed(tmp_path, "aiostack-test", STACK)
     other, _ = self_signed(tmp_path, "someone-else", STACK)
-    proc = aiostack_run(netns, [str(APPS / "aiohttp_app.py"), "--port", "8443", "--cert", str(cert),
+    proc = aiostack_run(netns, [example("aiohttp_app.py"), "--port", "8443", "--cert", str(cert),
                                 "--key", str(key)])
     wait_line(proc, "Running on")
     res = curl(netns, "--cacert", str(cert), f"https://{STACK}:8443/json")
@@ -164,7 +165,7 @@ def test_two_reactors_share_the_aiohttp_app(netns: NetNS, tmp_path: Path) -> Non
     reactor up to the handshakes' and closes' few; each reactor's accepted connections (the
     loop's own counter) are shown beside them."""
     control = str(tmp_path / "ctl")
-    proc = aiostack_run(netns, [str(APPS / "aiohttp_app.py"), "--port", "8080"], "--cores", "2", control=control)
+    proc = aiostack_run(netns, [example("aiohttp_app.py"), "--port", "8080"], "--cores", "2", control=control)
     wait_line(proc, "Running on")
     wait_line(proc, "Running on")
     res = curl(netns, f"http://{STACK}:8080/")

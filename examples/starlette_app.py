@@ -1,6 +1,6 @@
 """An ordinary Starlette application (nothing in it knows of aiostack), served by uvicorn:
 
-    aiostack run --driver tap ... -- uvicorn --app-dir tests/apps starlette_app:app --host 0.0.0.0 --port 8000
+    aiostack run --driver tap ... -- uvicorn --app-dir examples starlette_app:app --host 0.0.0.0 --port 8000
     AIOSTACK_ARGS="--driver tap ..." uvicorn --loop aiostack:new_event_loop ...
 """
 

@@ -1,7 +1,7 @@
 """An ordinary aiohttp application — nothing in it knows of aiostack. Run by the tests under
 ``aiostack run`` (and by the benchmark on plain uvloop):
 
-    aiostack run --driver tap ... -- tests/apps/aiohttp_app.py --port 8080 [--cert C --key K]
+    aiostack run --driver tap ... -- examples/aiohttp_app.py --port 8080 [--cert C --key K]
 
 Routes: ``GET /`` a short text, ``GET /json`` a JSON document, ``GET /stream/N`` N bytes sent in
 chunks (a StreamResponse), ``GET /ws`` a websocket that echoes every message, ``GET /file`` this
