@@ -165,8 +165,10 @@ class Loop(uvloop.Loop):
         self._aiostack_close: Callable[[], None] | None = None
         self._aiostack_starting: asyncio.Future[Stack] | None = None
         self._aiostack_counts: Counter[str] = Counter()
-        self._aiostack_standins: weakref.WeakKeyDictionary[_socket.socket, TcpSocket] = weakref.WeakKeyDictionary()
-        """Kernel sockets whose ``sock_connect`` went through aiostack → the socket that did."""
+        self._aiostack_standins: weakref.WeakKeyDictionary[_socket.socket, tuple[TcpSocket, weakref.finalize]] = (
+            weakref.WeakKeyDictionary())
+        """Kernel sockets whose ``sock_connect`` went through aiostack → the socket that did (and
+        the finalizer that closes it if the kernel socket is dropped without being used)."""
         net = options.addr.network
         self._aiostack_net = net
         self._aiostack_addr = str(options.addr.ip)
@@ -208,15 +210,19 @@ class Loop(uvloop.Loop):
     def _standin(self, sock: Any) -> Any:
         """``sock``, or the aiostack socket standing in for it (see ``sock_connect``)."""
         if isinstance(sock, _socket.socket):
-            return self._aiostack_standins.get(sock, sock)
+            entry = self._aiostack_standins.get(sock)
+            if entry is not None:
+                return entry[0]
         return sock
 
     def _take_standin(self, sock: Any) -> Any:
         """For ``create_connection(sock=)``: the stand-in, the kernel socket closed (it is owned
         by the transport now, and was never connected)."""
         if isinstance(sock, _socket.socket):
-            standin = self._aiostack_standins.pop(sock, None)
-            if standin is not None:
+            entry = self._aiostack_standins.pop(sock, None)
+            if entry is not None:
+                standin, finalizer = entry
+                finalizer.detach()  # the transport owns it now
                 sock.close()
                 return standin
         return sock
@@ -629,7 +635,8 @@ class Loop(uvloop.Loop):
             except BaseException:
                 standin.close()
                 raise
-            self._aiostack_standins[sock] = standin
+            # dropped (or closed and dropped) without create_connection(sock=): close ours too
+            self._aiostack_standins[sock] = (standin, weakref.finalize(sock, standin.close))
             self._aiostack_counts["stand_ins"] += 1
         else:
             await super().sock_connect(sock, address)

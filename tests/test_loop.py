@@ -365,3 +365,33 @@ def test_one_readiness_mask_for_sockets_and_epoll() -> None:
         lsock.close()
 
     run_on_loop(main)
+
+
+def test_sock_connect_stand_in_for_a_kernel_socket() -> None:
+    """What aiohttp's client does: a kernel socket, ``sock_connect`` to an aiostack destination,
+    then ``create_connection(sock=)``; and a stand-in dropped unused is closed with its socket."""
+    import gc
+
+    async def main(peer: Stack) -> None:
+        loop = asyncio.get_running_loop()
+        server = await protocols.create_server(
+            lambda: asyncio.StreamReaderProtocol(asyncio.StreamReader(), echo), CLIENT, 9, stack=peer)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        await loop.sock_connect(sock, (CLIENT, 9))
+        reader = asyncio.StreamReader()
+        transport, _ = await loop.create_connection(lambda: asyncio.StreamReaderProtocol(reader), sock=sock)
+        assert isinstance(transport, protocols.Transport) and sock.fileno() == -1  # the kernel one is closed
+        transport.write(b"stand-in\n")
+        assert await reader.readline() == b"stand-in\n"
+        transport.close()
+        unused = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        await loop.sock_connect(unused, (CLIENT, 9))
+        standin = loop._aiostack_standins[unused][0]  # type: ignore[attr-defined]
+        unused.close()
+        del unused
+        gc.collect()
+        assert standin.closed
+        server.close()
+
+    run_on_loop(main)
