@@ -23,7 +23,7 @@ from aiostack import protocols
 from aiostack.config import Options, options_from_mapping
 from aiostack.loop import Loop
 from aiostack.stack import Stack
-from conftest import PYTHON
+from conftest import PYTHON, example
 from memnet import CLIENT, SERVER, blob, pair
 from tlscerts import self_signed
 
@@ -320,6 +320,11 @@ def test_launcher_errors_are_one_line() -> None:
         res = subprocess.run([PYTHON, "-m", "aiostack", "run", *args], capture_output=True, text=True, timeout=60)
         assert res.returncode != 0 and "Traceback" not in res.stderr, (args, res.stderr)
         assert res.stderr.strip(), args
+    # the examples' serve(): a device the options cannot open is one line, not a traceback
+    res = subprocess.run([PYTHON, example("http_server.py"), "--driver", "memory", "--cores", "2", "--control", "off"],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1 and res.stderr.strip().count("\n") == 0, res.stderr
+    assert res.stderr.startswith("aiostack: --driver memory with --cores 2"), res.stderr
 
 
 def test_one_readiness_mask_for_sockets_and_epoll() -> None:
