@@ -312,6 +312,11 @@ def test_launcher_installs_the_loop_everywhere(tmp_path: Path) -> None:
     assert out.pop("argv") == ["a", "b"]
     assert out.pop("thread") != "aiostack.loop"  # a worker thread's loop stays asyncio's
     assert set(out.values()) == {"aiostack.loop"}, out
+    # -m module, found from the current directory as python -m finds it
+    res = subprocess.run([PYTHON, "-m", "aiostack", "run", "--driver", "tap", "--", "-m", "which_loop", "c"],
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["argv"] == ["c"]
 
 
 def test_launcher_errors_are_one_line() -> None:
