@@ -55,6 +55,7 @@ import uvloop
 from . import protocols
 from .config import ConfigError, Options, options_from_mapping, parse_options
 from .datagram import DatagramTransport
+from .sendfile import send_file, sock_send_file
 from .stack import Stack
 from .tcp_socket import TcpSocket
 from .udp_socket import UdpSocket
@@ -82,7 +83,6 @@ calls a ``module:function`` given to ``--loop`` as its loop factory): a command 
 ``--driver tap --iface aiostack0 --addr 10.77.0.2/24``."""
 
 _WILDCARDS = frozenset({"", "0.0.0.0", "::"})
-_SENDFILE_BLOCK = 256 * 1024
 
 _configured: tuple[Options, StackStarter | None] | None = None
 
@@ -499,7 +499,7 @@ class Loop(uvloop.Loop):
             raise asyncio.SendfileNotAvailableError("sendfile is not available on aiostack transports")
         if transport.is_closing():
             raise RuntimeError("Transport is closing")
-        return await _send_file(self, transport, file, offset, count)
+        return await send_file(self, transport, file, offset, count)
 
     def _owns_transport(self, transport: object) -> bool:
         if isinstance(transport, protocols.Transport):
@@ -654,104 +654,12 @@ class Loop(uvloop.Loop):
             return await super().sock_sendfile(sock, file, offset, count, fallback=fallback)  # type: ignore[no-any-return]
         if not fallback:
             raise asyncio.SendfileNotAvailableError("sendfile is not available on aiostack sockets")
-        if offset:
-            file.seek(offset)
-        total = 0
-        while count is None or total < count:
-            block = _SENDFILE_BLOCK if count is None else min(_SENDFILE_BLOCK, count - total)
-            data = await self.run_in_executor(None, file.read, block)
-            if not data:
-                break
-            await sock.sendall(data)
-            total += len(data)
-        return total
+        return await sock_send_file(self, sock, file, offset, count)
 
 
 def _consume(fut: asyncio.Future[Any]) -> None:
     if not fut.cancelled():
         fut.exception()
-
-
-class _SendfileFlow(asyncio.Protocol):
-    """Stands in for the transport's protocol while a file goes out: catches
-    ``pause_writing``/``resume_writing`` (so the sender waits for the buffer to drain) and a lost
-    connection, and hands the original protocol back afterwards — asyncio's
-    ``_SendfileFallbackProtocol``, for transports that are not asyncio's own."""
-
-    def __init__(self, transport: asyncio.WriteTransport) -> None:
-        self._transport = transport
-        self._proto = transport.get_protocol()
-        self._was_reading = transport.is_reading() if isinstance(transport, asyncio.ReadTransport) else False
-        low, high = transport.get_write_buffer_limits()
-        self._ready: asyncio.Future[None] | None = None
-        if transport.get_write_buffer_size() > high:
-            self._ready = asyncio.get_running_loop().create_future()
-        self._low = low
-        self._lost: BaseException | None = None
-        if self._was_reading:
-            transport.pause_reading()  # type: ignore[attr-defined]
-        transport.set_protocol(self)
-
-    async def drain(self) -> None:
-        if self._lost is not None:
-            raise self._lost
-        if self._transport.is_closing():
-            raise ConnectionError("Connection closed by peer")
-        if self._ready is not None:
-            await self._ready
-
-    def pause_writing(self) -> None:
-        if self._ready is None:
-            self._ready = asyncio.get_running_loop().create_future()
-
-    def resume_writing(self) -> None:
-        fut, self._ready = self._ready, None
-        if fut is not None and not fut.done():
-            fut.set_result(None)
-
-    def data_received(self, data: bytes) -> None:
-        raise RuntimeError("Invalid state: connection should have been paused while sending a file")
-
-    def eof_received(self) -> bool:
-        raise RuntimeError("Invalid state: connection should have been paused while sending a file")
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._lost = exc if exc is not None else ConnectionError("Connection is closed by peer")
-        fut, self._ready = self._ready, None
-        if fut is not None and not fut.done():
-            fut.set_exception(self._lost)
-            fut.exception()
-        self._proto.connection_lost(exc)
-
-    def restore(self) -> None:
-        self._transport.set_protocol(self._proto)
-        if self._was_reading and not self._transport.is_closing():
-            self._transport.resume_reading()  # type: ignore[attr-defined]
-        fut, self._ready = self._ready, None
-        if fut is not None and not fut.done():
-            fut.cancel()
-
-
-async def _send_file(loop: Loop, transport: asyncio.WriteTransport, file: Any, offset: int, count: int | None) -> int:
-    if offset:
-        file.seek(offset)
-    flow = _SendfileFlow(transport)
-    total = 0
-    try:
-        while count is None or total < count:
-            block = _SENDFILE_BLOCK if count is None else min(_SENDFILE_BLOCK, count - total)
-            data = await loop.run_in_executor(None, file.read, block)
-            if not data:
-                break
-            await flow.drain()
-            transport.write(data)
-            total += len(data)
-        await flow.drain()
-        return total
-    finally:
-        if total and hasattr(file, "seek"):
-            file.seek(offset + total)
-        flow.restore()
 
 
 # -- the uvloop-shaped entry points ------------------------------------------------------------------
