@@ -92,31 +92,12 @@ class Stack:
     @classmethod
     def from_options(cls, options: Options, driver: Driver | None = None) -> Stack:
         """A stack configured by the standard options; ``driver`` overrides ``--driver``."""
+        from .devices import open_driver
         from .drivers.pcap import PcapWrapper
 
         stack = cls(pool=pool_for_mtu(options.mtu), batch=options.batch, busy_poll=options.busy_poll_us / 1e6)
         if driver is None:
-            if options.driver == "tap":
-                from .drivers.tap import TapDriver
-
-                driver = TapDriver(
-                    options.iface,
-                    queues=options.queues,
-                    pool=stack.pool,
-                    mtu=options.mtu,
-                    host_addr=str(options.host_addr) if options.host_addr else None,
-                )
-            elif options.driver == "packet":
-                from .drivers.packet import PacketDriver
-
-                if options.host_addr:
-                    raise ValueError(
-                        "--host-addr configures the kernel's side of a TAP; with --driver packet give the "
-                        "address to the kernel's end of the link (the veth peer) yourself"
-                    )
-                driver = PacketDriver(options.iface, queues=options.queues, pool=stack.pool, mtu=options.mtu)
-            else:
-                raise ValueError("the memory driver needs a peer: pass a MemoryPort as driver")
+            driver = open_driver(options, stack.pool, queues=options.queues or 1)
         if options.pcap:
             driver = PcapWrapper(driver, str(options.pcap))
         stack.attach(driver, options.addr, name=options.iface)

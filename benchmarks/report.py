@@ -240,7 +240,7 @@ def system_rows(data: Mapping[str, Any]) -> list[list[str]]:
     w = data["workloads"]
     labels = data.get("plan", {}).get("labels", {})
     rows = []
-    names = list(data.get("systems", {}))
+    names = [n for n in data.get("systems", {}) if n not in APP_SYSTEMS]
     if IPERF_SERIES in w["bulk"]:
         names.append(IPERF_SERIES)
     for name in names:
@@ -333,6 +333,32 @@ def header_lines(data: Mapping[str, Any]) -> list[str]:
 CORES_HEADERS = ["device", "reactors", "req/s (wrk -c100, keep-alive)", "CPU µs per request, each reactor"]
 
 
+APP_SYSTEMS = ("aiohttp-veth", "aiohttp-tap")
+"""An unmodified application (examples/aiohttp_app.py) on uvloop through veth and under
+``aiostack run`` on a TAP: their own table, keep-alive req/s and wrk's latency percentiles."""
+APP_HEADERS = ["unmodified aiohttp app", "req/s (keep-alive)", "latency p50 / p99 ms (wrk)", "vs uvloop · veth"]
+
+
+def app_rows(data: Mapping[str, Any]) -> list[list[str]]:
+    w = data["workloads"]
+    labels = data.get("plan", {}).get("labels", {})
+    ran = data.get("systems", {})
+    reference = w["rps"].get(APP_SYSTEMS[0], {}).get("median", {}).get("rps")
+    rows = []
+    for name in APP_SYSTEMS:
+        if name not in ran:
+            continue
+        label = labels.get(name, name)
+        if ran[name].get("status") in ("skipped", "failed"):
+            rows.append([label, f"{ran[name]['status']}: {ran[name].get('reason', '')}", "", ""])
+            continue
+        m = w["rps"].get(name, {}).get("median", {})
+        rps = m.get("rps")
+        rows.append([label, fmt_num(rps), f"{fmt_num(m.get('p50_ms'), 2)} / {fmt_num(m.get('p99_ms'), 2)}",
+                     fmt_ratio(rps / reference) if rps and reference else "—"])
+    return rows
+
+
 def cores_rows(data: Mapping[str, Any]) -> list[list[str]]:
     """1 vs N reactors (benchmarks/cores.py): request rate and each reactor's CPU per request,
     which should stay flat as reactors are added (the load generator shares these 2 cores)."""
@@ -362,9 +388,14 @@ def markdown(data: Mapping[str, Any], *, images: str | None = "results") -> str:
         out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
         return "\n".join(out)
 
-    parts = ["\n\n".join(header_lines(data)), table(*system_table(data))]
+    parts = ["\n\n".join(header_lines(data))]
+    headers, rows = system_table(data)
+    if rows:
+        parts.append(table(headers, rows))
     if data.get("targets"):
         parts.append(table(TARGET_HEADERS, target_rows(data)))
+    if app_rows(data):
+        parts.append(table(APP_HEADERS, app_rows(data)))
     if cores_rows(data):
         parts.append("1 vs 2 reactors over a multi-queue TAP and AF_PACKET fanout (`benchmarks/cores.py`, "
                      "`--cores N`):\n\n"
@@ -398,13 +429,14 @@ def print_tables(data: Mapping[str, Any], console: Any | None = None) -> None:
     console = console or Console(width=None if sys.stdout.isatty() else 160)
     for line in header_lines(data):
         console.print(line.replace("`", ""), highlight=False)
-    t = Table(title="medians", title_justify="left")
     headers, rows = system_table(data)
-    for i, h in enumerate(headers):
-        t.add_column(h, justify="left" if i == 0 else "right")
-    for row in rows:
-        t.add_row(*row)
-    console.print(t)
+    if rows:
+        t = Table(title="medians", title_justify="left")
+        for i, h in enumerate(headers):
+            t.add_column(h, justify="left" if i == 0 else "right")
+        for row in rows:
+            t.add_row(*row)
+        console.print(t)
     if data.get("targets"):
         t = Table(title="targets (the issue's ratios)", title_justify="left")
         for i, h in enumerate(TARGET_HEADERS):
@@ -412,6 +444,13 @@ def print_tables(data: Mapping[str, Any], console: Any | None = None) -> None:
         for row in target_rows(data):
             style = "green" if "pass" in row[-1] else "red" if "fail" in row[-1] else "dim"
             t.add_row(*row[:-1], f"[{style}]{row[-1]}[/{style}]")
+        console.print(t)
+    if app_rows(data):
+        t = Table(title="an unmodified aiohttp application", title_justify="left")
+        for i, h in enumerate(APP_HEADERS):
+            t.add_column(h, justify="left" if i == 0 else "right")
+        for row in app_rows(data):
+            t.add_row(*row)
         console.print(t)
     if cores_rows(data):
         t = Table(title="1 vs 2 reactors (benchmarks/cores.py)", title_justify="left")

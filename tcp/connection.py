@@ -26,6 +26,7 @@ from . import segment as wire
 from .config import TcpConfig
 from .congestion import create as create_congestion
 from .rack import PTO_MIN, WCDELACKT, Rack
+from .readiness import POLLERR, POLLHUP, POLLRDHUP, READABLE, WRITABLE
 from .receive_buffer import ReceiveBuffer
 from .rtt import RttEstimator
 from .sack import Scoreboard
@@ -1827,3 +1828,27 @@ class Connection:
             self.ack_pending += 1 if len(seg.payload) <= self.local_mss else 2
         else:
             self.ack_pending = max(self.ack_pending, 1)
+
+    def poll(self) -> int:
+        """The connection's readiness as one ``poll()``-style mask (:mod:`.readiness`: Linux's
+        bits, smoltcp's can/may send/recv): the one definition the socket layer, ``aiostack.epoll``
+        and the asyncio transports read."""
+        state = self.state
+        rb = self.rcvbuf
+        closed = state == State.CLOSED
+        rd_shut = closed or self.read_closed or (rb is not None and rb.fin_received)  # not may_recv
+        wr_shut = closed or self.fin_queued  # not may_send
+        mask = POLLERR if self.error else 0
+        if rd_shut:
+            mask |= READABLE | POLLRDHUP
+            if wr_shut:
+                mask |= POLLHUP
+        elif rb is not None and rb.readable:  # can_recv
+            mask |= READABLE
+        # can_send, or a send would fail at once; never while the handshake is under way
+        if (wr_shut or (state in CAN_SEND and self.sndbuf.space > 0)) and state not in _HANDSHAKING:
+            mask |= WRITABLE
+        return mask
+
+
+_HANDSHAKING = frozenset({State.SYN_SENT, State.SYN_RECEIVED})
