@@ -2,6 +2,10 @@
 the fields ``__slots__`` lists in ``connection.py``, typed."""
 
 from aiostack.tcp.segment cimport Segment
+from aiostack.ip.timers cimport TimerWheel
+from aiostack.tcp.rack cimport Rack
+from aiostack.tcp.receive_buffer cimport ReceiveBuffer
+from aiostack.tcp.rtt cimport RttEstimator
 from aiostack.tcp.send_buffer cimport SendBuffer
 
 cdef long long MASK  # 2**32 - 1: sequence arithmetic in C
@@ -13,7 +17,6 @@ cdef class Connection:
     cdef public object _delack_timer
     cdef public object _drops
     cdef public object _idle_timer
-    cdef public object _rack
     cdef public object _rtx_timer
     cdef public object _scoreboard
     cdef public object _stats
@@ -21,16 +24,17 @@ cdef class Connection:
     cdef public object host
     cdef public object last_rtt
     cdef public object listener
-    cdef public object rcvbuf
     cdef public object rescue_rxt
-    cdef public object rtt
     cdef public object rtt_seq
     cdef public object state
-    cdef public object timers
     cdef public object tlp_end
     cdef public object tx_route
     cdef public object user
     cdef public SendBuffer sndbuf
+    cdef public Rack _rack
+    cdef public TimerWheel timers
+    cdef public RttEstimator rtt
+    cdef public ReceiveBuffer rcvbuf
     # times (seconds, as the host's clock gives them)
     cdef public double _challenge_time
     cdef public double _challenge_tokens
