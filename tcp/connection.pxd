@@ -62,45 +62,50 @@ cdef class Connection:
     cdef public bint tlp_is_retrans
     cdef public bint ts_ok
     cdef public bint wscale_ok
-    # sequence numbers (mod 2**32, kept in 0..2**32-1), addresses, ports, sizes, counts
-    cdef public long long ack_pending
-    cdef public long long data_seq
-    cdef public long long dupacks
-    cdef public long long error
-    cdef public long long fin_seq
-    cdef public long long gso_max
-    cdef public long long high_rxt
-    cdef public long long irs
-    cdef public long long iss
-    cdef public long long keepalive_probes
-    cdef public long long last_ack_sent
-    cdef public long long local_addr
-    cdef public long long local_mss
-    cdef public long long local_port
-    cdef public long long max_snd_wnd
-    cdef public long long peer_mss
-    cdef public long long persist_backoff
-    cdef public long long persist_probes
-    cdef public long long rcv_adv
-    cdef public long long rcv_wscale
-    cdef public long long recover
-    cdef public long long recovery_inflation
-    cdef public long long remote_addr
-    cdef public long long remote_port
-    cdef public long long retries
-    cdef public long long segs_in
-    cdef public long long segs_out
-    cdef public long long snd_max
-    cdef public long long snd_mss
-    cdef public long long snd_nxt
-    cdef public long long snd_una
-    cdef public long long snd_wl1
-    cdef public long long snd_wl2
-    cdef public long long snd_wnd
-    cdef public long long snd_wscale
-    cdef public long long soft_error
-    cdef public long long ts_offset
-    cdef public long long ts_recent
+    # small values (MSS, ports, shifts, errno, counts of probes and retries): 32 bits are plenty,
+    # and a million idle connections feel every byte
+    cdef public int ack_pending
+    cdef public int dupacks
+    cdef public int error
+    cdef public int gso_max
+    cdef public int keepalive_probes
+    cdef public int local_mss
+    cdef public int local_port
+    cdef public int peer_mss
+    cdef public int persist_backoff
+    cdef public int persist_probes
+    cdef public int rcv_wscale
+    cdef public int remote_port
+    cdef public int retries
+    cdef public int snd_mss
+    cdef public int snd_wscale
+    cdef public int soft_error
+    # sequence numbers and timestamps: 32-bit unsigned, as on the wire (all arithmetic on them
+    # is modulo 2**32, RFC 9293 §3.4)
+    cdef public unsigned int data_seq
+    cdef public unsigned int fin_seq
+    cdef public unsigned int high_rxt
+    cdef public unsigned int irs
+    cdef public unsigned int iss
+    cdef public unsigned int last_ack_sent
+    cdef public unsigned int rcv_adv
+    cdef public unsigned int recover
+    cdef public unsigned int snd_max
+    cdef public unsigned int snd_nxt
+    cdef public unsigned int snd_una
+    cdef public unsigned int snd_wl1
+    cdef public unsigned int snd_wl2
+    cdef public unsigned int ts_offset
+    cdef public unsigned int ts_recent
+    # addresses (IPv4), windows (at most 2**30, RFC 7323 §2.3), segment counters (wrapping at
+    # 2**32 like Linux's tcpi_segs_in/out)
+    cdef public unsigned int segs_in
+    cdef public unsigned int segs_out
+    cdef public int snd_wnd
+    cdef public int max_snd_wnd
+    cdef public int recovery_inflation
+    cdef public unsigned int local_addr
+    cdef public unsigned int remote_addr
 
     # the established path: C calls between these (the rest stay Python methods)
     cpdef long long _ts_now(self, double now)

@@ -1,7 +1,6 @@
 # C types of the receive queue for the compiled build (Cython, pure-Python mode).
 
 cdef class ReceiveBuffer:
-    cdef public long long _base
     cdef public object _buf
     cdef public long long _clock
     cdef public object _datas
@@ -11,10 +10,11 @@ cdef class ReceiveBuffer:
     cdef public object _fin_off
     cdef public long long _nxt
     cdef public long long _ooo_bytes
-    cdef public long long _rcv_nxt
     cdef public object _stamps
     cdef public object _starts
-    cdef public long long capacity
+    cdef public unsigned int _base
+    cdef public unsigned int _rcv_nxt
+    cdef public int capacity
     cdef public bint fin_received
     cdef public long long max_ooo_bytes
-    cdef public long long max_ooo_segments
+    cdef public int max_ooo_segments
