@@ -3,10 +3,11 @@ the fields ``__slots__`` lists in ``connection.py``, typed."""
 
 from aiostack.tcp.segment cimport Segment
 from aiostack.ip.timers cimport TimerWheel
-from aiostack.tcp.rack cimport Rack
+from aiostack.tcp.rack cimport Rack, pto
 from aiostack.tcp.receive_buffer cimport ReceiveBuffer
 from aiostack.tcp.rtt cimport RttEstimator
 from aiostack.tcp.send_buffer cimport SendBuffer
+from aiostack.tcp.seq cimport seq_ge, seq_gt, seq_le, seq_lt
 
 cdef long long MASK  # 2**32 - 1: sequence arithmetic in C
 

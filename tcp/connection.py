@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 from . import segment as wire
 from .config import TcpConfig
 from .congestion import create as create_congestion
-from .rack import PTO_MIN, WCDELACKT, Rack
+from .rack import Rack, pto
 from .readiness import POLLERR, POLLHUP, POLLRDHUP, READABLE, WRITABLE
 from .receive_buffer import ReceiveBuffer
 from .rtt import RttEstimator
@@ -750,13 +750,9 @@ class Connection:
             and not rtt.backoffs
             and rtt.srtt is not None
             and self.state in CAN_PROBE
-        ):  # (inlined, as is pto(): this runs for every burst and every ACK)
+        ):
             # FlightSize from SND.MAX: SND.NXT may not have moved on yet.
-            timeout = 2 * rtt.srtt
-            if ((self.snd_max - self.snd_una) & MASK) <= self.snd_mss:
-                timeout += WCDELACKT
-            if timeout < PTO_MIN:
-                timeout = PTO_MIN
+            timeout = pto(rtt.srtt, (self.snd_max - self.snd_una) & MASK, self.snd_mss, rto)
             if timeout < rto:
                 deadline = now + timeout
                 is_pto = True

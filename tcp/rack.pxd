@@ -1,5 +1,10 @@
 # C types of RACK-TLP's transmit records for the compiled build (Cython, pure-Python mode).
 
+from aiostack.tcp.seq cimport seq_sub
+
+
+cpdef double pto(object srtt, long long flight, long long mss, double rto)
+
 cdef class Sent:
     cdef public bint delivered
     cdef public long long end
@@ -32,3 +37,6 @@ cdef class Rack:
     cdef public double rtt
     cdef public long long segs_sacked
     cdef public object xmit_ts
+
+    cpdef long long _off(self, long long seq)
+    cpdef _deliver(self, Sent r, double now, object ts_ecr, long long ts_offset)

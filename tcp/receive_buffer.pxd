@@ -1,5 +1,8 @@
 # C types of the receive queue for the compiled build (Cython, pure-Python mode).
 
+from aiostack.tcp.seq cimport seq_sub
+
+
 cdef class ReceiveBuffer:
     cdef public object _buf
     cdef public long long _clock
@@ -18,3 +21,5 @@ cdef class ReceiveBuffer:
     cdef public bint fin_received
     cdef public long long max_ooo_bytes
     cdef public int max_ooo_segments
+
+    cpdef _sync(self)
