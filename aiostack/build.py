@@ -38,6 +38,7 @@ COMPILED = (
     "aiostack.ip.arp",
     "aiostack.ip.udp",
     "aiostack.ip.timers",
+    "aiostack.ip.flow",
     "aiostack.ip.stack",
     "aiostack.drivers.buffers",
     "aiostack.drivers.memory",

@@ -1,6 +1,7 @@
 # C types of the network layer for the compiled build (Cython, pure-Python mode).
 
 from aiostack.drivers.buffers cimport Packet
+from aiostack.ip.flow cimport FlowRoute
 from aiostack.ip.ipv4 cimport IPv4Header
 
 
@@ -24,6 +25,7 @@ cdef class Interface:
 cdef class IPStack:
     cdef object __weakref__
     cdef public dict _arp_opts
+    cdef public dict _flow_routes
     cdef public long long _ident
     cdef public object arp_events
     cdef public object drops
@@ -49,3 +51,5 @@ cdef class IPStack:
     cpdef _l4_input(self, Interface iface, IPv4Header hdr, object view, long long ip_off, long long end,
                     bint csum_valid, bint link_bcast, bint dst_bcast, double now)
     cpdef long long next_ident(self)
+    cpdef FlowRoute flow_route(self, long long src, long long dst, long long proto)
+    cpdef flow_output(self, FlowRoute rt, Packet pkt, long long l4_off, long long l4_len, object mac)

@@ -23,6 +23,7 @@ from ..drivers.buffers import Packet, PacketPool
 from ..drivers.steering import queue_for
 from . import arp, ethernet, icmp, ipv4, udp
 from .checksum import ones_sum, pseudo_header_sum
+from .flow import FlowRoute
 from .fragments import Reassembler, fragment_ranges
 from .routes import RouteTable
 from .timers import TimerWheel
@@ -31,6 +32,7 @@ _ETH = ethernet.HEADER_LEN
 _IP = ipv4.HEADER_LEN
 _UDP_CSUM_START = _ETH + _IP
 _UDP_CSUM_OFFSET = 6
+_FLOW_ROUTES_MAX = 65536
 
 
 class Transport(Protocol):
@@ -149,6 +151,9 @@ class IPStack:
         ``echo_events`` (source, identifier, sequence, payload)."""
         self.echo_events: list[tuple[int, int, int, bytes]] = []
         self._ident = self.rng.randrange(0x10000)
+        self._flow_routes: dict[tuple[int, int, int], FlowRoute] = {}
+        """Shared by every flow between the same two addresses (~200 bytes each, which counts
+        when a reactor holds a million connections)."""
         self._arp_opts = {
             "retries": arp_retries,
             "retry_interval": arp_retry_interval,
@@ -568,6 +573,37 @@ class IPStack:
             self.drops["tx_pool_exhausted"] += 1
             raise OSError(errno.ENOBUFS, "no packet buffer available")
         return pkt
+
+    def flow_route(self, src: int, dst: int, proto: int) -> FlowRoute | None:
+        """The transmit template for datagrams of ``proto`` from ``src`` to ``dst``
+        (:mod:`.flow`), made under the current routes and cached; None when there is no route or
+        ``dst`` is a broadcast address (:meth:`ip_output` handles those)."""
+        version = self.routes.version
+        cache = self._flow_routes
+        key = (src, dst, proto)
+        rt = cache.get(key)
+        if rt is not None and rt.version == version:
+            return rt
+        try:
+            iface, hop = self.route(dst)
+        except OSError:
+            return None
+        if dst == ipv4.LIMITED_BROADCAST or dst == iface.broadcast:
+            return None
+        rt = FlowRoute(version, iface, hop, src, dst, proto)
+        if len(cache) >= _FLOW_ROUTES_MAX:
+            cache.clear()  # the flows keep theirs; later ones share anew
+        cache[key] = rt
+        return rt
+
+    def flow_output(self, rt: FlowRoute, pkt: Packet, l4_off: int, l4_len: int, mac: bytes) -> None:
+        """Send the transport segment at ``pkt.buf[l4_off:]`` (``l4_len`` bytes) along ``rt`` to
+        the next hop ``mac`` (:meth:`FlowRoute.next_hop_mac`): headers written in the headroom,
+        the frame queued for the flush."""
+        pkt.start = rt.write(pkt.buf, l4_off, l4_len, self.next_ident(), mac)
+        pkt.end = l4_off + l4_len
+        rt.iface.tx.append(pkt)
+        self.stats["ipv4_tx"] += 1
 
     def route(self, dst: int) -> tuple[Interface, int]:
         """(interface, next hop) for ``dst``; OSError(ENETUNREACH) when there is no route."""

@@ -21,7 +21,6 @@ cdef class Listener:
 cdef class TcpLayer:
     cdef object __weakref__
     cdef public object _rng
-    cdef public dict _tx_routes
     cdef public object acks_owed
     cdef public object acks_soon
     cdef public object config

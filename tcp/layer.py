@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import errno
 import os
-import struct
 from collections import Counter, deque
 
 from ..drivers.buffers import Packet
 from ..drivers.vnet import VIRTIO_NET_HDR_GSO_TCPV4 as GSO_TCPV4
 from ..ip import icmp, ipv4
 from ..ip.checksum import ones_sum, pseudo_header_sum
+from ..ip.flow import HEADERS_LEN
 from ..ip.stack import Interface, IPStack
 from . import segment as wire
 from .config import TcpConfig
@@ -26,11 +26,6 @@ from .isn import IsnGenerator
 from .segment import Segment
 from .seq import MASK
 
-_ETH_IP = 14 + 20
-_IP_TCP = struct.Struct("!BBHHHBBHII" + "HHIIBBHHH")
-"""An IPv4 header without options followed by a TCP header (ipv4.HEADER + segment.HEADER)."""
-_ETHERTYPE_IPV4 = b"\x08\x00"
-_TX_ROUTES_MAX = 65536
 _MSS_OF_MTU: dict[int, int] = {}
 EPHEMERAL_FIRST = 32768
 EPHEMERAL_LAST = 60999
@@ -39,15 +34,16 @@ Key = tuple[int, int, int, int]
 """(local address, local port, remote address, remote port)."""
 
 
-def _offload(pkt: Packet, hlen: int, length: int, gso_size: int) -> None:
-    """Mark a segment whose checksum field holds the pseudo-header sum for the device to finish,
-    and, when its payload is longer than ``gso_size``, for the device to cut (TSO)."""
-    pkt.csum_start = _ETH_IP
+def _offload(pkt: Packet, csum_start: int, hlen: int, length: int, gso_size: int) -> None:
+    """Mark a segment whose checksum field holds the pseudo-header sum for the device to finish
+    (the TCP header starts ``csum_start`` bytes into the frame), and, when its payload is longer
+    than ``gso_size``, for the device to cut (TSO)."""
+    pkt.csum_start = csum_start
     pkt.csum_offset = wire.CHECKSUM_OFFSET
     if gso_size and length > gso_size:
         pkt.gso_type = GSO_TCPV4
         pkt.gso_size = gso_size
-        pkt.hdr_len = _ETH_IP + hlen
+        pkt.hdr_len = csum_start + hlen
 
 
 class Listener:
@@ -91,7 +87,6 @@ class TcpLayer:
         default, so a caller driving segments one at a time sees each ACK at once."""
         self.acks_owed: list[Connection] = []
         self.acks_soon: list[Connection] = []
-        self._tx_routes: dict[tuple[int, int], tuple[int, Interface, int, bytes, int, int]] = {}
         self.ready_listeners: set[Listener] = set()
         self.drops: Counter[str] = Counter()
         self.stats: Counter[str] = Counter()
@@ -403,24 +398,25 @@ class TcpLayer:
     def transmit(
         self, conn: Connection, seq: int, ack: int, flags: int, window: int, options: bytes, offset: int, length: int
     ) -> None:
-        """A connection's segment, built in one pass: Ethernet, IPv4 and TCP headers written
-        into the packet's headroom from the connection's cached route (interface, next hop,
-        the constant parts of both checksums) with one ``pack_into``. Without a cached route,
-        or while the next hop's MAC is unknown (ARP queues the packet), :meth:`_send_raw`."""
+        """A connection's segment, built in one pass: the TCP header and payload written into the
+        packet, then the network layer's headers in front of them from the connection's cached
+        :class:`~aiostack.ip.flow.FlowRoute` (interface, next hop, the constant parts of both
+        checksums). Without a route, or while the next hop's MAC is unknown (ARP queues the
+        packet), :meth:`_send_raw`."""
         ip = self.ip
         gso_size = conn.snd_mss if length > conn.snd_mss else 0
         rt = conn.tx_route
-        if rt is None or rt[0] != ip.routes.version:
-            rt = self._cache_route(conn)
+        if rt is None or rt.version != ip.routes.version:
+            rt = conn.tx_route = ip.flow_route(conn.local_addr, conn.remote_addr, ipv4.PROTO_TCP)
         now = ip.timers.now
-        mac = rt[1].arp.lookup(rt[2], now) if rt is not None else None
-        if mac is None:
+        mac = rt.next_hop_mac(now) if rt is not None else None
+        if rt is None or mac is None:
             key = (conn.local_addr, conn.local_port, conn.remote_addr, conn.remote_port)
             self._send_raw(key, seq, ack, flags, now, options=options, window=window,
                            payload_from=conn if length else None, offset=offset, length=length,
                            gso_size=gso_size)
             return
-        _version, iface, _hop, eth_tail, ip_sum, ph_sum = rt
+        iface = rt.iface
         pool = ip.pool
         large = iface.large_pool
         if large is not None and (gso_size or length + 200 > pool.mtu_capacity):
@@ -433,76 +429,23 @@ class TcpLayer:
         start = pkt.start
         if length:
             length = conn.sndbuf.copy_into(buf, start, offset, length)
-        olen = len(options)
-        hlen = 20 + olen
+        hlen = wire.HEADER_LEN + len(options)
         tcp_off = start - hlen
-        ip_off = tcp_off - 20
-        eth_off = ip_off - 14
         tcp_len = hlen + length
-        total = 20 + tcp_len
-        ident = ip.next_ident()
-        c = ip_sum + total + ident
-        c = (c & 0xFFFF) + (c >> 16)
-        c = (c & 0xFFFF) + (c >> 16)
         offload = iface.offloads.tx_csum
-        t = 0
-        if offload:
-            t = ph_sum + tcp_len
-            t = (t & 0xFFFF) + (t >> 16)
-            t = (t & 0xFFFF) + (t >> 16)
-            _offload(pkt, hlen, length, gso_size)
-        _IP_TCP.pack_into(
-            buf, ip_off, 0x45, 0, total, ident, 0, 64, ipv4.PROTO_TCP, ~c & 0xFFFF, conn.local_addr,
-            conn.remote_addr, conn.local_port, conn.remote_port, seq, ack, hlen << 2, flags, window, t, 0,
-        )
-        if olen:
-            buf[tcp_off + 20 : start] = options
-        end = start + length
+        wire.HEADER.pack_into(buf, tcp_off, conn.local_port, conn.remote_port, seq, ack, hlen << 2, flags, window,
+                              rt.pseudo_header_sum(tcp_len) if offload else 0, 0)
+        if options:
+            buf[tcp_off + wire.HEADER_LEN : start] = options
         if not offload:
-            csum = ~ones_sum(pkt.view[tcp_off:end], ph_sum + tcp_len) & 0xFFFF
+            csum = ~ones_sum(pkt.view[tcp_off : start + length], rt.pseudo_sum + tcp_len) & 0xFFFF
             co = tcp_off + wire.CHECKSUM_OFFSET
             buf[co] = csum >> 8
             buf[co + 1] = csum & 0xFF
-        buf[eth_off : eth_off + 6] = mac
-        buf[eth_off + 6 : ip_off] = eth_tail
-        pkt.start = eth_off
-        pkt.end = end
-        iface.tx.append(pkt)
-        ip.stats["ipv4_tx"] += 1
+        ip.flow_output(rt, pkt, tcp_off, tcp_len, mac)
+        if offload:
+            _offload(pkt, tcp_off - pkt.start, hlen, length, gso_size)
         self.stats["segments_out"] += 1
-
-    def _cache_route(self, conn: Connection) -> tuple[int, Interface, int, bytes, int, int] | None:
-        """(routes version, interface, next hop, source MAC + EtherType, the IPv4 header's
-        constant checksum words, the pseudo-header's) for ``conn``, kept on it; None when there
-        is no route or the peer is a broadcast address (the general path handles those)."""
-        ip = self.ip
-        conn.tx_route = None
-        src = conn.local_addr
-        dst = conn.remote_addr
-        version = ip.routes.version
-        # Shared by every connection between the same two addresses (~190 bytes each, which
-        # counts when a reactor holds a million connections).
-        cache = self._tx_routes
-        rt = cache.get((src, dst))
-        if rt is not None and rt[0] == version:
-            conn.tx_route = rt
-            return rt
-        try:
-            iface, hop = ip.route(dst)
-        except OSError:
-            return None
-        if dst == ipv4.LIMITED_BROADCAST or dst == iface.broadcast:
-            return None
-        addr_sum = (src >> 16) + (src & 0xFFFF) + (dst >> 16) + (dst & 0xFFFF)
-        rt = (
-            version, iface, hop, iface.mac + _ETHERTYPE_IPV4,
-            0x4500 + (64 << 8 | ipv4.PROTO_TCP) + addr_sum, addr_sum + ipv4.PROTO_TCP,
-        )
-        if len(cache) >= _TX_ROUTES_MAX:
-            cache.clear()  # connections keep theirs; later ones share anew
-        cache[(src, dst)] = rt
-        conn.tx_route = rt
-        return rt
 
     def _send_raw(
         self,
@@ -550,7 +493,7 @@ class TcpLayer:
         if iface.offloads.tx_csum:
             buf[co] = phs >> 8
             buf[co + 1] = phs & 0xFF
-            _offload(pkt, hlen, length, gso_size)
+            _offload(pkt, HEADERS_LEN, hlen, length, gso_size)  # ip_output writes no IPv4 options
         else:
             csum = ~ones_sum(pkt.view[off : pkt.end], phs) & 0xFFFF
             buf[co] = csum >> 8

@@ -1,0 +1,20 @@
+# C types of the per-flow transmit template for the compiled build (Cython, pure-Python mode).
+
+cdef long long _fold(long long s)
+
+
+cdef class FlowRoute:
+    cdef public unsigned int dst
+    cdef public bytes eth_tail
+    cdef public unsigned int hop
+    cdef public object iface
+    cdef public long long ip_sum
+    cdef public int proto
+    cdef public long long pseudo_sum
+    cdef public unsigned int src
+    cdef public int ttl
+    cdef public long long version
+
+    cpdef object next_hop_mac(self, double now)
+    cpdef long long pseudo_header_sum(self, long long l4_len)
+    cpdef long long write(self, object buf, long long l4_off, long long l4_len, long long ident, object mac)

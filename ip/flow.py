@@ -1,0 +1,76 @@
+"""The network layer's per-flow transmit template (Linux's cached route plus the IPv4 header a
+socket would build, in one object).
+
+A transport that sends many datagrams between the same two addresses asks the IPv4 stack once for
+a :class:`FlowRoute` (:meth:`~aiostack.ip.stack.IPStack.flow_route`) and keeps it: the outgoing
+interface, the next hop, the constant parts of the Ethernet header and of both checksums. Each
+datagram then costs one :meth:`FlowRoute.write` — Ethernet and IPv4 headers in front of the
+transport header, in the packet's headroom — and the transport never learns the IPv4 layout.
+A route is good while the routing table's ``version`` is the one it was made under.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING
+
+from . import ethernet, ipv4
+
+if TYPE_CHECKING:
+    from .stack import Interface
+
+_ETH_IPV4 = struct.Struct("!6s8s" + ipv4.HEADER.format.lstrip("!"))
+"""Destination MAC, source MAC + EtherType, then the IPv4 header without options (RFC 791 §3.1)."""
+HEADERS_LEN = ethernet.HEADER_LEN + ipv4.HEADER_LEN
+"""Bytes :meth:`FlowRoute.write` puts in front of the transport header."""
+
+
+def _fold(s: int) -> int:
+    s = (s & 0xFFFF) + (s >> 16)
+    return (s & 0xFFFF) + (s >> 16)
+
+
+class FlowRoute:
+    """Where the datagrams of one (source, destination, protocol) go, and their headers' constant
+    parts. ``pseudo_sum`` is the transport pseudo-header's sum less its length (RFC 768, RFC 9293
+    §3.1): add the transport length and fold."""
+
+    __slots__ = ("dst", "eth_tail", "hop", "iface", "ip_sum", "proto", "pseudo_sum", "src", "ttl", "version")
+
+    def __init__(self, version: int, iface: Interface, hop: int, src: int, dst: int, proto: int,
+                 ttl: int = ipv4.DEFAULT_TTL) -> None:
+        self.version = version
+        self.iface = iface
+        self.hop = hop
+        self.src = src
+        self.dst = dst
+        self.proto = proto
+        self.ttl = ttl
+        self.eth_tail = iface.mac + ethernet.ETHERTYPE_IPV4.to_bytes(2, "big")
+        addr_sum = (src >> 16) + (src & 0xFFFF) + (dst >> 16) + (dst & 0xFFFF)
+        # The IPv4 header's words that do not change between datagrams: version/IHL, TTL/protocol,
+        # the addresses; total length and identification are added per datagram (RFC 1071).
+        self.ip_sum = 0x4500 + (ttl << 8 | proto) + addr_sum
+        self.pseudo_sum = addr_sum + proto
+
+    def next_hop_mac(self, now: float) -> bytes | None:
+        """The next hop's MAC from the ARP cache; None while it is unknown (the general path then
+        queues the datagram and resolves it)."""
+        return self.iface.arp.lookup(self.hop, now)  # type: ignore[no-any-return]
+
+    def pseudo_header_sum(self, l4_len: int) -> int:
+        """The folded (not inverted) pseudo-header sum for a transport segment of ``l4_len`` bytes:
+        what a checksum-offloading device expects in the checksum field."""
+        return _fold(self.pseudo_sum + l4_len)
+
+    def write(self, buf: bytearray, l4_off: int, l4_len: int, ident: int, mac: bytes) -> int:
+        """Write the Ethernet and IPv4 headers in front of the transport header at
+        ``buf[l4_off]`` (``l4_len`` bytes of transport header and payload); returns the offset
+        where the frame now starts."""
+        total = ipv4.HEADER_LEN + l4_len
+        eth_off = l4_off - HEADERS_LEN
+        _ETH_IPV4.pack_into(
+            buf, eth_off, mac, self.eth_tail, 0x45, 0, total, ident, 0, self.ttl, self.proto,
+            ~_fold(self.ip_sum + total + ident) & 0xFFFF, self.src, self.dst,
+        )
+        return eth_off
