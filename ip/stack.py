@@ -54,8 +54,9 @@ class Transport(Protocol):
         """A datagram for this protocol: its transport header starts at ``view[l4]``, ends at
         ``end``; ``csum_valid`` means the device vouched for the checksum."""
 
-    def icmp_error(self, itype: int, code: int, view: memoryview, quote: int, quote_hl: int, end: int) -> None:
-        """An ICMP error quoting one of our datagrams: its IP header at ``view[quote]``."""
+    def icmp_error(self, itype: int, code: int, local: int, remote: int, view: memoryview, l4: int, end: int) -> None:
+        """An ICMP error quoting one of our datagrams, from ``local`` to ``remote``: its
+        transport header at ``view[l4:end]`` (at least 8 bytes of it)."""
 
 
 class Interface:
@@ -518,30 +519,28 @@ class IPStack:
         if end - q < ipv4.HEADER_LEN + 8:
             self.drops["icmp_error_short_quote"] += 1
             return
-        qhl = (view[q] & 0x0F) * 4
-        if view[q] >> 4 != 4 or qhl < ipv4.HEADER_LEN or end - q < qhl + 8:
+        vihl, _tos, _len, _ident, _frag, _ttl, qproto, _csum, qsrc, qdst = ipv4.HEADER.unpack_from(view, q)
+        qhl = (vihl & 0x0F) * 4
+        if vihl >> 4 != 4 or qhl < ipv4.HEADER_LEN or end - q < qhl + 8:
             self.drops["icmp_error_bad_quote"] += 1
             return
+        ports = q + qhl
         queues = self.steering[1]
-        if queues > 1 and view[q + 9] in (ipv4.PROTO_TCP, ipv4.PROTO_UDP):
-            ports = q + qhl
-            owner = queue_for(queues, int.from_bytes(view[q + 12 : q + 16], "big"),
-                              int.from_bytes(view[q + 16 : q + 20], "big"),
-                              (view[ports] << 8) | view[ports + 1], (view[ports + 2] << 8) | view[ports + 3])
+        if queues > 1 and qproto in (ipv4.PROTO_TCP, ipv4.PROTO_UDP):
+            sport, dport = udp.HEADER.unpack_from(view, ports)[:2]  # TCP's ports sit where UDP's do
+            owner = queue_for(queues, qsrc, qdst, sport, dport)
             if carry := self._elsewhere(owner):
                 carry(bytes(view[ip_off - _ETH : end]), owner)
                 self.stats["icmp_handed_over"] += 1
                 return
-        if view[q + 9] != ipv4.PROTO_UDP:
-            transport = self.transports.get(view[q + 9])
+        if qproto != ipv4.PROTO_UDP:
+            transport = self.transports.get(qproto)
             if transport is None:
                 self.stats["icmp_error_other_protocol"] += 1
             else:
-                transport.icmp_error(itype, code, view, q, qhl, end)
+                transport.icmp_error(itype, code, qsrc, qdst, view, ports, end)
             return
-        qsrc = int.from_bytes(view[q + 12 : q + 16], "big")
-        qdst = int.from_bytes(view[q + 16 : q + 20], "big")
-        sport, dport = udp.HEADER.unpack_from(view, q + qhl)[:2]
+        sport, dport = udp.HEADER.unpack_from(view, ports)[:2]
         ep = self.udp.by_port.get(sport)
         if ep is None or (ep.local_addr and ep.local_addr != qsrc):
             self.stats["icmp_error_no_endpoint"] += 1

@@ -364,18 +364,16 @@ class TcpLayer:
         self.ready_listeners.add(lst)
         return True
 
-    def icmp_error(self, itype: int, code: int, view: memoryview, quote: int, quote_hl: int, end: int) -> None:
+    def icmp_error(self, itype: int, code: int, local: int, remote: int, view: memoryview, l4: int, end: int) -> None:
         """RFC 1122 §4.2.3.9 / RFC 5927: hard errors (protocol/port unreachable) abort a
         connection still in SYN-SENT; others are recorded as soft errors. The quoted sequence
-        number must lie in SND.UNA..SND.MAX (RFC 5927 §4.1) or the message is ignored."""
-        if end - (quote + quote_hl) < 8:
+        number must lie in SND.UNA..SND.MAX (RFC 5927 §4.1) or the message is ignored.
+        ``local``/``remote`` are the quoted datagram's addresses (read by the network layer),
+        its TCP header starts at ``view[l4]``."""
+        quoted = wire.parse_quoted(view, l4, end)
+        if quoted is None:
             return
-        local = int.from_bytes(view[quote + 12 : quote + 16], "big")
-        remote = int.from_bytes(view[quote + 16 : quote + 20], "big")
-        t = quote + quote_hl
-        sport = (view[t] << 8) | view[t + 1]
-        dport = (view[t + 2] << 8) | view[t + 3]
-        seq = int.from_bytes(view[t + 4 : t + 8], "big")
+        sport, dport, seq = quoted
         conn = self.connections.get((local, sport, remote, dport))
         if conn is None:
             self.stats["icmp_error_no_connection"] += 1

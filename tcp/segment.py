@@ -281,6 +281,17 @@ def parse(buf: bytes | bytearray | memoryview, off: int, end: int) -> Segment | 
     return seg
 
 
+_QUOTED = struct.Struct("!HHI")
+
+
+def parse_quoted(buf: bytes | bytearray | memoryview, off: int, end: int) -> tuple[int, int, int] | None:
+    """(source port, destination port, sequence number) of the TCP header an ICMP error quotes
+    at ``buf[off:end]`` — the first 8 bytes, all that RFC 792 promises — or None when shorter."""
+    if end - off < _QUOTED.size:
+        return None
+    return _QUOTED.unpack_from(buf, off)  # type: ignore[return-value]
+
+
 def _parse_options(seg: Segment, buf: bytes | bytearray | memoryview, i: int, end: int) -> None:
     """Decode the options in ``buf[i:end]`` into ``seg`` (the general loop; see the module notes)."""
     while i < end:
