@@ -330,6 +330,10 @@ def _open_device(options: Options, cleanup: contextlib.ExitStack) -> Driver:
         return cleanup.enter_context(PacketDriver(
             options.iface, queues=n, pool=PacketPool(count=16), mtu=options.mtu, fanout="steer"
         ))
+    if options.driver == "xdp":
+        from .stack import xdp_driver
+
+        return cleanup.enter_context(xdp_driver(options, n, PacketPool(count=16)))
     raise ValueError(f"--driver {options.driver} has no queues to open by name: pass the device in code "
                      f"(device=SharedMemoryLink.create(({n}, 1)).end(0))")
 
@@ -366,10 +370,11 @@ def _native_reactor(
     from .control import ControlServer
     from .drivers.buffers import Packet
     from .network import NativeNetwork
-    from .stack import Stack, pool_for_mtu
+    from .stack import Stack, pool_for_mtu, with_filter
 
     driver = device.take_queue(k, pool=pool_for_mtu(options.mtu))
     driver.close_others()
+    driver = with_filter(driver, options)
     for ch in channels.values():  # a restarted reactor: resume the rings, fail calls lost with the dead one
         ch.resync()
     stack = Stack(pool=driver.pool, batch=options.batch, busy_poll=options.busy_poll_us / 1e6)

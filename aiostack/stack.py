@@ -57,6 +57,31 @@ def pool_for_mtu(mtu: int, count: int = 4096) -> PacketPool:
     return PacketPool(count=count, size=max(DEFAULT_BUFFER_SIZE, DEFAULT_HEADROOM + mtu + 64))
 
 
+def xdp_driver(options: Options, queues: int, pool: PacketPool) -> Driver:
+    """The AF_XDP driver ``options`` describe, their filter rules compiled into its program."""
+    from .drivers.xdp import XdpDriver
+    from .ip.filter import parse_rules
+
+    if options.host_addr:
+        raise ValueError("--host-addr configures the kernel's side of a TAP; with --driver xdp give the "
+                         "address to the kernel's end of the link (the veth peer) yourself")
+    rules = parse_rules(options.filter)
+    return XdpDriver(options.iface, queues=queues, pool=pool, mtu=options.mtu, mode=options.xdp_mode,
+                     bind=options.xdp_bind, frame_size=options.xdp_frame_size, frame_count=options.xdp_frames,
+                     filter_rules=rules, rule_names=[r.text for r in rules])
+
+
+def with_filter(driver: Driver, options: Options) -> Driver:
+    """``driver`` behind the software ingress filter when ``options`` have rules and the driver
+    does not run them itself (the AF_XDP driver has them in its XDP program)."""
+    from .drivers.xdp import XdpDriver
+    from .ip.filter import FilterWrapper, parse_rules
+
+    if not options.filter or isinstance(driver, XdpDriver):
+        return driver
+    return FilterWrapper(driver, parse_rules(options.filter))
+
+
 class Stack:
     """A user-space TCP/IP stack instance (one per reactor/core)."""
 
@@ -114,8 +139,11 @@ class Stack:
                         "address to the kernel's end of the link (the veth peer) yourself"
                     )
                 driver = PacketDriver(options.iface, queues=options.queues, pool=stack.pool, mtu=options.mtu)
+            elif options.driver == "xdp":
+                driver = xdp_driver(options, options.queues or 1, stack.pool)
             else:
                 raise ValueError("the memory driver needs a peer: pass a MemoryPort as driver")
+        driver = with_filter(driver, options)
         if options.pcap:
             driver = PcapWrapper(driver, str(options.pcap))
         stack.attach(driver, options.addr, name=options.iface)
