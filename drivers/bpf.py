@@ -42,6 +42,7 @@ BPF_MAP_DELETE_ELEM = 3
 BPF_PROG_LOAD = 5
 BPF_PROG_GET_FD_BY_ID = 13
 BPF_OBJ_GET_INFO_BY_FD = 15
+BPF_PROG_TEST_RUN = 10
 BPF_LINK_CREATE = 28
 
 # enum bpf_map_type / bpf_prog_type / bpf_attach_type
@@ -197,6 +198,41 @@ def load_program(code: bytes, name: str, prog_type: int = BPF_PROG_TYPE_XDP,
         detail = log.value.decode(errors="replace").strip()
         raise BpfError(e.errno, f"BPF_PROG_LOAD {name}: {e.strerror}" + (f"\n{detail[-4000:]}" if detail else "")) \
             from None
+
+
+class _TestRunAttr(ctypes.Structure):
+    _fields_ = [
+        ("prog_fd", ctypes.c_uint32),
+        ("retval", ctypes.c_uint32),
+        ("data_size_in", ctypes.c_uint32),
+        ("data_size_out", ctypes.c_uint32),
+        ("data_in", ctypes.c_uint64),
+        ("data_out", ctypes.c_uint64),
+        ("repeat", ctypes.c_uint32),
+        ("duration", ctypes.c_uint32),
+        ("ctx_size_in", ctypes.c_uint32),
+        ("ctx_size_out", ctypes.c_uint32),
+        ("ctx_in", ctypes.c_uint64),
+        ("ctx_out", ctypes.c_uint64),
+        ("flags", ctypes.c_uint32),
+        ("cpu", ctypes.c_uint32),
+        ("batch_size", ctypes.c_uint32),
+        ("pad", ctypes.c_uint32),
+    ]
+
+
+def test_run(prog_fd: int, frame: bytes) -> int:
+    """Run a loaded XDP program once on ``frame`` (``BPF_PROG_TEST_RUN``, no device involved);
+    its return value (XDP_DROP 1, XDP_PASS 2, ...)."""
+    data = ctypes.create_string_buffer(frame, len(frame))
+    out = ctypes.create_string_buffer(len(frame) + 512)
+    attr = _TestRunAttr(prog_fd=prog_fd, data_size_in=len(frame), data_in=ctypes.addressof(data),
+                        data_size_out=len(out), data_out=ctypes.addressof(out), repeat=1)
+    _bpf(BPF_PROG_TEST_RUN, attr)
+    return int(attr.retval)
+
+
+test_run.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
 
 
 def link_create_xdp(prog_fd: int, ifindex: int, mode_flags: int) -> int:
