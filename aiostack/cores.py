@@ -383,7 +383,9 @@ def _native_reactor(
         stack.set_gateway(str(options.gateway))
     assert stack.tcp is not None
     stack.ip.steer_to(k, options.cores)
-    if k == 0 and channels:
+    if (k == 0 or options.driver == "xdp") and channels:
+        # (AF_XDP: the device, not the steering hash, picks the queue of every frame, ARP too —
+        # so whichever reactor gets a reply passes it on)
         # ARP reaches queue 0 only (the steering program): reactor 0 passes the replies on, so
         # every reactor resolves its neighbours (a request any reactor sends is answered here).
         def arp_out(frame: bytes) -> None:

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from aiostack.drivers.xdp import PROGRAM_NAME
 from aiostack.drivers.packet import set_offload
+from aiostack.drivers.xdp import PROGRAM_NAME
 from aiostack.netns import NetNS
 from conftest import PYTHON, ROOT, bulk_pair, example, interrupt, need_tool, stop, wait_line
 
@@ -133,9 +133,9 @@ def test_bulk_one_gigabyte_over_xdp(veth: NetNS, aiostack_mode: str) -> None:
 
 @pytest.mark.parametrize("aiostack_mode", ["receive", "send"])
 def test_bulk_through_loss_over_xdp(veth: NetNS, aiostack_mode: str) -> None:
-    """50 MB each way with the AF_XDP driver behind the fault wrapper (1% loss, 1% reordering,
+    """200 MB each way with the AF_XDP driver behind the fault wrapper (1% loss, 1% reordering,
     0.5% duplication, 0.1% corruption each way): the content arrives intact."""
-    nbytes = 50_000_000
+    nbytes = 200_000_000
     ours, kernel = bulk_pair(
         veth, [PYTHON, str(Path(__file__).parent / "tap_fault_bulk.py"), aiostack_mode, "--bytes", str(nbytes),
                "--driver", "xdp", "--iface", DRV],
@@ -282,3 +282,37 @@ while True:
     c, _ = s.accept()
     threading.Thread(target=serve, args=(c,), daemon=True).start()
 """
+
+
+def test_two_reactors_over_xdp(netns: NetNS, tmp_path: Path) -> None:
+    """``--cores 2`` on a two-queue veth: a socket per queue, one reactor each. The queue of a
+    frame is the kernel's choice (the peer's transmit queue, by its own hash of the sending
+    socket; an XDP program cannot move frames between queues' sockets), so connections from
+    kernel clients spread over both reactors — each must serve at least 30% of wrk's requests —
+    and stay on one queue for their lifetime (no reactor answers a segment with a RST)."""
+    need_tool("wrk", "wrk")
+    make_veth(netns, queues=2)
+    env = dict(os.environ, AIOSTACK_CONTROL_DIR=str(tmp_path / "ctl"))
+    server = netns.popen([PYTHON, example("http_server.py"), "--cores", "2", *XDP_ARGS, "--port", "8080"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        wait_line(server, "serving on")
+        wait_line(server, "serving on")
+        res = netns.run(["wrk", "-t2", "-c100", "-d3s", f"http://{STACK}:8080/"], timeout=60)
+        assert "Socket errors" not in res.stdout and "Non-2xx" not in res.stdout, res.stdout
+        completed = int(re.search(r"(\d+) requests in", res.stdout).group(1))  # type: ignore[union-attr]
+        stat = subprocess.run([PYTHON, "-m", "aiostack", "stat", "--json", "--conns", "0"], capture_output=True,
+                              text=True, env=env, timeout=30)
+        reactors = [i for i in json.loads(stat.stdout)["instances"] if i.get("role") != "parent"]
+        assert sorted(r["core"] for r in reactors) == [0, 1]
+        served = [r["counters"]["app"]["http"]["requests"] for r in reactors]
+        assert sum(served) >= completed > 0, (served, completed)
+        assert all(n >= 0.3 * sum(served) for n in served), served
+        for r in reactors:
+            assert r["counters"]["tcp"]["stats"].get("resets_sent", 0) == 0, r["counters"]["tcp"]
+            (queues,) = r["counters"]["drivers"].values()
+            assert queues[f"queue{r['core']}"]["rx_packets"] > 0
+    finally:
+        err = interrupt(server)
+    assert server.returncode == 0, err.decode()
+    assert "prog/xdp" not in xdp_state(netns)
