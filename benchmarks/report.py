@@ -128,11 +128,13 @@ def _targets() -> list[Target]:
         Target("6c", "bulk kernel→stack: aiostack-tap / pmd-pytcp", "bulk", "aiostack-tap/receive",
                "pmd-pytcp/receive", "gbit_per_s", 100),
     ]
-    # the same comparisons for aiostack on AF_PACKET, where it ran
-    for base in [x for x in t if x.id in ("1a", "1b", "2a", "2b", "3")]:
-        t.append(Target(base.id + "·pkt", base.text.replace("aiostack-tap", "aiostack-packet"), base.workload,
-                        base.series.replace("aiostack-tap", "aiostack-packet"), base.reference, base.field,
-                        base.required, base.lower_is_better))
+    # the same comparisons for aiostack on AF_PACKET and AF_XDP, where they ran
+    bases = [x for x in t if x.id in ("1a", "1b", "2a", "2b", "3")]
+    for suffix, series in (("·pkt", "aiostack-packet"), ("·xdp", "aiostack-xdp")):
+        for base in bases:
+            t.append(Target(base.id + suffix, base.text.replace("aiostack-tap", series), base.workload,
+                            base.series.replace("aiostack-tap", series), base.reference, base.field,
+                            base.required, base.lower_is_better))
     return t
 
 

@@ -79,9 +79,10 @@ CORES = HERE / "cores.py"
 CORES_BUDGET_S = 180.0
 """benchmarks/cores.py: four servers (1 and 2 reactors, TAP and AF_PACKET), 3 wrk runs each (~80 s here)."""
 README = HERE / "README.md"
-ORDER = ("uvloop-veth", "aiostack-tap", "aiostack-packet", "uvloop-loopback", "asyncio-loopback", "pmd-pytcp")
+ORDER = ("uvloop-veth", "aiostack-tap", "aiostack-packet", "aiostack-xdp", "uvloop-loopback", "asyncio-loopback",
+         "pmd-pytcp")
 QUICK_SYSTEMS = ("uvloop-veth", "aiostack-tap", "uvloop-loopback")
-LATENCY_SYSTEMS = ("uvloop-veth", "aiostack-tap", "aiostack-packet", "uvloop-loopback")
+LATENCY_SYSTEMS = ("uvloop-veth", "aiostack-tap", "aiostack-packet", "aiostack-xdp", "uvloop-loopback")
 CALIBRATION_BYTES = {"kernel": 1_000_000_000, "native": 300_000_000, "pytcp": 4_000_000}
 
 
