@@ -52,11 +52,13 @@ def xdp_state(ns: NetNS, iface: str = DRV) -> str:
     return ns.run(["ip", "-d", "link", "show", iface]).stdout
 
 
-def test_ping_udp_over_xdp(veth: NetNS) -> None:
+@pytest.mark.parametrize("mode", ["auto", "generic"])
+def test_ping_udp_over_xdp(veth: NetNS, mode: str) -> None:
     """The kernel's ping (also 5000-byte, fragmented both ways) and 2000 UDP datagrams of 1..8000
-    bytes, every one checked, through examples/udp_echo.py."""
+    bytes, every one checked, through examples/udp_echo.py — with native XDP (what ``auto``
+    picks on veth) and with generic XDP forced."""
     need_tool("ping", "iputils-ping")
-    proc = veth.popen([PYTHON, example("udp_echo.py"), *XDP_ARGS, "--port", "7", "--stats"],
+    proc = veth.popen([PYTHON, example("udp_echo.py"), *XDP_ARGS, "--xdp-mode", mode, "--port", "7", "--stats"],
                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     wait_line(proc, "listening")
     try:
@@ -76,7 +78,7 @@ def test_ping_udp_over_xdp(veth: NetNS) -> None:
     assert "internal_error" not in counters["drops"]
     drv = counters["drivers"][f"xdp({DRV})"]
     assert drv["mode"]["bind"] == "copy"  # veth has no zero-copy
-    assert drv["mode"]["xdp"] in ("native", "generic")
+    assert drv["mode"]["xdp"] == ("native" if mode == "auto" else "generic")
     assert drv["queue0"]["drops"] == {}, drv
 
 
@@ -181,6 +183,13 @@ bpf.attach_xdp_netlink(socket.if_nametoindex("{DRV}"), fd, "generic")
     err = interrupt(proc).decode()
     assert f"removed a leftover XDP program from {DRV} ({PROGRAM_NAME} id" in err, err
     assert "prog/xdp" not in xdp_state(veth)
+
+    # someone else's program is left alone: the start fails, naming it
+    veth.run([PYTHON, "-c", leave.replace("xdp.PROGRAM_NAME", "'someone_else'")])
+    res = veth.run([PYTHON, example("http_server.py"), *XDP_ARGS, "--port", "8080"], check=False, timeout=60)
+    assert res.returncode != 0
+    assert f"interface '{DRV}' already has an XDP program ('someone_else'" in res.stderr, res.stderr
+    assert "prog/xdp" in xdp_state(veth)
 
 
 # -- the ingress filter, the same rules on every driver --------------------------------------------
