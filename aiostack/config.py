@@ -96,6 +96,10 @@ class Options:
     xdp_bind: str = "auto"
     xdp_frame_size: int = 2048
     xdp_frames: int = 4096
+    xdp_peer: str | None = None
+    """The kernel's end of the veth ``--driver xdp`` reads: its transmit queue is then picked by the
+    flow hash, so ``--cores N`` steers deterministically."""
+    xdp_peer_netns: str | None = None
     config: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -157,6 +161,9 @@ class Options:
             raise ConfigError(f"--xdp-frame-size: must be 2048 or 4096, not {self.xdp_frame_size}")
         if self.xdp_frames < 16 or self.xdp_frames & (self.xdp_frames - 1):
             raise ConfigError(f"--xdp-frames: must be a power of two >= 16, not {self.xdp_frames}")
+        if self.xdp_peer is not None and (not self.xdp_peer or len(self.xdp_peer) > 15 or "/" in self.xdp_peer
+                                          or any(c.isspace() for c in self.xdp_peer)):
+            raise ConfigError(f"--xdp-peer: {self.xdp_peer!r} is not a valid interface name (1-15 chars)")
         return self
 
 
@@ -285,6 +292,11 @@ def add_standard_options(parser: argparse.ArgumentParser) -> None:
                    help="UMEM chunk size, 2048 or 4096 (default: 2048)")
     g.add_argument("--xdp-frames", type=_int_in(16), default=4096, metavar="N",
                    help="UMEM chunks per queue, a power of two, half receive, half transmit (default: 4096)")
+    g.add_argument("--xdp-peer", default=None, metavar="NAME",
+                   help="with --driver xdp on a veth: the kernel's end, whose transmit queue (hence our "
+                   "receive queue) the flow hash then picks, for deterministic --cores steering")
+    g.add_argument("--xdp-peer-netns", default=None, metavar="NAME",
+                   help="the network namespace --xdp-peer is in (default: the driver's)")
     g.add_argument(
         "--config", type=Path, default=None, metavar="FILE", help="TOML file of defaults for these"
     )

@@ -68,7 +68,8 @@ def xdp_driver(options: Options, queues: int, pool: PacketPool) -> Driver:
     rules = parse_rules(options.filter)
     return XdpDriver(options.iface, queues=queues, pool=pool, mtu=options.mtu, mode=options.xdp_mode,
                      bind=options.xdp_bind, frame_size=options.xdp_frame_size, frame_count=options.xdp_frames,
-                     filter_rules=rules, rule_names=[r.text for r in rules])
+                     filter_rules=rules, rule_names=[r.text for r in rules], steer_peer=options.xdp_peer,
+                     peer_netns=options.xdp_peer_netns)
 
 
 def with_filter(driver: Driver, options: Options) -> Driver:

@@ -26,6 +26,7 @@ __all__ = [
     "BpfError",
     "Map",
     "detach_xdp",
+    "link_create",
     "link_create_xdp",
     "load_program",
     "prog_name_by_id",
@@ -48,8 +49,10 @@ BPF_LINK_CREATE = 28
 # enum bpf_map_type / bpf_prog_type / bpf_attach_type
 BPF_MAP_TYPE_ARRAY = 2
 BPF_MAP_TYPE_XSKMAP = 17
+BPF_PROG_TYPE_SCHED_CLS = 3
 BPF_PROG_TYPE_XDP = 6
 BPF_XDP = 37
+BPF_TCX_EGRESS = 47
 
 # XDP attach flags (if_link.h)
 XDP_FLAGS_SKB_MODE = 1 << 1
@@ -239,7 +242,13 @@ def link_create_xdp(prog_fd: int, ifindex: int, mode_flags: int) -> int:
     """Attach an XDP program to interface ``ifindex`` through a BPF link (``mode_flags``:
     ``XDP_FLAGS_DRV_MODE`` or ``XDP_FLAGS_SKB_MODE``); the link's fd. EBUSY: something else is
     attached to the interface."""
-    attr = _LinkCreateAttr(prog_fd=prog_fd, target_ifindex=ifindex, attach_type=BPF_XDP, flags=mode_flags)
+    return link_create(prog_fd, ifindex, BPF_XDP, mode_flags)
+
+
+def link_create(prog_fd: int, ifindex: int, attach_type: int, flags: int = 0) -> int:
+    """Attach a program to interface ``ifindex`` (``BPF_XDP``, ``BPF_TCX_EGRESS`` ...) through a
+    BPF link; the link's fd, which detaches the program when it is closed."""
+    attr = _LinkCreateAttr(prog_fd=prog_fd, target_ifindex=ifindex, attach_type=attach_type, flags=flags)
     return _bpf(BPF_LINK_CREATE, attr)
 
 

