@@ -66,8 +66,6 @@ RTM_SETLINK = 19
 NLM_F_REQUEST = 1
 NLM_F_ACK = 4
 NLMSG_ERROR = 2
-NLMSG_DONE = 3
-NLM_F_DUMP = 0x300
 IFLA_XDP = 43
 IFLA_XDP_FD = 1
 IFLA_XDP_ATTACHED = 2
@@ -330,65 +328,3 @@ def attach_xdp_netlink(ifindex: int, prog_fd: int, mode: str) -> None:
     nested = _nla(IFLA_XDP_FD, struct.pack("=i", prog_fd)) + _nla(IFLA_XDP_FLAGS, struct.pack("=I", flags))
     _rtnl(RTM_SETLINK, NLM_F_ACK, ifindex, _nla(IFLA_XDP | NLA_F_NESTED, nested))
 
-
-# -- generic netlink: the "netdev" family (include/uapi/linux/netdev.h) ---------------------------
-GENL_ID_CTRL = 0x10
-CTRL_CMD_GETFAMILY = 3
-CTRL_ATTR_FAMILY_ID = 1
-CTRL_ATTR_FAMILY_NAME = 2
-NETDEV_CMD_QUEUE_GET = 10
-NETDEV_CMD_NAPI_GET = 11
-NETDEV_A_QUEUE_ID = 1
-NETDEV_A_QUEUE_IFINDEX = 2
-NETDEV_A_QUEUE_TYPE = 3
-NETDEV_A_QUEUE_NAPI_ID = 4
-NETDEV_A_NAPI_IFINDEX = 1
-NETDEV_A_NAPI_ID = 2
-NETDEV_A_NAPI_PID = 4
-NETDEV_QUEUE_TYPE_RX = 0
-_GENLMSGHDR = struct.Struct("=BBH")
-
-
-def _genl(family: int, cmd: int, attrs: bytes, *, dump: bool = False) -> list[dict[int, bytes]]:
-    """One generic netlink request; the attributes of each message of the answer."""
-    body = _GENLMSGHDR.pack(cmd, 1, 0) + attrs
-    flags = NLM_F_REQUEST | (NLM_F_DUMP if dump else 0)
-    out: list[dict[int, bytes]] = []
-    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 16) as s:  # NETLINK_GENERIC
-        s.bind((0, 0))
-        s.send(_NLMSGHDR.pack(_NLMSGHDR.size + len(body), family, flags, 1, 0) + body)
-        while True:
-            data = s.recv(1 << 16)
-            at = 0
-            while at + _NLMSGHDR.size <= len(data):
-                length, kind, _f, _seq, _pid = _NLMSGHDR.unpack_from(data, at)
-                if kind == NLMSG_ERROR:
-                    (err,) = struct.unpack_from("=i", data, at + _NLMSGHDR.size)
-                    if err:
-                        raise OSError(-err, os.strerror(-err))
-                    return out
-                if kind == NLMSG_DONE:
-                    return out
-                out.append(_attrs(data[at : at + length], _NLMSGHDR.size + _GENLMSGHDR.size))
-                if not dump:
-                    return out
-                at += (length + 3) & ~3
-
-
-def napi_threads(ifindex: int) -> list[int]:
-    """The pids of the kernel threads polling ``ifindex``'s NAPI instances (threaded NAPI), in
-    the order of their NAPI ids — the order the driver added them, its receive queues' order for
-    veth (``veth_napi_add_range``) — from the netdev netlink family (kernel 6.9+); empty when
-    there are none or it cannot be asked. Runs in this thread's network namespace."""
-    try:
-        (family,) = _genl(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, _nla(CTRL_ATTR_FAMILY_NAME, b"netdev\0"))
-        fam = struct.unpack("=H", family[CTRL_ATTR_FAMILY_ID][:2])[0]
-        napis = _genl(fam, NETDEV_CMD_NAPI_GET, _nla(NETDEV_A_NAPI_IFINDEX, struct.pack("=I", ifindex)), dump=True)
-    except (OSError, KeyError, ValueError, struct.error):
-        return []
-    found = []
-    for napi in napis:
-        if NETDEV_A_NAPI_ID in napi and NETDEV_A_NAPI_PID in napi:
-            found.append((struct.unpack("=I", napi[NETDEV_A_NAPI_ID][:4])[0],
-                          struct.unpack("=I", napi[NETDEV_A_NAPI_PID][:4])[0]))
-    return [pid for _id, pid in sorted(found)]

@@ -25,6 +25,11 @@ net/xdp/xsk.c; behaviour below measured on this machine, kernel 6.18):
   receive and out of it at transmit; the driver copies between chunks and pooled
   :class:`~aiostack.drivers.buffers.Packet` buffers (:mod:`.xdp_rings`), so a chunk goes back to
   the fill ring as soon as it is read.
+- **preferred busy polling** (native XDP): the sockets ask for ``SO_PREFER_BUSY_POLL`` and every
+  ``rx_burst`` makes one non-blocking ``recv``, which runs the queue's NAPI poll — the XDP program
+  and the copy into the RX ring — in the reactor's own time on its own core; the interface's
+  ``napi_defer_hard_irqs``/``gro_flush_timeout`` keep the kernel from also running it in softirq
+  while the reactor polls (set while the driver is open; see ``_defer_napi`` for what it measured).
 - **transmit** in copy mode is a ``sendto`` that sends at most 32 descriptors (``TX_BATCH_SIZE`` in
   ``__xsk_generic_xmit``) and answers EAGAIN while more wait: the driver kicks until the ring is
   drained, taking completions back in between (a full completion ring is EAGAIN too).
@@ -95,6 +100,11 @@ XDP_PGOFF_RX_RING = 0
 XDP_PGOFF_TX_RING = 0x80000000
 XDP_UMEM_PGOFF_FILL_RING = 0x100000000
 XDP_UMEM_PGOFF_COMPLETION_RING = 0x180000000
+SO_BUSY_POLL = 46
+SO_PREFER_BUSY_POLL = 69
+SO_BUSY_POLL_BUDGET = 70
+BUSY_POLL_US = 20
+BUSY_POLL_BUDGET = 64
 XDP_PACKET_HEADROOM = 256
 """Copy mode puts a received frame this far into its chunk (the desc's addr includes it)."""
 
@@ -164,9 +174,11 @@ class _Xsk:
         self.frame_shift = 0
         self.tx_frames: range = range(0)
         self.zerocopy = False
+        self.busy_poll = False
         self.stats_seen = [0] * len(_STAT_NAMES)
 
-    def open(self, ifindex: int, queue: int, frame_size: int, frame_count: int, ring_size: int, bind: str) -> None:
+    def open(self, ifindex: int, queue: int, frame_size: int, frame_count: int, ring_size: int, bind: str,
+             busy_poll: bool) -> None:
         try:
             s = self.sock = socket.socket(AF_XDP, socket.SOCK_RAW, 0)
         except PermissionError as e:
@@ -213,6 +225,14 @@ class _Xsk:
             if i + 1 == len(modes) or err not in (errno.EOPNOTSUPP, errno.EINVAL, errno.EPROTONOSUPPORT):
                 hint = " (does the device have that many queues?)" if err == errno.EINVAL else ""
                 raise OSError(err, f"binding the AF_XDP socket to queue {queue}: {os.strerror(err)}{hint}")
+        if busy_poll:
+            try:
+                s.setsockopt(socket.SOL_SOCKET, SO_PREFER_BUSY_POLL, 1)
+                s.setsockopt(socket.SOL_SOCKET, SO_BUSY_POLL, BUSY_POLL_US)
+                s.setsockopt(socket.SOL_SOCKET, SO_BUSY_POLL_BUDGET, BUSY_POLL_BUDGET)
+                self.busy_poll = True
+            except OSError:  # before 5.11: the kernel's NAPI runs in softirq as usual
+                self.busy_poll = False
         (opts,) = struct.unpack("=I", s.getsockopt(SOL_XDP, XDP_OPTIONS, 4))
         self.zerocopy = bool(opts & XDP_OPTIONS_ZEROCOPY)
 
@@ -306,7 +326,7 @@ class XdpDriver(Driver):
         self._link_fd = -1
         self._prog_fd = -1
         self._peer_link_fd = -1
-        self._napi_was: str | None = None
+        self._napi_was: dict[str, str] = {}
         self._maps: list[bpf.Map] = []
         self._counter_map: bpf.Map | None = None
         self._others: list[object] = []
@@ -342,7 +362,6 @@ class XdpDriver(Driver):
         self.frame_cap = frame_size - XDP_PACKET_HEADROOM
         self.modes: dict[str, object] = {}
         self._counters = [QueueCounters() for _ in range(queues)]
-        self._all_queues = range(queues)
         self.removed_leftover: str | None = None
         if steer_peer is not None:
             check_ifname(steer_peer)
@@ -350,8 +369,8 @@ class XdpDriver(Driver):
             in_netns(netns, lambda: self._open(iface, queues, mtu, mode, bind))
             if steer_peer is not None and queues > 1:
                 self._steer_peer(steer_peer, peer_netns if peer_netns is not None else netns, queues)
-            if queues > 1:
-                self._thread_napi(iface, netns)
+            if self.modes.get("napi") == "preferred busy polling":
+                self._defer_napi(iface, netns)
         except BaseException:
             self.close()
             raise
@@ -411,36 +430,48 @@ class XdpDriver(Driver):
         for q in range(queues):
             x = _Xsk()
             self._xsks.append(x)
-            x.open(self.ifindex, q, self.frame_size, self.frame_count, self.ring_size, bind)
+            x.open(self.ifindex, q, self.frame_size, self.frame_count, self.ring_size, bind,
+                   self.modes["xdp"] == "native")
             xsks.update(q, struct.pack("=I", x.fd))
         self.modes["bind"] = "zerocopy" if all(x.zerocopy for x in self._xsks) else "copy"
         self.modes["need_wakeup"] = True
         self.modes["queues"] = queues
         self.modes["steering"] = "device"
+        if all(x.busy_poll for x in self._xsks):
+            self.modes["napi"] = "preferred busy polling"
 
-    def _thread_napi(self, iface: str, netns: str | None) -> None:
-        """Threaded NAPI on the interface (``/sys/class/net/IFACE/threaded``; restored on close).
+    def _defer_napi(self, iface: str, netns: str | None) -> None:
+        """The interface's NAPI settings for preferred busy polling (restored on close):
+        ``napi_defer_hard_irqs`` 2 and ``gro_flush_timeout`` 20 µs, so that while a reactor polls
+        its queue the kernel leaves the queue's NAPI to it instead of also running it in softirq
+        (Documentation/networking/napi.rst, "preferred busy polling").
 
-        Why: a veth running native XDP receives in NAPI, polled in softirq on the CPU that
-        scheduled it — the sending client's — and under load a queue's NAPI stays on one CPU, in
-        front of the reactor pinned there. Measured, 2 reactors on 2 cores, wrk -t2 -c100: the
-        reactors' shares of the requests 88/12, 86/14, 74/26, 61/39 without; 53/47, 51/49,
-        41/59, 57/43 with NAPI in kernel threads the scheduler places."""
-        path = f"/sys/class/net/{iface}/threaded"
+        Why: a veth running native XDP receives in NAPI, which otherwise runs in softirq on the
+        CPU that scheduled it — the sending client's — and under load a queue's receive work stays
+        on one CPU, in front of the reactor pinned there. Measured, 2 reactors on 2 cores, wrk -t2
+        -c100 (machine shared with other work), the reactors' shares of the requests: softirq
+        88/12, 86/14, 74/26, 61/39; threaded NAPI, each thread on its reactor's core 42/58, 47/53,
+        68/32, 61/39, 76/24; busy polling without the deferral 72/28, 52/48, 47/53, 60/40; with
+        a 200 µs deferral 49/51, 57/43, 60/40, 50/50, 48/52, 60/40, 40/60; with 20 µs 53/47,
+        44/56, 49/51, 54/46, 68/32. 20 µs, because while the reactor sleeps the deferral is how
+        long a veth's queued frames wait (a veth does not wake a deferred NAPI): at 200 µs a
+        kernel UDP client sending bursts of 8000-byte datagrams filled its socket buffer (EAGAIN)."""
+        base = f"/sys/class/net/{iface}"
+        wanted = {"napi_defer_hard_irqs": "2", "gro_flush_timeout": "20000"}
         try:
             # only when this process's /sys shows the driver's namespace (ip netns exec remounts it)
-            with open(f"/sys/class/net/{iface}/ifindex") as f:
+            with open(f"{base}/ifindex") as f:
                 if netns is not None or int(f.read()) != self.ifindex:
                     raise OSError(errno.EXDEV, "sysfs shows another network namespace")
-            with open(path) as f:
-                was = f.read().strip()
-            if was != "1":
-                with open(path, "w") as f:
-                    f.write("1")
-                self._napi_was = was
-            self.modes["napi"] = "threaded"
+            for name, value in wanted.items():
+                with open(f"{base}/{name}") as f:
+                    was = f.read().strip()
+                if was != value:
+                    with open(f"{base}/{name}", "w") as f:
+                        f.write(value)
+                    self._napi_was[name] = was
         except OSError as e:
-            self.modes["napi"] = f"unchanged ({e.strerror or e})"
+            self.modes["napi"] = f"preferred busy polling, NAPI settings unchanged ({e.strerror or e})"
 
     def _steer_peer(self, peer: str, netns: str | None, queues: int) -> None:
         """Attach the flow-hash program to the veth peer's TCX egress hook, by a BPF link this
@@ -486,6 +517,11 @@ class XdpDriver(Driver):
         rx, fill = x.rx, x.fill
         out: list[Packet] = []
         c = self._counters[queue]
+        if x.busy_poll:
+            # preferred busy polling: this call runs the queue's NAPI poll (the XDP program and
+            # the copy into the RX ring) here, in the reactor's own time on its own core
+            with contextlib.suppress(OSError):
+                x.sock.recv(0, socket.MSG_DONTWAIT)  # type: ignore[union-attr]
         nbytes = rx_copy(rx.w, rx.prod, rx.cons, rx.q, rx.mask, fill.w, fill.prod, fill.q, fill.mask,
                          x.umem, self.pool, queue, max_count, c, out)  # type: ignore[arg-type]
         if out:
@@ -593,7 +629,6 @@ class XdpDriver(Driver):
         x = self._xsks[queue]
         x.resync_tx()
         d._xsks = [x]
-        d._all_queues = self._all_queues
         d._others = [
             *(o for i, o in enumerate(self._xsks) if i != queue),
             *self._maps,
@@ -604,34 +639,13 @@ class XdpDriver(Driver):
         d._counter_map = self._counter_map  # read-only use: each reactor reads its queue's rules
         d._extra_fds = [self._link_fd, self._prog_fd, self._peer_link_fd]
         d._peer_link_fd = -1
-        d._napi_was = None  # the parent restores it
+        d._napi_was = {}  # the parent restores them
         d._closed = False
         d.num_queues = 1
         d.queue_index = queue
         d._counters = [QueueCounters()]
         d.modes = dict(self.modes)
-        if self.modes.get("napi") == "threaded":
-            d._follow_napi(queue)
         return d
-
-    def _follow_napi(self, queue: int) -> None:
-        """Put the kernel thread that polls ``queue`` on this process's CPUs — the reactor's, pinned
-        before it takes its queue — as a NIC's queue interrupt is steered to the core that serves
-        the queue: each reactor then shares its core with its own queue's receive work, not with
-        another's. Measured, 2 reactors, wrk -t2 -c100, shares of the requests: NAPI threads
-        placed by the scheduler 68/32, 65/35, 50/50 (busy machine); each on its reactor's core
-        (see the README for the runs)."""
-        pids = in_netns(self.netns, lambda: bpf.napi_threads(self.ifindex))
-        if len(pids) != len(self._all_queues):
-            self.modes["napi"] = "threaded (its threads not found: left where the scheduler puts them)"
-            return
-        try:
-            cpus = os.sched_getaffinity(0)
-            os.sched_setaffinity(pids[queue], cpus)
-        except OSError as e:
-            self.modes["napi"] = f"threaded (not moved: {e.strerror})"
-            return
-        self.modes["napi"] = f"threaded, on CPU {','.join(map(str, sorted(cpus)))}"
 
     def close_others(self) -> None:
         """Close, in this process only, what :meth:`take_queue` left out: the other queues'
@@ -653,10 +667,10 @@ class XdpDriver(Driver):
         if self._closed:
             return
         self._closed = True
-        if self._napi_was is not None:
-            with contextlib.suppress(OSError), open(f"/sys/class/net/{self.iface}/threaded", "w") as f:
-                f.write(self._napi_was)
-            self._napi_was = None
+        for name, was in self._napi_was.items():
+            with contextlib.suppress(OSError), open(f"/sys/class/net/{self.iface}/{name}", "w") as f:
+                f.write(was)
+        self._napi_was = {}
         if self._peer_link_fd >= 0:
             os.close(self._peer_link_fd)
             self._peer_link_fd = -1

@@ -68,6 +68,7 @@ def test_ping_udp_over_xdp(veth: NetNS, mode: str) -> None:
         assert res.returncode == 0 and " 0% packet loss" in res.stdout, res.stdout + res.stderr
         res = veth.run([PYTHON, str(ROOT / "examples" / "udp_client.py"), STACK, "7", "--count", "2000",
                         "--min-size", "1", "--max-size", "8000"], check=False, timeout=120)
+        assert res.stdout.strip(), res.stderr
         summary = json.loads(res.stdout)
         assert res.returncode == 0, (summary, res.stderr)
         assert summary["echoed_intact"] == 2000 and summary["mismatched"] == 0
