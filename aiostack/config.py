@@ -148,6 +148,9 @@ class Options:
             raise ConfigError(f"--busy-poll-us: must be >= 0, not {self.busy_poll_us}")
         from .ip.filter import parse_rule
 
+        if self.filter and self.stack != "native":
+            raise ConfigError("--filter: the ingress filter is aiostack's (--stack native); the kernel's stack "
+                              "has its own (nftables)")
         for rule in self.filter:
             try:
                 parse_rule(rule)

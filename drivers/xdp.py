@@ -527,10 +527,10 @@ class XdpDriver(Driver):
         if out:
             c.rx_packets += len(out)
             c.rx_bytes += nbytes
-            if fill.w[fill.flags] & XDP_RING_NEED_WAKEUP:
-                # the driver went to sleep on an empty fill ring: a receive call wakes it
-                with contextlib.suppress(OSError):
-                    x.sock.recv(0, socket.MSG_DONTWAIT)  # type: ignore[union-attr]
+        if not x.busy_poll and fill.w[fill.flags] & XDP_RING_NEED_WAKEUP:
+            # the device went to sleep on an empty fill ring (zero-copy): a receive call wakes it
+            with contextlib.suppress(OSError):
+                x.sock.recv(0, socket.MSG_DONTWAIT)  # type: ignore[union-attr]
         return out
 
     def tx_burst(self, queue: int, packets: list[Packet]) -> int:
@@ -544,15 +544,10 @@ class XdpDriver(Driver):
         tx, comp = x.tx, x.comp
         c = self._counters[queue]
         reclaim(comp.w, comp.prod, comp.cons, comp.q, comp.mask, x.free, x.owned, x.frame_shift)
-        nbytes = 0
-        for pkt in packets:
-            nbytes += pkt.end - pkt.start
         posted = tx_copy(tx.w, tx.prod, tx.cons, tx.q, tx.mask, x.umem, x.free, x.owned,  # type: ignore[arg-type]
                          x.frame_shift, self.frame_cap, packets, c)
         if posted:
             self._kick(x, c)
-            c.tx_packets += posted
-            c.tx_bytes += nbytes if posted == len(packets) else 0
         return posted
 
     def _kick(self, x: _Xsk, c: QueueCounters) -> None:

@@ -79,10 +79,12 @@ def tx_copy(
 ) -> int:
     """Copy ``packets`` into free UMEM frames (``free``: their addresses; ``owned[addr >>
     frame_shift]`` is 1 while a frame is ours) and post them on the TX ring; frees every packet.
-    Returns how many were posted; the rest are counted drops. The caller kicks the kernel."""
+    Returns how many were posted (counted in ``c``'s tx counters); the rest are counted drops. The
+    caller kicks the kernel."""
     prod = tx_w[tx_prod]
     room = (tx_mask + 1) - ((prod - tx_w[tx_cons]) & U32)
     posted = 0
+    nbytes = 0
     for pkt in packets:
         start = pkt.start
         end = pkt.end
@@ -105,8 +107,11 @@ def tx_copy(
             prod = (prod + 1) & U32
             room -= 1
             posted += 1
+            nbytes += n
         pkt.free()
     tx_w[tx_prod] = prod
+    c.tx_packets += posted
+    c.tx_bytes += nbytes
     return posted
 
 

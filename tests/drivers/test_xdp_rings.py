@@ -79,6 +79,7 @@ def test_tx_copy_and_reclaim() -> None:
     posted = tx_copy(tx.w, PROD, CONS, tx.q, tx.mask, umem, free, owned, SHIFT, FRAME - 256, pkts[:5], c)
     # four chunks and four slots: the fifth is a counted drop; every packet went back to the pool
     assert posted == 4 and c.drops == {"tx_ring_full": 1} and pool.available == 8 - 2
+    assert (c.tx_packets, c.tx_bytes) == (4, 100 + 101 + 102 + 103)
     assert pending(tx.w, PROD, CONS) == 4 and free == []
     for i in range(4):
         slot = ((tx.w[CONS] + i) & U32 & tx.mask) << 1

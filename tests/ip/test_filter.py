@@ -99,6 +99,8 @@ def test_bad_rule_in_options_is_a_config_error_naming_it() -> None:
         options_from_mapping({"filter": ["pass proto tcp", "drop src nowhere"]})
     opts = options_from_mapping({"aiostack": {"filter": ["drop src 10.0.0.0/8", "count proto udp"]}})
     assert opts.filter == ["drop src 10.0.0.0/8", "count proto udp"]
+    with pytest.raises(ConfigError, match=r"--filter: the ingress filter is aiostack's"):
+        options_from_mapping({"stack": "kernel", "filter": ["drop src 10.0.0.0/8"]})
 
 
 def test_rule_fields() -> None:
