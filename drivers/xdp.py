@@ -391,16 +391,16 @@ class XdpDriver(Driver):
                 raise OSError(errno.EINVAL, f"interface {iface!r} is not an Ethernet device")
             self.mac = bytes(hw[18:24])
             cur = _IFREQ_INT.unpack(fcntl.ioctl(fd, SIOCGIFMTU, _IFREQ_INT.pack(name, 0)))[1]
-            if mtu is not None and mtu != cur:
-                fcntl.ioctl(fd, SIOCSIFMTU, _IFREQ_INT.pack(name, mtu))
             self.mtu = mtu if mtu is not None else cur
             need = self.mtu + ETH_HLEN + VLAN_HLEN
-            if need > self.frame_cap:
+            if need > self.frame_cap:  # checked before the interface is touched
                 raise ValueError(f"mtu {self.mtu} needs {need}-byte frames; a {self.frame_size}-byte UMEM chunk "
-                                 f"holds {self.frame_cap} (use frame_size 4096 or a smaller MTU)")
+                                 f"holds {self.frame_cap} (use a 4096-byte frame size, --xdp-frame-size 4096, or a smaller MTU)")
             if need > self.pool.mtu_capacity:
                 raise ValueError(f"mtu {self.mtu} needs {need}-byte frames but the pool's buffers hold "
                                  f"{self.pool.mtu_capacity} after the headroom")
+            if self.mtu != cur:
+                fcntl.ioctl(fd, SIOCSIFMTU, _IFREQ_INT.pack(name, self.mtu))
             flags = _IFREQ_FLAGS.unpack(fcntl.ioctl(fd, SIOCGIFFLAGS, _IFREQ_FLAGS.pack(name, 0)))[1]
             if not flags & IFF_UP:
                 fcntl.ioctl(fd, SIOCSIFFLAGS, _IFREQ_FLAGS.pack(name, flags | IFF_UP))
