@@ -332,6 +332,7 @@ def header_lines(data: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+DEVICE_LABELS = {"tap": "TAP", "packet": "AF_PACKET", "xdp": "AF_XDP"}
 CORES_HEADERS = ["device", "reactors", "req/s (wrk -c100, keep-alive)", "CPU µs per request, each reactor"]
 
 
@@ -340,7 +341,7 @@ def cores_rows(data: Mapping[str, Any]) -> list[list[str]]:
     which should stay flat as reactors are added (the load generator shares these 2 cores)."""
     result = (data.get("cores") or {}).get("result") or {}
     return [
-        [{"tap": "TAP", "packet": "AF_PACKET"}.get(r.get("driver", "tap"), r.get("driver", "")), str(r["cores"]),
+        [DEVICE_LABELS.get(r.get("driver", "tap"), r.get("driver", "")), str(r["cores"]),
          fmt_num(r["req_per_s"]), " / ".join(f"{v:.1f}" for v in r["cpu_us_per_request_per_reactor"])]
         for r in result.get("rows", [])
     ]
@@ -356,7 +357,8 @@ def markdown(data: Mapping[str, Any], *, images: str | None = "results") -> str:
     if data.get("targets"):
         parts.append(table(TARGET_HEADERS, target_rows(data)))
     if cores_rows(data):
-        parts.append("1 vs 2 reactors over a multi-queue TAP and AF_PACKET fanout (`benchmarks/cores.py`, "
+        parts.append("1 vs 2 reactors over a multi-queue TAP, AF_PACKET fanout and AF_XDP queues "
+                     "(`benchmarks/cores.py`, "
                      "`--cores N`):\n\n"
                      + table(CORES_HEADERS, cores_rows(data)))
     errors = all_errors(data)

@@ -77,7 +77,7 @@ DEFAULT_OUT = HERE / "results"
 IDLE_CONNS = HERE / "idle_conns.py"
 CORES = HERE / "cores.py"
 CORES_BUDGET_S = 180.0
-"""benchmarks/cores.py: four servers (1 and 2 reactors, TAP and AF_PACKET), 3 wrk runs each (~80 s here)."""
+"""benchmarks/cores.py: six servers (1 and 2 reactors; TAP, AF_PACKET, AF_XDP), 3 wrk runs each (~120 s)."""
 README = HERE / "README.md"
 ORDER = ("uvloop-veth", "aiostack-tap", "aiostack-packet", "aiostack-xdp", "uvloop-loopback", "asyncio-loopback",
          "pmd-pytcp")

@@ -395,7 +395,8 @@ class XdpDriver(Driver):
             need = self.mtu + ETH_HLEN + VLAN_HLEN
             if need > self.frame_cap:  # checked before the interface is touched
                 raise ValueError(f"mtu {self.mtu} needs {need}-byte frames; a {self.frame_size}-byte UMEM chunk "
-                                 f"holds {self.frame_cap} (use a 4096-byte frame size, --xdp-frame-size 4096, or a smaller MTU)")
+                                 f"holds {self.frame_cap} (use 4096-byte chunks, --xdp-frame-size 4096, or a smaller "
+                                 f"MTU)")
             if need > self.pool.mtu_capacity:
                 raise ValueError(f"mtu {self.mtu} needs {need}-byte frames but the pool's buffers hold "
                                  f"{self.pool.mtu_capacity} after the headroom")
