@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """1 vs N reactors: examples/http_server.py with ``--cores 1`` and ``--cores N`` (aiostack/cores.py)
 over a multi-queue TAP, over AF_PACKET on a veth end (fanout) and over AF_XDP on a multi-queue veth
-end (``--xdp-peer``), wrk with 100 keep-alive connections from the same namespace; requests per second and CPU seconds per request of each
-reactor (from /proc: user + system time of every reactor process over the measured run, divided
-by the requests that reactor served as it reports them to ``aiostack stat``). On this 2-core
-machine the load generator shares the cores with the reactors, so the aggregate cannot double;
-what should stay flat as reactors are added is the CPU time per request.
+end (``--xdp-peer``), wrk with 100 keep-alive connections from the same namespace; requests per
+second and CPU seconds per request of each reactor (from /proc: user + system time of every
+reactor process over the measured run, divided by the requests that reactor served as it reports
+them to ``aiostack stat``). On this 2-core machine the load generator shares the cores with the
+reactors, so the aggregate cannot double; what should stay flat as reactors are added is the CPU
+time per request.
 
     sudo .venv/bin/python benchmarks/cores.py [--cores 2] [--driver tap|packet|xdp|all] [--seconds 4] \
         [--runs 3] [--json]
