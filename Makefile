@@ -7,13 +7,21 @@ STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
 # Debian packages the tests and the demo drive from the kernel side.
-DEB_PACKAGES := iproute2 tcpdump iputils-ping curl wrk apache2-utils redis-tools
+DEB_PACKAGES := iproute2 tcpdump iputils-ping curl wrk apache2-utils redis-tools redis-server
 # ... and what the benchmarks drive besides (taskset is util-linux's, always there).
-BENCH_DEB_PACKAGES := $(DEB_PACKAGES) iperf3
+BENCH_DEB_PACKAGES := $(DEB_PACKAGES) iperf3 valgrind
 
-.PHONY: setup sysdeps benchdeps bench bench-quick demo test lint clean
+.PHONY: setup build sysdeps benchdeps bench bench-quick demo test test-pure lint clean
 
-setup: sysdeps $(STAMP)
+setup: sysdeps $(STAMP) build
+
+# The compiled build of the hot path (Cython, pure-Python mode: the .py files are the source, the
+# .pxd files beside them the types), in place beside the sources. Cython recompiles only modules
+# whose .py or .pxd changed, so this runs before every test and demo. Without a C compiler the
+# pure build stays and setup.py says so.
+build: $(STAMP)
+	@$(PY) setup.py -q build_ext --inplace -j2 2>&1 | grep -v -E '^(running|building|gcc|creating|copying|\[)' || true
+	@$(PY) -c "from aiostack.build import build_name; print('aiostack build:', build_name())"
 
 # Installs missing Debian packages when we are root on a Debian-like system; elsewhere the tests
 # that need them skip with a reason (or fail under AIOSTACK_REQUIRE_NET=1).
@@ -34,7 +42,7 @@ sysdeps:
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q --upgrade pip 'setuptools>=77' wheel 'Cython>=3.0.11'
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
@@ -58,11 +66,18 @@ bench-quick: benchdeps
 demo: setup
 	$(PY) -m aiostack.demo
 
+# The suite on the compiled build; test-pure runs it again on the pure build of the same source
+# (AIOSTACK_NO_EXTENSIONS=1 selects it at run time). .ci/run runs both.
 test: setup
 	$(PY) -m pytest -q
+
+test-pure: setup
+	AIOSTACK_NO_EXTENSIONS=1 $(PY) -m pytest -q
 
 lint: setup
 	$(VENV)/bin/ruff check .
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	find aiostack tcp ip drivers -name '*.so' -delete
+	find aiostack tcp ip drivers -name '*.c' -delete

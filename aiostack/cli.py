@@ -1,5 +1,7 @@
 """The ``aiostack`` command. ``aiostack stat`` shows every running instance's counters and
-connections, read through their control sockets (:mod:`aiostack.control`)."""
+connections, read through their control sockets (:mod:`aiostack.control`); ``aiostack run
+[stack options] -- PROGRAM ARGS…`` runs an unmodified asyncio program on aiostack
+(:mod:`aiostack.launcher`)."""
 
 from __future__ import annotations
 
@@ -62,7 +64,8 @@ def _print_tables(instances: list[dict[str, Any]]) -> None:
         Console = None
     for inst in instances:
         role = f" (parent of {inst['cores']} reactors)" if inst.get("role") == "parent" else ""
-        title = f"aiostack pid {inst.get('pid', '?')}{role} — {inst['socket']}"
+        build = f", {inst['build']} build" if "build" in inst else ""
+        title = f"aiostack pid {inst.get('pid', '?')}{role}{build} — {inst['socket']}"
         if "error" in inst or "stale" in inst:
             print(f"{title}: {inst.get('error', 'stale socket (no process behind it)')}")
             continue
@@ -132,8 +135,15 @@ def stat(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "run":  # its own parser: everything after -- belongs to the program
+        from .launcher import main as run_main
+
+        return run_main(argv[1:])
     parser = argparse.ArgumentParser(prog="aiostack", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run an asyncio program on aiostack: aiostack run [stack options] -- PROGRAM ARGS",
+                   add_help=False)
     p = sub.add_parser("stat", help="counters and connections of running instances")
     p.add_argument("--json", action="store_true", help="one JSON document instead of tables")
     p.add_argument("--socket", action="append", metavar="PATH",

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .build import build_name
 from .ip.ipv4 import ntoa
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ def control_dir() -> Path:
 def stat_snapshot(stack: Stack, started: float) -> dict[str, Any]:
     return {
         "pid": os.getpid(),
+        "build": build_name(),
         "uptime_s": round(time.monotonic() - started, 3),
         "interfaces": [
             {"name": i.name, "addr": f"{ntoa(i.addr)}/{i.prefix_len}", "mtu": i.mtu, "mac": i.mac.hex(":")}
@@ -253,7 +255,7 @@ class ParentControl:
                 continue
             sum_counters(counters, st.get("counters", {}))
             interfaces = interfaces or st.get("interfaces", [])
-        return {"cores": len(reactors), **self.labels, "role": "parent", "pid": os.getpid(),
+        return {"cores": len(reactors), **self.labels, "role": "parent", "pid": os.getpid(), "build": build_name(),
                 "uptime_s": round(time.monotonic() - self.started, 3), "interfaces": interfaces,
                 "reactors": reactors, "counters": counters}
 

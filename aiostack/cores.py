@@ -51,8 +51,10 @@ from typing import TYPE_CHECKING, Any
 from .config import Options
 
 if TYPE_CHECKING:
+    from .control import ControlServer
     from .drivers.base import Driver
-    from .network import StreamHandler
+    from .networks import StreamHandler
+    from .stack import Stack
 
 GRACE_SECONDS = 10.0
 RESTART_LIMIT = 5
@@ -236,14 +238,8 @@ def run_reactors(options: Options, app: ReactorApp, *, device: Driver | None = N
     n = options.cores
     if n > (os.cpu_count() or 1) * 4:
         raise ValueError(f"--cores {n}: far more reactors than this machine's {os.cpu_count()} CPUs")
-    channels = _make_channels(n)
-    try:
+    with make_channels(n) as channels:
         return _run_reactors(options, app, channels, device)
-    finally:
-        for ends in channels.values():
-            for ch in ends.values():
-                with contextlib.suppress(Exception):
-                    ch.close(unlink=True)
 
 
 CHANNEL_CAPACITY = 1 << 20
@@ -263,23 +259,59 @@ def _make_channels(n: int) -> dict[int, dict[int, Any]]:
     return channels
 
 
+ReactorTarget = Callable[[int, Any, dict[int, Any]], None]
+"""What runs in reactor process k: ``target(k, device, channels)`` — ``device`` the opened
+multi-queue device (None with ``--stack kernel``), ``channels`` core k's ends of the channels."""
+
+
 def _run_reactors(
     options: Options, app: ReactorApp, channels: dict[int, dict[int, Any]], device: Driver | None
 ) -> int:
+    if options.stack == "kernel":
+        return run_per_core(options, lambda k, _dev, ch: _kernel_reactor(k, options, app, ch), channels, device)
+    return run_per_core(options, lambda k, dev, ch: _native_reactor(k, dev, options, app, ch), channels, device)
+
+
+def run_per_core(
+    options: Options, target: ReactorTarget, channels: dict[int, dict[int, Any]], device: Driver | None = None
+) -> int:
+    """The parent's side of every multi-core mode: open every queue of the device (unless
+    ``device`` is given, or the kernel's stack is asked for), fork ``target`` once per core under a
+    :class:`Supervisor` with the parent's control socket, until SIGINT/SIGTERM; the exit status."""
     n = options.cores
     if options.stack == "kernel":
-        return Supervisor(n, lambda k: _kernel_reactor(k, options, app, channels[k])).run()
+        return Supervisor(n, lambda k: target(k, None, channels[k])).run()
     with contextlib.ExitStack() as cleanup:
         if device is None:
             device = _open_device(options, cleanup)
         elif device.num_queues != n or not hasattr(device, "take_queue"):
-            raise ValueError(f"--cores {n} needs a device with {n} queues and take_queue(), not {device!r}")
+            from .devices import DeviceError
+
+            raise DeviceError(f"--cores {n} needs a device with {n} queues and take_queue(), not {device!r}")
         dev = device
-        sup = Supervisor(n, lambda k: _native_reactor(k, dev, options, app, channels[k]))
+        sup = Supervisor(n, lambda k: target(k, dev, channels[k]))
         sup.control = _parent_control(options, sup)
         if sup.control is not None:
             cleanup.callback(sup.control.close)
         return sup.run()
+
+
+def make_channels(n: int) -> contextlib.AbstractContextManager[dict[int, dict[int, Any]]]:
+    """The cross-core channels of ``n`` reactors (``channels[i][j]``: core i's end towards j),
+    unlinked on exit."""
+
+    @contextlib.contextmanager
+    def scope() -> Any:
+        channels = _make_channels(n)
+        try:
+            yield channels
+        finally:
+            for ends in channels.values():
+                for ch in ends.values():
+                    with contextlib.suppress(Exception):
+                        ch.close(unlink=True)
+
+    return scope()
 
 
 def _parent_control(options: Options, sup: Supervisor) -> Any:
@@ -307,35 +339,10 @@ def _parent_control(options: Options, sup: Supervisor) -> Any:
 
 def _open_device(options: Options, cleanup: contextlib.ExitStack) -> Driver:
     """Every queue of the device ``options`` name, steered by the flow hash; closed by ``cleanup``."""
+    from .devices import open_driver
     from .drivers.buffers import PacketPool
 
-    n = options.cores
-    if options.driver == "tap":
-        from .drivers.steering import SteeringProgram
-        from .drivers.tap import TapDriver
-
-        tap = cleanup.enter_context(TapDriver(
-            options.iface, queues=n, pool=PacketPool(count=16), mtu=options.mtu,
-            host_addr=str(options.host_addr) if options.host_addr else None,
-        ))
-        steering = cleanup.enter_context(SteeringProgram())
-        steering.attach(tap.fileno(0))
-        return tap
-    if options.driver == "packet":
-        from .drivers.packet import PacketDriver
-
-        if options.host_addr:
-            raise ValueError("--host-addr configures the kernel's side of a TAP; with --driver packet give the "
-                             "address to the kernel's end of the link (the veth peer) yourself")
-        return cleanup.enter_context(PacketDriver(
-            options.iface, queues=n, pool=PacketPool(count=16), mtu=options.mtu, fanout="steer"
-        ))
-    if options.driver == "xdp":
-        from .stack import xdp_driver
-
-        return cleanup.enter_context(xdp_driver(options, n, PacketPool(count=16)))
-    raise ValueError(f"--driver {options.driver} has no queues to open by name: pass the device in code "
-                     f"(device=SharedMemoryLink.create(({n}, 1)).end(0))")
+    return open_driver(options, PacketPool(count=16), queues=options.cores, steer=cleanup)
 
 
 def serve_cores(
@@ -363,14 +370,16 @@ def serve_cores(
     sys.exit(run_reactors(options, app, device=device))
 
 
-def _native_reactor(
-    k: int, device: Any, options: Options, app: ReactorApp, channels: dict[int, Any]
-) -> None:
-    from .app import run
-    from .control import ControlServer
+def build_reactor_stack(
+    k: int, device: Any, options: Options, channels: dict[int, Any]
+) -> tuple[Stack, dict[str, Callable[..., Any]]]:
+    """Reactor k's own :class:`~aiostack.stack.Stack` on its queue of ``device`` (in the forked
+    process, before any loop runs), with ephemeral ports that steer back to it, and the channel
+    handlers it must serve (``frame``: what another reactor hands over). Start it with
+    :func:`start_reactor_stack` on the running loop."""
+    from .devices import with_filter
     from .drivers.buffers import Packet
-    from .network import NativeNetwork
-    from .stack import Stack, pool_for_mtu, with_filter
+    from .stack import Stack, pool_for_mtu
 
     driver = device.take_queue(k, pool=pool_for_mtu(options.mtu))
     driver.close_others()
@@ -413,22 +422,42 @@ def _native_reactor(
             pkt.free()
         stack.reactor.kick()  # what waited for the answer goes out now
 
+    return stack, {"frame": frame_in}
+
+
+async def start_reactor_stack(
+    k: int, stack: Stack, options: Options, channels: dict[int, Any], handlers: dict[str, Callable[..., Any]]
+) -> ControlServer | None:
+    """Start reactor k's stack on the running loop, its control socket (``PATH.<k>``), and serve
+    ``handlers`` on its channels; returns the control server (close it after the stack)."""
+    from .networks import start_control
+
+    await stack.start()
+    control = await start_control(stack, options, core=k,
+                                  labels={"core": k, "cores": options.cores, "parent": os.getppid()})
+    for ch in channels.values():
+        ch.serve(handlers)
+    for ch in channels.values():
+        ch.announce()
+    return control
+
+
+def _native_reactor(
+    k: int, device: Any, options: Options, app: ReactorApp, channels: dict[int, Any]
+) -> None:
+    from .app import run
+    from .networks import NativeNetwork
+
+    stack, handlers = build_reactor_stack(k, device, options, channels)
+
     async def main() -> None:
-        async with stack:
-            control = None
-            if options.control != "off":
-                path = None if options.control == "auto" else f"{options.control}.{k}"
-                control = ControlServer(stack, path, labels={"core": k, "cores": options.cores, "parent": os.getppid()})
-                await control.start()
-            ctx = ReactorContext(k, options.cores, NativeNetwork(stack), channels)
-            ctx.serve({"frame": frame_in})
-            for ch in channels.values():
-                ch.announce()
-            try:
-                await app(ctx)
-            finally:
-                if control is not None:
-                    control.close()
+        control = await start_reactor_stack(k, stack, options, channels, handlers)
+        try:
+            await app(ReactorContext(k, options.cores, NativeNetwork(stack), channels, dict(handlers)))
+        finally:
+            if control is not None:
+                control.close()
+            stack.close()
 
     run(main)
 
@@ -437,7 +466,7 @@ def _kernel_reactor(k: int, options: Options, app: ReactorApp, channels: dict[in
     """The same application on the kernel's sockets (servers share their port with
     SO_REUSEPORT; the kernel spreads connections by its own hash)."""
     from .app import run
-    from .network import KernelNetwork
+    from .networks import KernelNetwork
 
     for ch in channels.values():
         ch.resync()

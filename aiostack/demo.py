@@ -51,6 +51,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, NoReturn
 
+from .build import build_name
 from .netns import NetNS, net_unavailable_reason
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -742,6 +743,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
 
     started = time.monotonic()
+    print(f"aiostack build: {build_name()} (AIOSTACK_NO_EXTENSIONS=1 selects the pure-Python build)", flush=True)
     reason = None if args.memory else tap_unavailable_reason()
     try:
         if args.memory:

@@ -70,7 +70,6 @@ import select
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from .tcp.connection import CAN_SEND, State
 from .tcp_socket import TcpSocket
 from .udp_socket import UdpSocket
 
@@ -139,55 +138,45 @@ _FRESH = ("fresh",)
 
 
 def _tcp_poll(sock: TcpSocket) -> tuple[int, object | None, dict[int, object]]:
-    """(events, the object the reactor reports for this socket, per-event signatures)."""
-    lst = sock._listener
+    """(events — the socket's own mask, :meth:`TcpSocket.poll` — the object the reactor reports
+    for this socket, and per-event signatures: what changes when an edge-triggered event is new)."""
+    mask = sock.poll()
+    lst = sock.listener
     if lst is not None:
-        q = lst.accept_queue
-        if q:
-            ref = _Ref(q[-1])
-            return _IN, lst, {EPOLLIN: ref, EPOLLRDNORM: ref}
+        if mask & EPOLLIN:
+            ref = _Ref(lst.accept_queue[-1])
+            return mask, lst, {EPOLLIN: ref, EPOLLRDNORM: ref}
         return 0, lst, {}
-    conn = sock._conn
+    conn = sock.connection
     if conn is None:  # never connected: Linux's CLOSE state
-        return _OUT | EPOLLHUP, None, {EPOLLOUT: _FRESH, EPOLLWRNORM: _FRESH, EPOLLHUP: _FRESH}
+        return mask, None, {EPOLLOUT: _FRESH, EPOLLWRNORM: _FRESH, EPOLLHUP: _FRESH}
     state = conn.state
     rb = conn.rcvbuf
     fin = rb is not None and rb.fin_received
-    closed = state == State.CLOSED
-    rd_shut = conn.read_closed or fin or closed
-    wr_shut = conn.fin_queued or closed
-    mask = 0
     sigs: dict[int, object] = {}
-    if conn.error:
-        mask |= EPOLLERR
+    if mask & EPOLLERR:
         sigs[EPOLLERR] = (state, conn.error)
-    if closed or (rd_shut and wr_shut):
-        mask |= EPOLLHUP
+    if mask & EPOLLHUP:
         sigs[EPOLLHUP] = state
-    if rd_shut or (rb is not None and rb.readable):
-        mask |= _IN
+    if mask & EPOLLIN:
         sigs[EPOLLIN] = sigs[EPOLLRDNORM] = (state, rb.rcv_nxt if rb is not None else None, fin, conn.read_closed)
-    if rd_shut:
-        mask |= EPOLLRDHUP
+    if mask & EPOLLRDHUP:
         sigs[EPOLLRDHUP] = (state, fin, conn.read_closed)
-    if state not in (State.SYN_SENT, State.SYN_RECEIVED) and (wr_shut or (state in CAN_SEND and conn.sndbuf.space > 0)):
-        mask |= _OUT
+    if mask & EPOLLOUT:
         sigs[EPOLLOUT] = sigs[EPOLLWRNORM] = (state, conn.snd_una, conn.fin_queued)
     return mask, conn, sigs
 
 
 def _udp_poll(sock: UdpSocket) -> tuple[int, object | None, dict[int, object]]:
-    ep = sock._ep
+    mask = sock.poll()
+    ep = sock.endpoint
     if ep is None:  # unbound: nothing can arrive; a send would bind and go
-        return _OUT, None, {EPOLLOUT: _FRESH, EPOLLWRNORM: _FRESH}
+        return mask, None, {EPOLLOUT: _FRESH, EPOLLWRNORM: _FRESH}
     bound = _Ref(ep)
-    mask = _OUT
     sigs: dict[int, object] = {EPOLLOUT: bound, EPOLLWRNORM: bound}
-    if ep.rx:
-        mask |= _IN
+    if mask & EPOLLIN:
         sigs[EPOLLIN] = sigs[EPOLLRDNORM] = _Ref(ep.rx[-1])
-    if ep.error:
-        mask |= EPOLLERR
+    if mask & EPOLLERR:
         sigs[EPOLLERR] = ep.error
     return mask, ep, sigs
 
@@ -199,7 +188,7 @@ def _poll(sock: Socket) -> tuple[int, object | None, dict[int, object]]:
 
 
 def _closed(sock: Socket) -> bool:
-    return sock._closed
+    return sock.closed
 
 
 class _Entry:
@@ -281,7 +270,7 @@ class Epoll:
         events = _check_events(events)
         if not isinstance(sock, (TcpSocket, UdpSocket)):
             raise TypeError(f"not an aiostack socket: {sock!r}")
-        if sock._stack is not self._stack:
+        if sock.stack is not self._stack:
             raise OSError(errno.EINVAL, "Invalid argument: the socket belongs to another stack")
         if _closed(sock):
             raise OSError(errno.EBADF, "Bad file descriptor: socket is closed")

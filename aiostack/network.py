@@ -9,82 +9,20 @@ runs identical application code. :func:`serve` is the one-call entry for servers
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from .app import run
 from .config import Options, options_from_mapping
+from .cores import serve_cores
+from .devices import DeviceError
 from .drivers.base import Driver
+from .networks import KernelNetwork, NativeNetwork, Network, StreamHandler, start_control
 from .stack import Stack
 
-StreamHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-log = logging.getLogger("aiostack.network")
-
-class KernelNetwork:
-    """The OS's TCP/IP stack through the running (uvloop) event loop."""
-
-    name = "kernel"
-    stack: Stack | None = None
-
-    async def start_server(self, cb: StreamHandler, host: str | None = None, port: int | None = None, **kw: Any) -> Any:
-        return await asyncio.start_server(cb, host, port, **kw)
-
-    async def open_connection(self, host: str, port: int, **kw: Any) -> Any:
-        return await asyncio.open_connection(host, port, **kw)
-
-    async def create_server(
-        self, factory: Callable[[], asyncio.Protocol], host: str | None, port: int, **kw: Any
-    ) -> Any:
-        return await asyncio.get_running_loop().create_server(factory, host, port, **kw)
-
-    async def create_connection(self, factory: Callable[[], asyncio.Protocol], host: str, port: int, **kw: Any) -> Any:
-        return await asyncio.get_running_loop().create_connection(factory, host, port, **kw)
-
-    def counters(self) -> dict[str, object]:
-        return {}
-
-
-class NativeNetwork:
-    """aiostack: a :class:`Stack` with the asyncio-compatible entry points bound to it."""
-
-    name = "native"
-
-    def __init__(self, stack: Stack) -> None:
-        self.stack = stack
-
-    async def start_server(self, cb: StreamHandler, host: str | None = None, port: int | None = None, **kw: Any) -> Any:
-        from .streams import start_server
-
-        return await start_server(cb, host, port, stack=self.stack, **kw)
-
-    async def open_connection(self, host: str, port: int, **kw: Any) -> Any:
-        from .streams import open_connection
-
-        return await open_connection(host, port, stack=self.stack, **kw)
-
-    async def create_server(
-        self, factory: Callable[[], asyncio.Protocol], host: str | None, port: int, **kw: Any
-    ) -> Any:
-        from .protocols import create_server
-
-        return await create_server(factory, host, port, stack=self.stack, **kw)
-
-    async def create_connection(self, factory: Callable[[], asyncio.Protocol], host: str, port: int, **kw: Any) -> Any:
-        from .protocols import create_connection
-
-        return await create_connection(factory, host, port, stack=self.stack, **kw)
-
-    def counters(self) -> dict[str, object]:
-        return self.stack.counters()
-
-
-Network = KernelNetwork | NativeNetwork
+__all__ = ["KernelNetwork", "NativeNetwork", "Network", "StreamHandler", "open_network", "serve"]
 
 
 @contextlib.asynccontextmanager
@@ -95,16 +33,7 @@ async def open_network(options: Options, *, driver: Driver | None = None) -> Asy
         return
     stack = Stack.from_options(options, driver=driver)
     async with stack:
-        control = None
-        if options.control != "off":
-            from .control import ControlServer
-
-            control = ControlServer(stack, None if options.control == "auto" else options.control)
-            try:
-                await control.start()
-            except OSError as exc:  # no place for the socket: serve anyway, say why
-                log.warning("no control socket at %s: %s", control.path, exc)
-                control = None
+        control = await start_control(stack, options)
         try:
             yield NativeNetwork(stack)
         finally:
@@ -141,9 +70,10 @@ def serve(
     if not port:
         raise ValueError("serve() needs a port")
     if options.cores != 1:
-        from .cores import serve_cores
-
-        serve_cores(handler, options, port, host, ready, device)
+        try:
+            serve_cores(handler, options, port, host, ready, device)
+        except DeviceError as exc:  # a configuration problem, not a crash: one line
+            sys.exit(f"aiostack: {exc}")
         return
 
     async def main() -> None:
@@ -158,5 +88,7 @@ def serve(
 
     try:
         run(main)
+    except DeviceError as exc:
+        sys.exit(f"aiostack: {exc}")
     except KeyboardInterrupt:  # pragma: no cover - SIGINT is handled by run(); belt and braces
         sys.exit(130)

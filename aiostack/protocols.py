@@ -52,7 +52,9 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from .addresses import format_address
+from .buffered import as_data_protocol, unwrap
 from .tcp.connection import State
+from .tcp.readiness import POLLERR, POLLIN
 from .tcp_socket import TcpSocket
 
 
@@ -79,6 +81,9 @@ _NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
 """The extras of a transport given none: shared (the socket's own extras are computed on demand)."""
 _MISSING = object()
 _EMPTY = b""
+
+_READ_EVENTS = POLLIN | POLLERR
+"""What makes a read worth trying: data, end of stream, a closed connection, an error."""
 
 _EPHEMERAL_FIRST = 32768
 _EPHEMERAL_LAST = 60999
@@ -137,7 +142,7 @@ class Transport(asyncio.Transport):
         # on the connection itself: an accepted TcpSocket shares its listener's option set, and
         # setsockopt would change the default of every later connection of that listener too.
         conn.nodelay = True
-        self._protocol: asyncio.BaseProtocol | None = protocol
+        self._protocol: asyncio.BaseProtocol | None = as_data_protocol(protocol)
         self._protocol_connected = False
         self._buffer: bytearray | bytes = _EMPTY  # a bytearray while it holds data
         self._closing = False
@@ -215,7 +220,7 @@ class Transport(asyncio.Transport):
         sock = self._sock
         protocol = self._protocol
         while sock is not None and self._reading and not self._paused:
-            if not conn.readable and conn.state != State.CLOSED:
+            if not conn.poll() & _READ_EVENTS:
                 # Nothing to read (the common case after the data): no exception round trip.
                 if not self._stack.reactor.running:
                     self._fatal_error(OSError(errno.ENETDOWN, "the stack is not running"),
@@ -497,11 +502,11 @@ class Transport(asyncio.Transport):
 
     # -- protocol and extras ------------------------------------------------------------------
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
-        self._protocol = protocol
+        self._protocol = as_data_protocol(protocol)
         self._protocol_connected = True
 
     def get_protocol(self) -> asyncio.BaseProtocol:
-        return self._protocol  # type: ignore[return-value]
+        return unwrap(self._protocol)  # type: ignore[no-any-return]
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         """As asyncio's: ``socket`` (the :class:`~aiostack.tcp_socket.TcpSocket`), ``sockname``

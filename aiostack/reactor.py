@@ -1,10 +1,12 @@
 """The per-core reactor: the one place where drivers, the sans-I/O layers and the event loop meet.
 
-Each iteration follows DESIGN.md (mTCP's and VPP's loop):
+Each iteration follows mTCP's and VPP's loop (docs/architecture.md):
 
-1. receive a burst from every owned queue;
+0. flush what the applications queued since the last iteration;
+1. drain every owned queue, in bursts;
 2. feed every frame up the stack (Ethernet → ARP | IPv4 → ICMP | UDP);
-3. fire due timers (the stack's one hashed wheel);
+3. fire due timers (the stack's one hashed wheel) — only once the queues are drained, so that
+   no timer expires while the ACK that stops it waits in a queue;
 4. wake each waiting coroutine once, however many frames it got;
 5. flush every frame queued for transmit in one burst per queue.
 
@@ -27,6 +29,12 @@ from .ip.stack import Interface, IPStack
 from .tcp.layer import TcpLayer
 
 log = logging.getLogger("aiostack.reactor")
+
+MAX_BURSTS = 32
+"""Bursts read from one queue in one iteration before the applications run (and the transmit
+queue is flushed) even if the queue still has frames."""
+MAX_TIMER_DEFERRALS = 4
+"""Iterations in a row whose queues did not drain after which the timers fire anyway."""
 
 
 class Port:
@@ -78,6 +86,7 @@ class Reactor:
         self._arp_waiters: dict[int, list[asyncio.Future[bool]]] = {}
         self._echo_waiters: dict[tuple[int, int, int], asyncio.Future[bytes]] = {}
         self._fds: list[int] = []
+        self._timers_deferred = 0
         self.iterations = 0
         self.sleeps = 0
         self.internal_errors = 0
@@ -185,32 +194,50 @@ class Reactor:
         # Window updates the applications' reads made owed since the last iteration: sent at
         # the end of this one unless the replies written meanwhile carried them.
         soon = tcp.take_acks_soon() if tcp is not None and tcp.acks_soon else None
+        # What the applications wrote since the last iteration goes out first: its timers were
+        # armed when it was written, and the ACKs it draws (a local peer answers within our own
+        # write) are then in the queues drained below, before any of those timers can fire.
+        sent = self._flush()
+        drained = True
         for port in self.ports:
             iface = port.iface
             driver = port.driver
             for q in port.queues:
-                pkts = driver.rx_burst(q, batch)
-                if not pkts:
-                    continue
-                got += len(pkts)
-                for pkt in pkts:
-                    try:
-                        ip.receive(iface, pkt, now)
-                    except Exception:
-                        # A bug, not bad input (bad input is a counted drop): keep serving.
-                        self.internal_errors += 1
-                        ip.drops["internal_error"] += 1
-                        if self.internal_errors <= 10:
-                            log.exception("frame processing failed")
-                    pkt.free()
-        ip.advance(now)
+                for _ in range(MAX_BURSTS):
+                    pkts = driver.rx_burst(q, batch)
+                    if not pkts:
+                        break
+                    got += len(pkts)
+                    for pkt in pkts:
+                        try:
+                            ip.receive(iface, pkt, now)
+                        except Exception:
+                            # A bug, not bad input (bad input is a counted drop): keep serving.
+                            self.internal_errors += 1
+                            ip.drops["internal_error"] += 1
+                            if self.internal_errors <= 10:
+                                log.exception("frame processing failed")
+                        pkt.free()
+                    if len(pkts) < batch:
+                        break
+                else:
+                    drained = False
+        # Timers fire once the queues are drained: an ACK still waiting in a queue must not let
+        # a retransmission or probe timer expire (a burst of replies to many connections takes
+        # longer to read than the 10 ms probe floor). A queue that never drains (a flood) defers
+        # them for a few iterations at most.
+        if drained or self._timers_deferred >= MAX_TIMER_DEFERRALS:
+            self._timers_deferred = 0
+            ip.advance(now)
+        else:
+            self._timers_deferred += 1
         self._wake()
         if tcp is not None and tcp.acks_owed:
             tcp.send_owed_acks(now)
         if soon:
             for conn in soon:
                 conn.ack_if_owed(now)
-        return got + self._flush()
+        return got + sent + self._flush()
 
     def _wake(self) -> None:
         ip = self.ip

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, overload
 
+from .build import build_name
 from .drivers.base import Driver
 from .drivers.buffers import DEFAULT_BUFFER_SIZE, DEFAULT_HEADROOM, PacketPool
 from .drivers.mac import mac_to_str
@@ -57,32 +58,6 @@ def pool_for_mtu(mtu: int, count: int = 4096) -> PacketPool:
     return PacketPool(count=count, size=max(DEFAULT_BUFFER_SIZE, DEFAULT_HEADROOM + mtu + 64))
 
 
-def xdp_driver(options: Options, queues: int, pool: PacketPool) -> Driver:
-    """The AF_XDP driver ``options`` describe, their filter rules compiled into its program."""
-    from .drivers.xdp import XdpDriver
-    from .ip.filter import parse_rules
-
-    if options.host_addr:
-        raise ValueError("--host-addr configures the kernel's side of a TAP; with --driver xdp give the "
-                         "address to the kernel's end of the link (the veth peer) yourself")
-    rules = parse_rules(options.filter)
-    return XdpDriver(options.iface, queues=queues, pool=pool, mtu=options.mtu, mode=options.xdp_mode,
-                     bind=options.xdp_bind, frame_size=options.xdp_frame_size, frame_count=options.xdp_frames,
-                     filter_rules=rules, rule_names=[r.text for r in rules], steer_peer=options.xdp_peer,
-                     peer_netns=options.xdp_peer_netns)
-
-
-def with_filter(driver: Driver, options: Options) -> Driver:
-    """``driver`` behind the software ingress filter when ``options`` have rules and the driver
-    does not run them itself (the AF_XDP driver has them in its XDP program)."""
-    from .drivers.xdp import XdpDriver
-    from .ip.filter import FilterWrapper, parse_rules
-
-    if not options.filter or isinstance(driver, XdpDriver):
-        return driver
-    return FilterWrapper(driver, parse_rules(options.filter))
-
-
 class Stack:
     """A user-space TCP/IP stack instance (one per reactor/core)."""
 
@@ -117,33 +92,12 @@ class Stack:
     @classmethod
     def from_options(cls, options: Options, driver: Driver | None = None) -> Stack:
         """A stack configured by the standard options; ``driver`` overrides ``--driver``."""
+        from .devices import open_driver, with_filter
         from .drivers.pcap import PcapWrapper
 
         stack = cls(pool=pool_for_mtu(options.mtu), batch=options.batch, busy_poll=options.busy_poll_us / 1e6)
         if driver is None:
-            if options.driver == "tap":
-                from .drivers.tap import TapDriver
-
-                driver = TapDriver(
-                    options.iface,
-                    queues=options.queues,
-                    pool=stack.pool,
-                    mtu=options.mtu,
-                    host_addr=str(options.host_addr) if options.host_addr else None,
-                )
-            elif options.driver == "packet":
-                from .drivers.packet import PacketDriver
-
-                if options.host_addr:
-                    raise ValueError(
-                        "--host-addr configures the kernel's side of a TAP; with --driver packet give the "
-                        "address to the kernel's end of the link (the veth peer) yourself"
-                    )
-                driver = PacketDriver(options.iface, queues=options.queues, pool=stack.pool, mtu=options.mtu)
-            elif options.driver == "xdp":
-                driver = xdp_driver(options, options.queues or 1, stack.pool)
-            else:
-                raise ValueError("the memory driver needs a peer: pass a MemoryPort as driver")
+            driver = open_driver(options, stack.pool, queues=options.queues or 1)
         driver = with_filter(driver, options)
         if options.pcap:
             driver = PcapWrapper(driver, str(options.pcap))
@@ -313,6 +267,7 @@ class Stack:
                 "alloc_failures": self.pool.failures,
             },
             "reactor": {
+                "build": build_name(),
                 "iterations": self.reactor.iterations,
                 "sleeps": self.reactor.sleeps,
                 "internal_errors": self.reactor.internal_errors,

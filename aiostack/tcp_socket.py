@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from .addresses import Address, format_address, parse_address
 from .tcp.connection import Connection, State
 from .tcp.layer import Listener
+from .tcp.readiness import POLLHUP, READABLE, WRITABLE
 
 if TYPE_CHECKING:
     from .stack import Stack
@@ -411,6 +412,19 @@ class TcpSocket:
         raise OSError(errno.ENOPROTOOPT, "Protocol not available")
 
     # -- introspection ----------------------------------------------------------------------
+    def poll(self) -> int:
+        """This socket's readiness, a ``poll()`` event mask (:mod:`aiostack.tcp.readiness`): the
+        connection's own (:meth:`Connection.poll`); a listening socket is readable while a
+        connection waits to be accepted; a socket never connected is writable and hung up (what
+        Linux reports for its CLOSE state). 0 once closed."""
+        if self._closed:
+            return 0
+        if self._listener is not None:
+            return READABLE if self._listener.accept_queue else 0
+        if self._conn is None:
+            return WRITABLE | POLLHUP
+        return self._conn.poll()
+
     @property
     def connection(self) -> Connection | None:
         return self._conn

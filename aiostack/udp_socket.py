@@ -7,6 +7,7 @@ are coroutines. Errors are ``OSError`` with the errno the kernel would give.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import socket as _socket
 from typing import TYPE_CHECKING
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 from .addresses import Address, parse_address
 from .ip import ipv4
 from .ip.udp import UdpEndpoint
+from .tcp.readiness import POLLERR, READABLE, WRITABLE
 
 if TYPE_CHECKING:
     from .stack import Stack
@@ -170,6 +172,31 @@ class UdpSocket:
             reactor.kick()
         return len(data)
 
+    def sendto_nowait(
+        self, data: bytes | bytearray | memoryview, address: Address | None = None
+    ) -> asyncio.Future[bool] | None:
+        """Send one datagram without waiting (to the connected peer when ``address`` is None):
+        None when it went to the driver, or — while the next hop's ARP resolves, the datagram
+        queued behind it — a future that becomes False if ARP gives up (the datagram is then
+        dropped and counted). What a datagram transport's ``sendto`` uses."""
+        if address is None:
+            ep = self._endpoint()
+            if not ep.connected:
+                raise OSError(errno.EDESTADDRREQ, "Destination address required")
+            dst, port = ep.remote_addr, ep.remote_port
+        else:
+            dst, port = parse_address(address, allow_any=False)
+            ep = self._endpoint(toward=(dst, port))
+        self._raise_pending(ep)
+        stack = self._stack
+        reactor = stack.reactor
+        if not reactor.running:
+            raise OSError(errno.ENETDOWN, "the stack is not running")
+        hop = stack.ip.udp_sendto(ep, data, dst, port, stack.clock())
+        waiter = reactor.wait_resolution(hop) if hop else None
+        reactor.kick()
+        return waiter
+
     async def recvfrom(self, bufsize: int) -> tuple[bytes, Address]:
         """Receive one datagram; like the kernel, a datagram longer than ``bufsize`` is cut and
         the rest discarded."""
@@ -202,6 +229,17 @@ class UdpSocket:
         data, (src, sport) = ep.rx.popleft()
         ep.rx_bytes -= len(data)
         return data[:bufsize], (ipv4.ntoa(src), sport)
+
+    def poll(self) -> int:
+        """Readiness as a ``poll()`` event mask (:mod:`aiostack.tcp.readiness`'s bits): always
+        writable (a datagram goes out or waits for ARP), readable while datagrams are queued,
+        POLLERR while an ICMP error is pending. 0 once closed."""
+        if self._closed:
+            return 0
+        ep = self._ep
+        if ep is None:
+            return WRITABLE
+        return WRITABLE | (READABLE if ep.rx else 0) | (POLLERR if ep.error else 0)
 
     @property
     def endpoint(self) -> UdpEndpoint | None:

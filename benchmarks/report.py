@@ -25,7 +25,7 @@ WORKLOADS = ("rps", "latency", "cps", "bulk")
 IPERF_SERIES = "iperf3-veth"
 LATENCY_FIELDS = ("p50_ms", "p99_ms", "p99.9_ms")
 IDLE_TARGET_CONNECTIONS = 1_000_000
-IDLE_TARGET_RSS = 2_000_000_000  # "2 GB", as benchmarks/idle_conns.py reads it
+IDLE_TARGET_RSS = 1_500_000_000  # "1.5 GB", as benchmarks/idle_conns.py reads it
 
 
 class Results:
@@ -174,8 +174,8 @@ def _natural(target_id: str) -> tuple[int, str]:
 def idle_target(idle: Mapping[str, Any]) -> dict[str, Any]:
     """Target 4 from whatever ``idle_conns.py`` reported: an explicit pass flag if it gives one,
     else a connection count and an RSS found under the usual names."""
-    row: dict[str, Any] = {"id": "4", "target": "1,000,000 idle established connections within 2 GB RSS",
-                           "workload": "idle_conns", "required": "≥ 1e6 conns, ≤ 2 GB", "ratio": None,
+    row: dict[str, Any] = {"id": "4", "target": "1,000,000 idle established connections within 1.5 GB RSS",
+                           "workload": "idle_conns", "required": "≥ 1e6 conns, ≤ 1.5 GB", "ratio": None,
                            "value": None, "reference_value": None, "pass": None}
     result = idle.get("result")
     if not isinstance(result, Mapping):
@@ -242,7 +242,7 @@ def system_rows(data: Mapping[str, Any]) -> list[list[str]]:
     w = data["workloads"]
     labels = data.get("plan", {}).get("labels", {})
     rows = []
-    names = list(data.get("systems", {}))
+    names = [n for n in data.get("systems", {}) if n not in APP_SYSTEMS]
     if IPERF_SERIES in w["bulk"]:
         names.append(IPERF_SERIES)
     for name in names:
@@ -317,7 +317,7 @@ def header_lines(data: Mapping[str, Any]) -> list[str]:
     lines = [
         f"Run {meta.get('date')} · `{plan.get('command')}` ({plan.get('mode')}, {meta.get('elapsed_s', '?')} s) "
         f"· commit {meta.get('commit')}",
-        f"Machine: {machine}",
+        f"Machine: {machine}" + (f"; aiostack {meta['build']} build" if meta.get("build") else ""),
         f"Server pinned to CPU {plan.get('server_cpu')}, clients to CPU {plan.get('client_cpu')}; medians of "
         f"{plan.get('runs')} runs; wrk -t1 -c50 {plan.get('rps_seconds') or '?'} s per run"
         + (f"; latency at a fixed {fmt_num(plan.get('latency_rate'))} req/s (½ of uvloop-veth's median)."
@@ -336,6 +336,32 @@ DEVICE_LABELS = {"tap": "TAP", "packet": "AF_PACKET", "xdp": "AF_XDP"}
 CORES_HEADERS = ["device", "reactors", "req/s (wrk -c100, keep-alive)", "CPU µs per request, each reactor"]
 
 
+APP_SYSTEMS = ("aiohttp-veth", "aiohttp-tap")
+"""An unmodified application (examples/aiohttp_app.py) on uvloop through veth and under
+``aiostack run`` on a TAP: their own table, keep-alive req/s and wrk's latency percentiles."""
+APP_HEADERS = ["unmodified aiohttp app", "req/s (keep-alive)", "latency p50 / p99 ms (wrk)", "vs uvloop · veth"]
+
+
+def app_rows(data: Mapping[str, Any]) -> list[list[str]]:
+    w = data["workloads"]
+    labels = data.get("plan", {}).get("labels", {})
+    ran = data.get("systems", {})
+    reference = w["rps"].get(APP_SYSTEMS[0], {}).get("median", {}).get("rps")
+    rows = []
+    for name in APP_SYSTEMS:
+        if name not in ran:
+            continue
+        label = labels.get(name, name)
+        if ran[name].get("status") in ("skipped", "failed"):
+            rows.append([label, f"{ran[name]['status']}: {ran[name].get('reason', '')}", "", ""])
+            continue
+        m = w["rps"].get(name, {}).get("median", {})
+        rps = m.get("rps")
+        rows.append([label, fmt_num(rps), f"{fmt_num(m.get('p50_ms'), 2)} / {fmt_num(m.get('p99_ms'), 2)}",
+                     fmt_ratio(rps / reference) if rps and reference else "—"])
+    return rows
+
+
 def cores_rows(data: Mapping[str, Any]) -> list[list[str]]:
     """1 vs N reactors (benchmarks/cores.py): request rate and each reactor's CPU per request,
     which should stay flat as reactors are added (the load generator shares these 2 cores)."""
@@ -347,20 +373,39 @@ def cores_rows(data: Mapping[str, Any]) -> list[list[str]]:
     ]
 
 
+def instructions_line(data: Mapping[str, Any]) -> str | None:
+    """benchmarks/instructions.py's figure: user-space instructions per round trip, both builds."""
+    r = (data.get("instructions") or {}).get("result") or {}
+    if not r.get("pure"):
+        return None
+    line = (f"User-space instructions per request/response round trip (callgrind, {r.get('workload')}): "
+            f"pure {fmt_num(r['pure'])}")
+    if r.get("compiled"):
+        line += f", compiled {fmt_num(r['compiled'])} ({r.get('compiled_over_pure')} of pure; target ≤ 0.2)"
+    return line + "."
+
+
 def markdown(data: Mapping[str, Any], *, images: str | None = "results") -> str:
     def table(headers: list[str], rows: list[list[str]]) -> str:
         out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
         out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
         return "\n".join(out)
 
-    parts = ["\n\n".join(header_lines(data)), table(*system_table(data))]
+    parts = ["\n\n".join(header_lines(data))]
+    headers, rows = system_table(data)
+    if rows:
+        parts.append(table(headers, rows))
     if data.get("targets"):
         parts.append(table(TARGET_HEADERS, target_rows(data)))
+    if app_rows(data):
+        parts.append(table(APP_HEADERS, app_rows(data)))
     if cores_rows(data):
         parts.append("1 vs 2 reactors over a multi-queue TAP, AF_PACKET fanout and AF_XDP queues "
                      "(`benchmarks/cores.py`, "
                      "`--cores N`):\n\n"
                      + table(CORES_HEADERS, cores_rows(data)))
+    if line := instructions_line(data):
+        parts.append(line)
     errors = all_errors(data)
     if errors:
         parts.append("Errors and notes:\n\n" + "\n".join(f"- {e}" for e in errors))
@@ -388,13 +433,14 @@ def print_tables(data: Mapping[str, Any], console: Any | None = None) -> None:
     console = console or Console(width=None if sys.stdout.isatty() else 160)
     for line in header_lines(data):
         console.print(line.replace("`", ""), highlight=False)
-    t = Table(title="medians", title_justify="left")
     headers, rows = system_table(data)
-    for i, h in enumerate(headers):
-        t.add_column(h, justify="left" if i == 0 else "right")
-    for row in rows:
-        t.add_row(*row)
-    console.print(t)
+    if rows:
+        t = Table(title="medians", title_justify="left")
+        for i, h in enumerate(headers):
+            t.add_column(h, justify="left" if i == 0 else "right")
+        for row in rows:
+            t.add_row(*row)
+        console.print(t)
     if data.get("targets"):
         t = Table(title="targets (the issue's ratios)", title_justify="left")
         for i, h in enumerate(TARGET_HEADERS):
@@ -403,6 +449,13 @@ def print_tables(data: Mapping[str, Any], console: Any | None = None) -> None:
             style = "green" if "pass" in row[-1] else "red" if "fail" in row[-1] else "dim"
             t.add_row(*row[:-1], f"[{style}]{row[-1]}[/{style}]")
         console.print(t)
+    if app_rows(data):
+        t = Table(title="an unmodified aiohttp application", title_justify="left")
+        for i, h in enumerate(APP_HEADERS):
+            t.add_column(h, justify="left" if i == 0 else "right")
+        for row in app_rows(data):
+            t.add_row(*row)
+        console.print(t)
     if cores_rows(data):
         t = Table(title="1 vs 2 reactors (benchmarks/cores.py)", title_justify="left")
         for i, h in enumerate(CORES_HEADERS):
@@ -410,6 +463,8 @@ def print_tables(data: Mapping[str, Any], console: Any | None = None) -> None:
         for row in cores_rows(data):
             t.add_row(*row)
         console.print(t)
+    if line := instructions_line(data):
+        console.print(line, highlight=False)
     for e in all_errors(data):
         console.print(f"[red]error[/red] {e}", highlight=False)
 

@@ -43,6 +43,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aiostack.build import build_name
 from aiostack.netns import net_unavailable_reason
 
 from . import report, workloads
@@ -76,11 +77,14 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results"
 IDLE_CONNS = HERE / "idle_conns.py"
 CORES = HERE / "cores.py"
+INSTRUCTIONS = HERE / "instructions.py"
+INSTRUCTIONS_BUDGET_S = 300
+"""benchmarks/instructions.py: one callgrind run per build (~1 min here)."""
 CORES_BUDGET_S = 180.0
 """benchmarks/cores.py: six servers (1 and 2 reactors; TAP, AF_PACKET, AF_XDP), 3 wrk runs each (~120 s)."""
 README = HERE / "README.md"
 ORDER = ("uvloop-veth", "aiostack-tap", "aiostack-packet", "aiostack-xdp", "uvloop-loopback", "asyncio-loopback",
-         "pmd-pytcp")
+         "pmd-pytcp", "aiohttp-veth", "aiohttp-tap")
 QUICK_SYSTEMS = ("uvloop-veth", "aiostack-tap", "uvloop-loopback")
 LATENCY_SYSTEMS = ("uvloop-veth", "aiostack-tap", "aiostack-packet", "aiostack-xdp", "uvloop-loopback")
 CALIBRATION_BYTES = {"kernel": 1_000_000_000, "native": 300_000_000, "pytcp": 4_000_000}
@@ -114,13 +118,13 @@ class Plan:
             n += 1 + 1 + self.runs  # start, warm-up, rps runs
             if name in self.latency_systems:
                 n += self.runs
-            if self.ab_seconds:
+            if self.ab_seconds and s.app == "http_server":
                 n += self.runs
             if s.bulk and self.bulk_seconds:
                 n += (1 if s.stack == "kernel" else 2) * (1 + self.runs)
             if name == "uvloop-veth" and self.iperf3:
                 n += self.runs
-        return n + (2 if self.idle_conns else 0)
+        return n + (3 if self.idle_conns else 0)
 
 
 def make_plan(args: argparse.Namespace) -> Plan:
@@ -243,6 +247,7 @@ def machine_info() -> dict[str, Any]:
                                                 _cmd_first_line(["systemd-detect-virt", "--container"]))
                                     if v and v != "none") or None,
         "python": platform.python_version(),
+        "build": build_name(),
         "packages": versions,
         "tools": {
             "wrk": _cmd_first_line(["wrk", "-v"]),
@@ -308,14 +313,17 @@ class Runner:
 
     def _steps_of(self, system: System) -> int:
         sub = Plan(**{**asdict(self.plan), "systems": [system.name]})
-        return sub.steps() - (2 if sub.idle_conns else 0)
+        return sub.steps() - (3 if sub.idle_conns else 0)
 
     # -- HTTP: rps, latency, cps ------------------------------------------------------------------
 
     def http(self, tb: Testbed) -> None:
         plan, name = self.plan, tb.system.name
         latency = name in plan.latency_systems
-        steps = 1 + self.plan.runs + (plan.runs if latency else 0) + (plan.runs if plan.ab_seconds else 0)
+        # an application other than the example (aiohttp) gets the keep-alive runs only: the row
+        # compares req/s and wrk's latency percentiles, and keeps make bench short
+        ab = plan.ab_seconds if tb.system.app == "http_server" else 0
+        steps = 1 + self.plan.runs + (plan.runs if latency else 0) + (plan.runs if ab else 0)
         server = tb.start("http", tb.http_server_argv())
         self.ui.log(f"   start {' '.join(_short(a) for a in tb.http_server_argv())}")
         try:
@@ -355,9 +363,9 @@ class Runner:
                     self.ui.log(f"   uvloop-veth median {m:,.0f} req/s → latency tests at {plan.latency_rate:,} req/s")
             if latency:
                 self.latency(tb, url)
-            if plan.ab_seconds:
+            if ab:
                 for i in range(plan.runs):
-                    def ab(i: int = i) -> None:
+                    def ab_run(i: int = i) -> None:
                         r = run_ab(tb.client_ns, url, plan.ab_seconds)  # type: ignore[arg-type]
                         run = {"rps": r["rps"], "complete": r["complete"], "errors": r["errors"],
                                "seconds": r.get("seconds"), "mean_ms": r.get("mean_ms")}
@@ -366,7 +374,7 @@ class Runner:
                         self.ui.log(f"   conns/s run {i + 1}/{plan.runs}: {r['rps']:,.0f} ({r['complete']:,} "
                                     f"connections)")
 
-                    self.attempt("cps", name, f"ab run {i + 1}", ab)
+                    self.attempt("cps", name, f"ab run {i + 1}", ab_run)
                     self.ui.advance()
         finally:
             counters = tb.stop(server)
@@ -481,6 +489,10 @@ class Runner:
     def cores(self) -> None:
         self.ui.stage("1 vs 2 reactors (benchmarks/cores.py)")
         self._script("cores", CORES, ["--json", "--runs", str(self.plan.runs)], CORES_BUDGET_S)
+
+    def instructions(self) -> None:
+        self.ui.stage("instructions per round trip, pure vs compiled build (benchmarks/instructions.py)")
+        self._script("instructions", INSTRUCTIONS, [], INSTRUCTIONS_BUDGET_S)
 
     def _script(self, key: str, script: Path, args: list[str], timeout: float) -> None:
         """Run ``script`` and keep the JSON object on its last output line as ``results[key]``."""
@@ -637,6 +649,7 @@ def main(argv: list[str] | None = None) -> int:
                     runner.system(SYSTEMS[name])
                 if plan.idle_conns:
                     runner.cores()
+                    runner.instructions()
                     runner.idle_conns(deadline)
         except KeyboardInterrupt:
             interrupted = True

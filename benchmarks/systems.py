@@ -21,6 +21,10 @@ uvloop-veth         ``--stack kernel`` — the same application on uvloop and ke
 uvloop-loopback     ``--stack kernel``, clients on 127.0.0.1 in the same namespace
 asyncio-loopback    ``benchmarks/asyncio_server.py`` — the example's handler on plain asyncio
 pmd-pytcp           ``benchmarks/pytcp_peer.py`` — the example's handler on PyTCP on a TAP device
+aiohttp-tap         ``aiostack run --driver tap -- examples/aiohttp_app.py`` — an unmodified aiohttp
+                    application on aiostack's loop, over a TAP (req/s only)
+aiohttp-veth        ``benchmarks/uvloop_app.py examples/aiohttp_app.py`` — the same application on
+                    uvloop, the clients through a veth pair (req/s only)
 =================== ========================================================================
 """
 
@@ -60,6 +64,7 @@ class System:
     index: int  # addresses 10.78.<index>.0/24
     bulk: bool  # takes part in the bulk transfers
     about: str
+    app: str = "http_server"  # the server: examples/http_server.py, or "aiohttp" (examples/aiohttp_app.py)
 
 
 SYSTEMS: dict[str, System] = {
@@ -71,7 +76,7 @@ SYSTEMS: dict[str, System] = {
                "aiostack on a TAP device, the kernel's side of the TAP is the client"),
         System("aiostack-packet", "aiostack · AF_PACKET", "native", "packet", 2, True,
                "aiostack on AF_PACKET on a veth end, clients behind the other end"),
-        System("aiostack-xdp", "aiostack · AF_XDP", "native", "xdp", 7, True,
+        System("aiostack-xdp", "aiostack · AF_XDP", "native", "xdp", 9, True,
                "aiostack on AF_XDP on a veth end, clients behind the other end"),
         System("uvloop-loopback", "uvloop · loopback", "kernel", "loopback", 4, False,
                "uvloop on kernel sockets, clients on 127.0.0.1 in the same namespace"),
@@ -79,6 +84,10 @@ SYSTEMS: dict[str, System] = {
                "plain asyncio (no uvloop) on kernel sockets, clients on 127.0.0.1"),
         System("pmd-pytcp", "PyTCP · TAP", "pytcp", "tap", 6, True,
                "PyTCP (pmd-pytcp, pure Python) on a TAP device"),
+        System("aiohttp-veth", "aiohttp app · uvloop · veth", "kernel", "veth", 7, False,
+               "an unmodified aiohttp application on uvloop, clients through a veth pair", app="aiohttp"),
+        System("aiohttp-tap", "aiohttp app · aiostack · TAP", "native", "tap", 8, False,
+               "the same aiohttp application under `aiostack run`, on a TAP device", app="aiohttp"),
     )
 }
 
@@ -99,6 +108,8 @@ def unavailable_reason(system: System) -> str | None:
 
         if "xdp" not in DRIVERS:
             return "aiostack has no 'xdp' driver yet (not in aiostack.config.DRIVERS)"
+    if system.app == "aiohttp" and importlib.util.find_spec("aiohttp") is None:
+        return "aiohttp is not installed (pip install -e '.[test]')"
     if system.stack == "pytcp" and importlib.util.find_spec("pmd_pytcp") is None:
         return "pmd-pytcp is not installed (pip install -e '.[bench]')"
     if system.link == "tap" and not Path("/dev/net/tun").exists():
@@ -213,6 +224,11 @@ class Testbed:
 
     def http_server_argv(self) -> list[str]:
         s = self.system
+        if s.app == "aiohttp":
+            app = [str(EXAMPLES / "aiohttp_app.py"), "--port", str(HTTP_PORT)]
+            if s.stack == "native":
+                return [PYTHON, "-m", "aiostack", "run", *self._stack_options(), "--control", "off", "--", *app]
+            return [PYTHON, str(HERE / "uvloop_app.py"), *app]
         if s.stack == "native":
             return [PYTHON, str(EXAMPLES / "http_server.py"), "--stack", "native", *self._stack_options(),
                     "--port", str(HTTP_PORT), "--stats"]

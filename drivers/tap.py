@@ -1,7 +1,7 @@
 """TAP poll-mode driver: Ethernet frames through /dev/net/tun with virtio_net_hdr offloads.
 
 Kernel interface (Documentation/networking/tuntap.rst, include/uapi/linux/if_tun.h; ioctl numbers
-measured on this machine, see shared/DESIGN.md):
+measured on this machine; docs/architecture.md):
 
 - each open of /dev/net/tun plus ``TUNSETIFF`` with the same name attaches one queue
   (``IFF_MULTI_QUEUE`` for more than one); closing every fd removes a non-persistent device;
@@ -36,7 +36,7 @@ from .mac import parse_unicast_mac, random_mac
 
 TUN_PATH = "/dev/net/tun"
 
-# ioctls (x86-64; measured, shared/DESIGN.md)
+# ioctls (x86-64; linux/if_tun.h)
 TUNSETIFF = 0x400454CA
 TUNSETOFFLOAD = 0x400454D0
 TUNGETFEATURES = 0x800454CF

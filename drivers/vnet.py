@@ -15,7 +15,7 @@ little-endian host, see ``TUNSETVNETLE`` in Documentation/networking/tuntap.rst)
 The header size is a parameter everywhere here (10 or 12): the kernel reads/writes the 10 fields
 and skips the rest of ``vnet_hdr_sz``.
 
-Semantics the stack relies on (measured, see shared/DESIGN.md):
+Semantics the stack relies on (measured; linux/virtio_net.h):
 
 - transmit with ``NEEDS_CSUM``: the L4 checksum field holds the folded pseudo-header sum, *not*
   inverted; the device sums ``frame[csum_start:]`` on top and stores the inverted result at

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 
 from aiostack.config import parse_options
-from aiostack.network import serve
+from aiostack.network import Network, serve
 
 
 async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -28,7 +29,14 @@ async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> No
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    serve(echo, options=parse_options(argv, parser, default_port=7))
+    parser.add_argument("--stats", action="store_true", help="print the stack's counters as JSON on exit")
+    options = parse_options(argv, parser, default_port=7)
+    network: list[Network] = []
+    try:
+        serve(echo, options=options, ready=network.append)
+    finally:
+        if options.extra["stats"] and network:
+            print(json.dumps(network[0].counters(), default=str), flush=True)
     return 0
 
 

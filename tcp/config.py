@@ -55,3 +55,6 @@ class TcpConfig:
     """Default listen backlog (SYN queue and accept queue each)."""
     syncookies: bool = True
     """Answer with SYN cookies when a listener's SYN queue is full."""
+    header_prediction: bool = True
+    """Take the established fast path (header prediction) for the segments it can handle; off,
+    every segment goes through the full state machine (which must send the same)."""

@@ -17,16 +17,16 @@ and RFC 5961's challenge ACKs.
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import errno
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from . import segment as wire
 from .config import TcpConfig
 from .congestion import create as create_congestion
-from .rack import PTO_MIN, WCDELACKT, Rack
+from .rack import Rack, pto
+from .readiness import POLLERR, POLLHUP, POLLRDHUP, READABLE, WRITABLE
 from .receive_buffer import ReceiveBuffer
 from .rtt import RttEstimator
 from .sack import Scoreboard
@@ -106,6 +106,10 @@ have reneged) unless this is set (RFC 6675 Errata 1610: keep it given robust ren
 class Host(Protocol):
     """What a connection needs from the TCP layer around it."""
 
+    stats: Counter[str]
+    """The layer's counters: a connection adds the events worth seeing across connections
+    (retransmitted segments, tail loss probes) besides its own ``stats``."""
+
     def transmit(
         self, conn: Connection, seq: int, ack: int, flags: int, window: int, options: bytes, offset: int, length: int
     ) -> None:
@@ -136,24 +140,24 @@ class Host(Protocol):
 class Connection:
     """One TCP connection. Addresses are 32-bit integers.
 
-    Memory: a reactor may hold a million of these, so ``__slots__`` (``__dict__`` is among them
-    only so that an attribute missing from the list still works, at a cost), and the parts an
-    idle connection never uses — the congestion controller, the SACK scoreboard, RACK's records,
-    the ``stats``/``drops`` counters — are made on first use (:meth:`__getattr__`).
+    Memory: a reactor may hold a million of these, so ``__slots__`` (in the compiled build, the
+    C struct that ``connection.pxd`` declares), and the parts an idle connection never uses — the
+    congestion controller, the SACK scoreboard, RACK's records, the ``stats``/``drops``
+    counters — are made on first use by their properties.
     """
 
     __slots__ = (
-        "__dict__", "__weakref__", "_challenge_time", "_challenge_tokens", "_delack_deadline", "_delack_timer",
-        "_fin_processed", "_idle_timer", "_reo_deadline", "_rtx_deadline", "_rtx_is_pto", "_rtx_timer", "ack_now",
-        "ack_pending", "cc", "config", "data_seq", "drops", "dupacks", "error", "fin_queued", "fin_seq", "gso_max",
-        "high_rxt", "host", "in_recovery", "irs", "iss", "keepalive", "keepalive_probes", "last_ack_sent", "last_rtt",
-        "last_rx", "last_tx", "listener", "local_addr", "local_mss", "local_port", "max_snd_wnd", "nodelay",
-        "orphaned", "peer_mss", "persist_backoff", "persist_probes", "rack", "rcv_adv", "rcv_wscale", "rcvbuf",
-        "read_closed", "recover", "recovery_inflation", "remote_addr", "remote_port", "rescue_rxt", "retries",
-        "rto_recovery", "rtt", "rtt_seq", "rtt_time", "rtt_time_syn", "sack_ok", "scoreboard", "segs_in", "segs_out",
-        "snd_max", "snd_mss", "snd_nxt", "snd_una", "snd_wl1", "snd_wl2", "snd_wnd", "snd_wscale", "sndbuf",
-        "soft_error", "state", "stats", "timers", "tlp_end", "tlp_in_recovery", "tlp_is_retrans", "ts_offset", "ts_ok",
-        "ts_recent", "ts_recent_time", "tx_route", "user", "wscale_ok",
+        "__weakref__", "_cc", "_challenge_time", "_challenge_tokens", "_delack_deadline", "_delack_timer", "_drops",
+        "_fin_processed", "_idle_timer", "_rack", "_reo_deadline", "_rtx_deadline", "_rtx_is_pto", "_rtx_timer",
+        "_scoreboard", "_stats", "ack_now", "ack_pending", "config", "data_seq", "dupacks", "error", "fin_queued",
+        "fin_seq", "gso_max", "high_rxt", "host", "in_recovery", "irs", "iss", "keepalive", "keepalive_probes",
+        "last_ack_sent", "last_rtt", "last_rx", "last_tx", "listener", "local_addr", "local_mss", "local_port",
+        "max_snd_wnd", "nodelay", "orphaned", "peer_mss", "persist_backoff", "persist_probes", "rcv_adv", "rcv_wscale",
+        "rcvbuf", "read_closed", "recover", "recovery_inflation", "remote_addr", "remote_port", "rescue_rxt", "retries",
+        "rto_recovery", "rtt", "rtt_seq", "rtt_time", "rtt_time_syn", "sack_ok", "segs_in", "segs_out", "snd_max",
+        "snd_mss", "snd_nxt", "snd_una", "snd_wl1", "snd_wl2", "snd_wnd", "snd_wscale", "sndbuf", "soft_error", "state",
+        "timers", "tlp_end", "tlp_in_recovery", "tlp_is_retrans", "ts_offset", "ts_ok", "ts_recent", "ts_recent_time",
+        "tx_route", "user", "wscale_ok"
     )
 
     def __init__(
@@ -182,7 +186,11 @@ class Connection:
         self.segs_in = 0
         self.segs_out = 0
         """Segments received and sent (Linux's tcpi_segs_in/out); other events count in ``stats``."""
-        # made on first use (__getattr__): drops, stats: Counter[str]; cc; scoreboard; rack
+        self._cc: CongestionControl | None = None
+        self._scoreboard: Scoreboard | None = None
+        self._rack: Rack | None = None
+        self._stats: Counter[str] | None = None
+        self._drops: Counter[str] | None = None
 
         # -- send sequence space (RFC 9293 §3.3.1)
         self.iss = iss
@@ -301,42 +309,58 @@ class Connection:
         self.user: object | None = None
 
     # == sub-objects made on first use =============================================================
-    drops: Counter[str]
-    stats: Counter[str]
-    cc: CongestionControl
-    scoreboard: Scoreboard
-    """The RFC 6675 scoreboard of SACKed ranges; used when SACK is on."""
-    rack: Rack
-    """RACK-TLP (RFC 8985): transmit records and loss detection; used when SACK is on."""
+    # An idle connection never needs these; each is made by its property at first use and let go
+    # again on entering TIME-WAIT (a million idle connections are the sizing case).
 
-    def __getattr__(self, name: str) -> Any:
-        """Make ``cc``, ``scoreboard``, ``rack``, ``stats`` or ``drops`` at their first use. The
-        controller starts from the current SMSS and the connection's creation time, which is the
-        state an eagerly made one would be in (its ``set_mss`` calls rescale the initial window
-        exactly; no other hook runs before the first use)."""
-        if name == "cc":
+    @property
+    def cc(self) -> CongestionControl:
+        """The congestion controller, started from the current SMSS and the connection's
+        creation time: the state an eagerly made one would be in (its ``set_mss`` calls rescale
+        the initial window exactly; no other hook runs before the first use)."""
+        cc = self._cc
+        if cc is None:
             cfg = self.config
-            value: Any = create_congestion(
+            cc = self._cc = create_congestion(
                 cfg.congestion, self.snd_mss, self.rtt_time_syn, initial_window=cfg.initial_window
             )
-        elif name == "scoreboard":
-            value = Scoreboard()
-        elif name == "rack":
-            value = Rack()
-        elif name == "stats" or name == "drops":
-            value = Counter()
-        else:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        object.__setattr__(self, name, value)
-        return value
+        return cc
+
+    @property
+    def scoreboard(self) -> Scoreboard:
+        """The RFC 6675 scoreboard of SACKed ranges; used when SACK is on."""
+        sb = self._scoreboard
+        if sb is None:
+            sb = self._scoreboard = Scoreboard()
+        return sb
+
+    @property
+    def rack(self) -> Rack:
+        """RACK-TLP (RFC 8985): transmit records and loss detection; used when SACK is on."""
+        rack = self._rack
+        if rack is None:
+            rack = self._rack = Rack()
+        return rack
+
+    @property
+    def stats(self) -> Counter[str]:
+        """Events of this connection worth counting (retransmissions, probes, cuts …)."""
+        stats = self._stats
+        if stats is None:
+            stats = self._stats = Counter()
+        return stats
+
+    @property
+    def drops(self) -> Counter[str]:
+        """Segments this connection discarded, by reason."""
+        drops = self._drops
+        if drops is None:
+            drops = self._drops = Counter()
+        return drops
 
     def _cc_mss_changed(self) -> None:
         """SMSS changed: tell the congestion controller, if it has been made yet."""
-        try:
-            cc = object.__getattribute__(self, "cc")  # without making it (__getattr__)
-        except AttributeError:
-            return
-        cc.set_mss(self.snd_mss)
+        if self._cc is not None:
+            self._cc.set_mss(self.snd_mss)
 
     # == helpers ==============================================================================
     @staticmethod
@@ -526,6 +550,7 @@ class Connection:
                 self.rtt_time = now
         else:
             self.stats["retransmitted_segments"] += 1
+            self.host.stats["retransmitted_segments"] += 1
             if self.rtt_seq is not None and seq_le(seq, self.rtt_seq):
                 self.rtt_seq = None  # Karn's rule (RFC 6298 §3): no sample from a retransmission
         if arm:
@@ -725,13 +750,9 @@ class Connection:
             and not rtt.backoffs
             and rtt.srtt is not None
             and self.state in CAN_PROBE
-        ):  # (inlined, as is pto(): this runs for every burst and every ACK)
+        ):
             # FlightSize from SND.MAX: SND.NXT may not have moved on yet.
-            timeout = 2 * rtt.srtt
-            if ((self.snd_max - self.snd_una) & MASK) <= self.snd_mss:
-                timeout += WCDELACKT
-            if timeout < PTO_MIN:
-                timeout = PTO_MIN
+            timeout = pto(rtt.srtt, (self.snd_max - self.snd_una) & MASK, self.snd_mss, rto)
             if timeout < rto:
                 deadline = now + timeout
                 is_pto = True
@@ -833,6 +854,7 @@ class Connection:
             self._retransmission_timeout(now)
             return
         self.stats["tlp_probes"] += 1
+        self.host.stats["tlp_probes"] += 1
         self.tlp_in_recovery = self.in_recovery or self.rto_recovery
         data_end = self._data_end()
         unsent = (data_end - self.snd_nxt) & MASK if seq_lt(self.snd_nxt, data_end) else 0
@@ -849,10 +871,14 @@ class Connection:
                 self._rtx_is_pto = False
                 self._retransmission_timeout(now)
                 return
+            seq, end = last
+            mss = self._cur_mss()
+            if ((end - seq) & MASK) > mss:
+                seq = (end - mss) & MASK  # a TSO record: its last SMSS only (one segment, §7.3)
             self.tlp_is_retrans = True
             self.tlp_end = self.snd_max
             self.stats["tlp_retransmits"] += 1
-            self._retransmit(last[0], last[1], now)
+            self._retransmit(seq, end, now)
         self._arm_rtx(now)  # the probe is out: the RTO again (no second probe, §7.3)
 
     def _tlp_on_ack(self, seg: Segment, ack: int, dsack: bool, now: float) -> None:
@@ -1052,9 +1078,9 @@ class Connection:
         # 2·MSL of answering a retransmitted FIN (or taking a new SYN, RFC 6191) needs sequence
         # numbers and timestamps, not the sender's machinery: let the congestion controller,
         # the SACK scoreboard and RACK's transmit records go now (made again on first use).
-        for name in ("cc", "scoreboard", "rack"):
-            with contextlib.suppress(AttributeError):
-                object.__delattr__(self, name)
+        self._cc = None
+        self._scoreboard = None
+        self._rack = None
         self._set_idle_timer(now + 2 * self.config.msl, self._on_time_wait_done)
         self.host.notify(self)
 
@@ -1291,7 +1317,8 @@ class Connection:
     def segment_arrives(self, seg: Segment, now: float) -> None:
         self.segs_in += 1
         state = self.state
-        if state is State.ESTABLISHED and self._predicted(seg, now):
+        if state is State.ESTABLISHED and self.config.header_prediction and self._predicted(seg, now):
+            self.host.stats["header_predicted"] += 1  # Linux's TCPHPHits
             return
         if state == State.SYN_SENT:
             self._syn_sent(seg, now)
@@ -1797,3 +1824,27 @@ class Connection:
             self.ack_pending += 1 if len(seg.payload) <= self.local_mss else 2
         else:
             self.ack_pending = max(self.ack_pending, 1)
+
+    def poll(self) -> int:
+        """The connection's readiness as one ``poll()``-style mask (:mod:`.readiness`: Linux's
+        bits, smoltcp's can/may send/recv): the one definition the socket layer, ``aiostack.epoll``
+        and the asyncio transports read."""
+        state = self.state
+        rb = self.rcvbuf
+        closed = state == State.CLOSED
+        rd_shut = closed or self.read_closed or (rb is not None and rb.fin_received)  # not may_recv
+        wr_shut = closed or self.fin_queued  # not may_send
+        mask = POLLERR if self.error else 0
+        if rd_shut:
+            mask |= READABLE | POLLRDHUP
+            if wr_shut:
+                mask |= POLLHUP
+        elif rb is not None and rb.readable:  # can_recv
+            mask |= READABLE
+        # can_send, or a send would fail at once; never while the handshake is under way
+        if (wr_shut or (state in CAN_SEND and self.sndbuf.space > 0)) and state not in _HANDSHAKING:
+            mask |= WRITABLE
+        return mask
+
+
+_HANDSHAKING = frozenset({State.SYN_SENT, State.SYN_RECEIVED})

@@ -20,10 +20,11 @@ from ..ip.checksum import ones_sum, pseudo_header_sum
 from ..ip.stack import Interface, IPStack
 from . import segment as wire
 from .config import TcpConfig
-from .connection import MASK, Connection, State
+from .connection import Connection, State
 from .cookies import SynCookies
 from .isn import IsnGenerator
 from .segment import Segment
+from .seq import MASK
 
 _ETH_IP = 14 + 20
 _IP_TCP = struct.Struct("!BBHHHBBHII" + "HHIIBBHHH")

@@ -81,8 +81,7 @@ from operator import attrgetter
 
 __all__ = ["DUPTHRESH", "PTO_MIN", "REO_WND_PERSIST", "WCDELACKT", "Rack", "Sent", "pto"]
 
-MASK = 0xFFFFFFFF
-HALF = 0x80000000
+from .seq import HALF, MASK, seq_sub
 
 DUPTHRESH = 3
 """RFC 6675 DupThresh, used by RFC 8985 §6.2 step 4."""
@@ -215,7 +214,7 @@ class Rack:
 
     # -- positions ------------------------------------------------------------------------------
     def _off(self, seq: int) -> int:
-        return self._base + (((seq - self._base_seq + HALF) & MASK) - HALF)
+        return self._base + seq_sub(seq, self._base_seq)
 
     def _seq(self, off: int) -> int:
         return (self._base_seq + off - self._base) & MASK
@@ -251,7 +250,7 @@ class Rack:
             s = self._base
             tail = s
         else:
-            s = self._base + (((seq - self._base_seq + HALF) & MASK) - HALF)  # _off, inlined
+            s = self._off(seq)
             tail = q[-1].end
         e = s + ((end_seq - seq) & MASK)
         if s == tail:  # new data: the fast path
@@ -342,30 +341,12 @@ class Rack:
         h = self._head
         n = len(q)
         if h < n:
-            una = self._base + (((snd_una - self._base_seq + HALF) & MASK) - HALF)
+            una = self._off(snd_una)
             while h < n:
                 r = q[h]
                 if r.end <= una:
                     if r.sacked:
                         self.segs_sacked -= 1
-                    elif r.xmits == 1 and not r.lost:
-                        # _deliver's fast path, inlined: a segment sent once, cumulatively ACKed.
-                        r.delivered = True
-                        self.pipe -= r.end - r.start
-                        ts = r.xmit_ts
-                        rtt = now - ts
-                        if self.min_rtt is None or rtt < self.min_rtt:
-                            self.min_rtt = rtt
-                        self.rtt = rtt
-                        rts = self.xmit_ts
-                        if rts is None or ts > rts or (ts == rts and r.end > self.end_seq):
-                            self.xmit_ts = ts
-                            self.end_seq = r.end
-                        if r.end > self.fack:
-                            self.fack = r.end
-                        elif r.end < self.fack and not self.reordering_seen:
-                            self.stats["reordering_seen"] += 1
-                            self.reordering_seen = True
                     elif not r.delivered:
                         self._deliver(r, now, ts_ecr, ts_offset)
                     h += 1
@@ -389,7 +370,7 @@ class Rack:
                 hi_limit = q[-1].end
                 for left, right in blocks:
                     lo = self._off(left)
-                    hi = lo + (((right - left + HALF) & MASK) - HALF)
+                    hi = lo + seq_sub(right, left)
                     if lo < lo_limit:
                         lo = lo_limit
                     if hi > hi_limit:

@@ -70,7 +70,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections import Counter
 
-from .seq import HALF, MASK, seq_sub
+from .seq import MASK, seq_sub
 
 __all__ = ["ReceiveBuffer"]
 
@@ -317,11 +317,9 @@ class ReceiveBuffer:
         n = len(data)
         if n == 0:
             return 0
-        if not self._starts and self._fin_off is None:
-            self._base = self._rcv_nxt  # _sync(), inlined
-            self._nxt = 0
+        self._sync()
         nxt = self._nxt
-        start = nxt + (((seq - self._rcv_nxt + HALF) & MASK) - HALF)  # seq_sub(), inlined
+        start = nxt + seq_sub(seq, self._rcv_nxt)
         end = start + n
         if end <= nxt:
             self.drops["tcp_rcv_duplicate"] += 1

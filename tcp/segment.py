@@ -3,7 +3,7 @@
 Reading: :func:`parse` validates the fixed header and the data offset and decodes the options
 into a :class:`Segment`, whose ``payload`` is a zero-copy view into the caller's buffer. It does
 not verify the checksum: the caller does that with the pseudo-header sum (RFC 9293 §3.1), and
-skips it for frames the device marked checksum-valid (DESIGN: offloads first).
+skips it for frames the device marked checksum-valid (offloads first: docs/architecture.md).
 
 Writing: :func:`encode_options` lays options out the way Linux's ``tcp_options_write`` does
 (every option 4-byte aligned with NOPs, so the header stays word-aligned and middleboxes see the

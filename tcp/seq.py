@@ -15,6 +15,9 @@ from __future__ import annotations
 MOD = 1 << 32
 MASK = 0xFFFFFFFF
 HALF = 0x80000000
+# The functions below spell these two as literals: in the compiled build (seq.pxd types the
+# arguments) a literal keeps each comparison one C expression, where a module global would be a
+# Python object.
 
 __all__ = [
     "HALF",
@@ -34,34 +37,34 @@ __all__ = [
 
 def seq_add(a: int, n: int) -> int:
     """``a + n`` modulo 2**32; ``n`` may be negative."""
-    return (a + n) & MASK
+    return (a + n) & 0xFFFFFFFF
 
 
 def seq_sub(a: int, b: int) -> int:
     """The signed distance from ``b`` to ``a``, in ``-2**31 .. 2**31-1`` (``(s32)(a - b)`` in C)."""
-    return ((a - b + HALF) & MASK) - HALF
+    return ((a - b + 0x80000000) & 0xFFFFFFFF) - 0x80000000
 
 
 def seq_lt(a: int, b: int) -> bool:
     """``a < b`` in sequence space (Linux ``before(a, b)``)."""
-    return ((a - b) & MASK) >= HALF
+    return ((a - b) & 0xFFFFFFFF) >= 0x80000000
 
 
 def seq_le(a: int, b: int) -> bool:
     """``a <= b`` in sequence space."""
-    d = (a - b) & MASK
-    return d == 0 or d >= HALF
+    d = (a - b) & 0xFFFFFFFF
+    return d == 0 or d >= 0x80000000
 
 
 def seq_gt(a: int, b: int) -> bool:
     """``a > b`` in sequence space (Linux ``after(a, b)``)."""
-    return ((b - a) & MASK) >= HALF
+    return ((b - a) & 0xFFFFFFFF) >= 0x80000000
 
 
 def seq_ge(a: int, b: int) -> bool:
     """``a >= b`` in sequence space."""
-    d = (b - a) & MASK
-    return d == 0 or d >= HALF
+    d = (b - a) & 0xFFFFFFFF
+    return d == 0 or d >= 0x80000000
 
 
 def seq_in(x: int, start: int, end: int) -> bool:
@@ -71,14 +74,14 @@ def seq_in(x: int, start: int, end: int) -> bool:
     computed as one unsigned compare of offsets from ``start``, so it is exact for any window
     size up to 2**32-1. ``start == end`` is the empty window: nothing is in it.
     """
-    return ((x - start) & MASK) < ((end - start) & MASK)
+    return ((x - start) & 0xFFFFFFFF) < ((end - start) & 0xFFFFFFFF)
 
 
 def seq_max(a: int, b: int) -> int:
     """The later of ``a`` and ``b`` in sequence space."""
-    return b if ((a - b) & MASK) >= HALF else a
+    return b if ((a - b) & 0xFFFFFFFF) >= 0x80000000 else a
 
 
 def seq_min(a: int, b: int) -> int:
     """The earlier of ``a`` and ``b`` in sequence space."""
-    return a if ((a - b) & MASK) >= HALF else b
+    return a if ((a - b) & 0xFFFFFFFF) >= 0x80000000 else b

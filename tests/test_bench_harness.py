@@ -255,3 +255,11 @@ def test_cores_rows_from_the_cores_benchmark() -> None:
     assert report.cores_rows(data) == [["TAP", "1", "17,355", "55.7"], ["TAP", "2", "24,983", "58.8 / 52.0"],
                                        ["AF_PACKET", "2", "30,000", "50.0 / 51.0"]]
     assert report.cores_rows({}) == []
+
+
+def test_instructions_line_shows_both_builds_and_their_ratio() -> None:
+    data = {"instructions": {"result": {"workload": "echo", "pure": 882703, "compiled": 578839,
+                                        "compiled_over_pure": 0.656}}}
+    line = report.instructions_line(data)
+    assert line is not None and "pure 882,703" in line and "compiled 578,839 (0.656 of pure" in line
+    assert report.instructions_line({"instructions": {"error": "no valgrind"}}) is None

@@ -25,6 +25,9 @@ def payload(i: int) -> bytes:
 
 async def echo_forever(stack: Stack, port: int) -> None:
     sock = stack.socket()
+    # A window of 50 datagrams of up to 8000 bytes is more than the 212 KB default holds, and the
+    # reactor drains its queue before the application runs: size the buffer as the client does.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     sock.bind(("0.0.0.0", port))
     while True:
         data, peer = await sock.recvfrom(65535)

@@ -68,16 +68,23 @@ async def test_processing_error_is_counted_not_fatal(monkeypatch) -> None:  # ty
     async with stack:
         sock = stack.socket()
         sock.bind(("0.0.0.0", 7))
-        real = stack.ip.receive
+        real = stack.ip
         calls = {"n": 0}
 
-        def flaky(iface, pkt, now):  # type: ignore[no-untyped-def]
-            calls["n"] += 1
-            if calls["n"] == 1:
-                raise RuntimeError("simulated bug")
-            real(iface, pkt, now)
+        class Flaky:
+            """The stack's network layer, failing on the first frame (a compiled class cannot be
+            patched in place: the reactor is given this stand-in)."""
 
-        monkeypatch.setattr(stack.ip, "receive", flaky)
+            def __getattr__(self, name: str) -> object:
+                return getattr(real, name)
+
+            def receive(self, iface, pkt, now):  # type: ignore[no-untyped-def]
+                calls["n"] += 1
+                if calls["n"] == 1:
+                    raise RuntimeError("simulated bug")
+                real.receive(iface, pkt, now)
+
+        monkeypatch.setattr(stack.reactor, "ip", Flaky())
         for payload in (b"first", b"second"):
             peer.tx_burst(0, [peer.pool.packet_from(udp_frame(payload, dport=7))])  # type: ignore[attr-defined]
         stack.reactor.kick()

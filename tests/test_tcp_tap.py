@@ -119,3 +119,21 @@ def test_bulk_with_offloads_through_loss_and_corruption(netns: NetNS, aiostack_m
     assert fault.get("rx_corrupt", 0) + fault.get("tx_corrupt", 0) > 0
     tcp = ours["counters"]["tcp"]
     assert "internal_error" not in tcp["drops"]
+
+
+def test_a_burst_of_echoes_on_a_lossless_link_is_not_retransmitted(netns: NetNS) -> None:
+    """200 connections each echoing 10 KB at once: the ACKs for the replies arrive as one large
+    burst, and no retransmission or tail loss probe may fire while they wait in the queue
+    (timers run only once the queues are drained), nor may the link lose anything."""
+    server = netns.popen([PYTHON, example("echo.py"), *TAP_ARGS, "--port", "7", "--stats"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_line(server, "serving on")
+    res = netns.run([PYTHON, str(Path(__file__).parent / "burst_echo_client.py"), STACK, "7", "200", "10000"],
+                    timeout=120)
+    assert json.loads(res.stdout.strip().splitlines()[-1]) == {"connections": 200, "intact": 200}
+    counters = json.loads(stop(server).strip().splitlines()[-1])
+    stats = counters["tcp"]["stats"]
+    assert stats["segments_out"] >= 200 * 2, stats
+    assert stats.get("retransmitted_segments", 0) == 0, stats
+    assert stats.get("tlp_probes", 0) == 0, stats
+    assert "internal_error" not in counters["drops"]

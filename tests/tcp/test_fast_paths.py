@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from aiostack.drivers.base import Offloads
 from aiostack.drivers.buffers import DEFAULT_HEADROOM, PacketPool
 from aiostack.drivers.vnet import VIRTIO_NET_HDR_GSO_TCPV4
@@ -155,20 +153,14 @@ def _conversation(h: Scenario) -> list[tuple[Any, ...]]:
     return wire
 
 
-def test_header_prediction_sends_what_the_full_processing_sends(monkeypatch: pytest.MonkeyPatch) -> None:
-    predicted = Connection._predicted
-    taken = []
-
-    def counting(self: Connection, seg: Any, now: float) -> bool:
-        hit = predicted(self, seg, now)
-        taken.append(hit)
-        return hit
-
-    monkeypatch.setattr(Connection, "_predicted", counting)
-    fast = _conversation(Scenario(congestion="cubic"))
-    assert sum(taken) >= 10 and not all(taken)  # both paths were taken
-    monkeypatch.setattr(Connection, "_predicted", lambda self, seg, now: False)
-    slow = _conversation(Scenario(congestion="cubic"))
+def test_header_prediction_sends_what_the_full_processing_sends() -> None:
+    h = Scenario(congestion="cubic")
+    fast = _conversation(h)
+    hits = h.tcp.stats["header_predicted"]
+    assert hits >= 10 and hits < h.conn.segs_in  # both paths were taken
+    slow_h = Scenario(congestion="cubic", header_prediction=False)
+    slow = _conversation(slow_h)
+    assert slow_h.tcp.stats["header_predicted"] == 0
     assert len(fast) > 10
     assert fast == slow
 

@@ -1,0 +1,51 @@
+# C types of the network layer for the compiled build (Cython, pure-Python mode).
+
+from aiostack.drivers.buffers cimport Packet
+from aiostack.ip.ipv4 cimport IPv4Header
+
+
+cdef class Interface:
+    cdef public long long addr
+    cdef public object arp
+    cdef public long long broadcast
+    cdef public long long gso_max
+    cdef public long long index
+    cdef public object large_pool
+    cdef public object mac
+    cdef public long long mtu
+    cdef public object name
+    cdef public long long netmask
+    cdef public long long network
+    cdef public object offloads
+    cdef public long long prefix_len
+    cdef public list tx
+
+
+cdef class IPStack:
+    cdef object __weakref__
+    cdef public dict _arp_opts
+    cdef public long long _ident
+    cdef public object arp_events
+    cdef public object drops
+    cdef public object echo_events
+    cdef public object echo_idents
+    cdef public object icmp_limiter
+    cdef public list interfaces
+    cdef public object on_arp_reply
+    cdef public object on_foreign_frame
+    cdef public object pool
+    cdef public object reassembler
+    cdef public object ready
+    cdef public object rng
+    cdef public object routes
+    cdef public object stats
+    cdef public object steering
+    cdef public object timers
+    cdef public dict transports
+    cdef public object udp
+
+    cpdef receive(self, Interface iface, Packet pkt, double now)
+    cpdef _ipv4_input(self, Interface iface, Packet pkt, long long off, long long end, bint link_bcast, double now)
+    cpdef _l4_input(self, Interface iface, IPv4Header hdr, object view, long long ip_off, long long end,
+                    bint csum_valid, bint link_bcast, bint dst_bcast, double now)
+    cpdef long long next_ident(self)

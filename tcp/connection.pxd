@@ -1,0 +1,122 @@
+"""C types of the connection state machine for the compiled build (Cython, pure-Python mode):
+the fields ``__slots__`` lists in ``connection.py``, typed."""
+
+from aiostack.tcp.segment cimport Segment
+from aiostack.ip.timers cimport TimerWheel
+from aiostack.tcp.rack cimport Rack, pto
+from aiostack.tcp.receive_buffer cimport ReceiveBuffer
+from aiostack.tcp.rtt cimport RttEstimator
+from aiostack.tcp.send_buffer cimport SendBuffer
+from aiostack.tcp.seq cimport seq_ge, seq_gt, seq_le, seq_lt
+
+cdef long long MASK  # 2**32 - 1: sequence arithmetic in C
+
+cdef class Connection:
+    cdef object __weakref__
+    # objects, and values that may be None
+    cdef public object _cc
+    cdef public object _delack_timer
+    cdef public object _drops
+    cdef public object _idle_timer
+    cdef public object _rtx_timer
+    cdef public object _scoreboard
+    cdef public object _stats
+    cdef public object config
+    cdef public object host
+    cdef public object last_rtt
+    cdef public object listener
+    cdef public object rescue_rxt
+    cdef public object rtt_seq
+    cdef public object state
+    cdef public object tlp_end
+    cdef public object tx_route
+    cdef public object user
+    cdef public SendBuffer sndbuf
+    cdef public Rack _rack
+    cdef public TimerWheel timers
+    cdef public RttEstimator rtt
+    cdef public ReceiveBuffer rcvbuf
+    # times (seconds, as the host's clock gives them)
+    cdef public double _challenge_time
+    cdef public double _challenge_tokens
+    cdef public double _delack_deadline
+    cdef public double _reo_deadline
+    cdef public double _rtx_deadline
+    cdef public double last_rx
+    cdef public double last_tx
+    cdef public double rtt_time
+    cdef public double rtt_time_syn
+    cdef public double ts_recent_time
+    # flags
+    cdef public bint _fin_processed
+    cdef public bint _rtx_is_pto
+    cdef public bint ack_now
+    cdef public bint fin_queued
+    cdef public bint in_recovery
+    cdef public bint keepalive
+    cdef public bint nodelay
+    cdef public bint orphaned
+    cdef public bint read_closed
+    cdef public bint rto_recovery
+    cdef public bint sack_ok
+    cdef public bint tlp_in_recovery
+    cdef public bint tlp_is_retrans
+    cdef public bint ts_ok
+    cdef public bint wscale_ok
+    # small values (MSS, ports, shifts, errno, counts of probes and retries): 32 bits are plenty,
+    # and a million idle connections feel every byte
+    cdef public int ack_pending
+    cdef public int dupacks
+    cdef public int error
+    cdef public int gso_max
+    cdef public int keepalive_probes
+    cdef public int local_mss
+    cdef public int local_port
+    cdef public int peer_mss
+    cdef public int persist_backoff
+    cdef public int persist_probes
+    cdef public int rcv_wscale
+    cdef public int remote_port
+    cdef public int retries
+    cdef public int snd_mss
+    cdef public int snd_wscale
+    cdef public int soft_error
+    # sequence numbers and timestamps: 32-bit unsigned, as on the wire (all arithmetic on them
+    # is modulo 2**32, RFC 9293 §3.4)
+    cdef public unsigned int data_seq
+    cdef public unsigned int fin_seq
+    cdef public unsigned int high_rxt
+    cdef public unsigned int irs
+    cdef public unsigned int iss
+    cdef public unsigned int last_ack_sent
+    cdef public unsigned int rcv_adv
+    cdef public unsigned int recover
+    cdef public unsigned int snd_max
+    cdef public unsigned int snd_nxt
+    cdef public unsigned int snd_una
+    cdef public unsigned int snd_wl1
+    cdef public unsigned int snd_wl2
+    cdef public unsigned int ts_offset
+    cdef public unsigned int ts_recent
+    # addresses (IPv4), windows (at most 2**30, RFC 7323 §2.3), segment counters (wrapping at
+    # 2**32 like Linux's tcpi_segs_in/out)
+    cdef public unsigned int segs_in
+    cdef public unsigned int segs_out
+    cdef public int snd_wnd
+    cdef public int max_snd_wnd
+    cdef public int recovery_inflation
+    cdef public unsigned int local_addr
+    cdef public unsigned int remote_addr
+
+    # the established path: C calls between these (the rest stay Python methods)
+    cpdef long long _ts_now(self, double now)
+    cpdef long long _flight(self)
+    cpdef long long _data_end(self)
+    cpdef _emit(self, long long seq, long long flags, double now, long long offset=*, long long length=*)
+    cpdef long long _cur_mss(self)
+    cpdef _arm_rtx(self, double now)
+    cpdef segment_arrives(self, Segment seg, double now)
+    cpdef bint _predicted(self, Segment seg, double now)
+    cpdef _new_ack(self, Segment seg, long long ack, double now)
+    cpdef bint _sack_update(self, Segment seg, long long ack, double now)
+    cpdef _receive_data(self, Segment seg, double now)

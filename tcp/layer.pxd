@@ -1,0 +1,42 @@
+# C types of the TCP layer for the compiled build (Cython, pure-Python mode).
+
+from aiostack.ip.ipv4 cimport IPv4Header
+from aiostack.ip.stack cimport Interface
+from aiostack.tcp.connection cimport Connection
+
+
+cdef class Listener:
+    cdef object __weakref__
+    cdef public object accept_queue
+    cdef public long long addr
+    cdef public long long backlog
+    cdef public bint closed
+    cdef public object config
+    cdef public object layer
+    cdef public long long port
+    cdef public dict syn_queue
+    cdef public object user
+
+
+cdef class TcpLayer:
+    cdef object __weakref__
+    cdef public object _rng
+    cdef public dict _tx_routes
+    cdef public object acks_owed
+    cdef public object acks_soon
+    cdef public object config
+    cdef public dict connections
+    cdef public object cookies
+    cdef public bint defer_acks
+    cdef public object drops
+    cdef public object ip
+    cdef public object isn
+    cdef public dict listeners
+    cdef public object ready
+    cdef public object ready_listeners
+    cdef public object stats
+
+    cpdef input(self, Interface iface, IPv4Header hdr, object view, long long ip_off, long long l4, long long end,
+                bint csum_valid, bint link_bcast, bint dst_bcast, double now)
+    cpdef transmit(self, Connection conn, long long seq, long long ack, long long flags, long long window,
+                   object options, long long offset, long long length)

@@ -1,0 +1,42 @@
+# C types of RACK-TLP's transmit records for the compiled build (Cython, pure-Python mode).
+
+from aiostack.tcp.seq cimport seq_sub
+
+
+cpdef double pto(object srtt, long long flight, long long mss, double rto)
+
+cdef class Sent:
+    cdef public bint delivered
+    cdef public long long end
+    cdef public bint lost
+    cdef public bint rtx
+    cdef public bint sacked
+    cdef public long long start
+    cdef public double xmit_ts
+    cdef public long long xmits
+
+
+cdef class Rack:
+    cdef public long long _base
+    cdef public long long _base_seq
+    cdef public long long _cursor
+    cdef public long long _head
+    cdef public object _lostq
+    cdef public long long _n
+    cdef public object _q
+    cdef public object _rtxq
+    cdef public object _stats
+    cdef public object dsack_round
+    cdef public long long end_seq
+    cdef public long long fack
+    cdef public object min_rtt
+    cdef public long long pipe
+    cdef public long long reo_wnd_mult
+    cdef public long long reo_wnd_persist
+    cdef public bint reordering_seen
+    cdef public double rtt
+    cdef public long long segs_sacked
+    cdef public object xmit_ts
+
+    cpdef long long _off(self, long long seq)
+    cpdef _deliver(self, Sent r, double now, object ts_ecr, long long ts_offset)

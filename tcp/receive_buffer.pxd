@@ -1,0 +1,25 @@
+# C types of the receive queue for the compiled build (Cython, pure-Python mode).
+
+from aiostack.tcp.seq cimport seq_sub
+
+
+cdef class ReceiveBuffer:
+    cdef public object _buf
+    cdef public long long _clock
+    cdef public object _datas
+    cdef public object _drops
+    cdef public object _ends
+    cdef public long long _fast_seq
+    cdef public object _fin_off
+    cdef public long long _nxt
+    cdef public long long _ooo_bytes
+    cdef public object _stamps
+    cdef public object _starts
+    cdef public unsigned int _base
+    cdef public unsigned int _rcv_nxt
+    cdef public int capacity
+    cdef public bint fin_received
+    cdef public long long max_ooo_bytes
+    cdef public int max_ooo_segments
+
+    cpdef _sync(self)

@@ -1,0 +1,11 @@
+# C types of the RTT estimator for the compiled build (Cython, pure-Python mode).
+
+cdef class RttEstimator:
+    cdef public object _min_rtt
+    cdef public object _rttvar
+    cdef public object _srtt
+    cdef public long long backoffs
+    cdef public double clock_granularity
+    cdef public double initial_rto
+    cdef public double max_rto
+    cdef public double min_rto
