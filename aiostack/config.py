@@ -48,10 +48,15 @@ __all__ = [
     "parse_options",
 ]
 
-DRIVERS = ("tap", "packet", "memory")
+DRIVERS = ("tap", "packet", "xdp", "memory")
 """Drivers selectable with ``--driver``: ``tap`` creates a TAP device named ``--iface``;
 ``packet`` drives an existing interface ``--iface`` (one end of a veth pair) through AF_PACKET
-rings; ``memory`` needs a peer passed in code."""
+rings, ``xdp`` through AF_XDP sockets and an XDP program; ``memory`` needs a peer passed in code."""
+
+XDP_MODES = ("auto", "native", "generic")
+"""``--xdp-mode``: native XDP with a generic (skb) fallback, or either one only."""
+XDP_BINDS = ("auto", "copy", "zerocopy")
+"""``--xdp-bind``: zero-copy AF_XDP with a copy-mode fallback, or either one only."""
 
 STACKS = ("native", "kernel")
 """``--stack``: aiostack itself, or the same application on the OS's sockets (uvloop), as
@@ -85,6 +90,16 @@ class Options:
     queues: int | None = None  # None: one queue per core (resolved in __post_init__)
     batch: int = 64
     busy_poll_us: int = 200
+    filter: list[str] = field(default_factory=list)
+    """Ingress filter rules (``aiostack.ip.filter``: ``drop src 10.0.0.0/8`` ...), in order."""
+    xdp_mode: str = "auto"
+    xdp_bind: str = "auto"
+    xdp_frame_size: int = 2048
+    xdp_frames: int = 4096
+    xdp_peer: str | None = None
+    """The kernel's end of the veth ``--driver xdp`` reads: its transmit queue is then picked by the
+    flow hash, so ``--cores N`` steers deterministically."""
+    xdp_peer_netns: str | None = None
     config: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -131,6 +146,27 @@ class Options:
             raise ConfigError(f"--batch: must be >= 1, not {self.batch}")
         if self.busy_poll_us < 0:
             raise ConfigError(f"--busy-poll-us: must be >= 0, not {self.busy_poll_us}")
+        from .ip.filter import parse_rule
+
+        if self.filter and self.stack != "native":
+            raise ConfigError("--filter: the ingress filter is aiostack's (--stack native); the kernel's stack "
+                              "has its own (nftables)")
+        for rule in self.filter:
+            try:
+                parse_rule(rule)
+            except ValueError as exc:
+                raise ConfigError(f"--filter: {exc}") from None
+        if self.xdp_mode not in XDP_MODES:
+            raise ConfigError(f"--xdp-mode: {self.xdp_mode!r} is not one of {', '.join(XDP_MODES)}")
+        if self.xdp_bind not in XDP_BINDS:
+            raise ConfigError(f"--xdp-bind: {self.xdp_bind!r} is not one of {', '.join(XDP_BINDS)}")
+        if self.xdp_frame_size not in (2048, 4096):
+            raise ConfigError(f"--xdp-frame-size: must be 2048 or 4096, not {self.xdp_frame_size}")
+        if self.xdp_frames < 16 or self.xdp_frames & (self.xdp_frames - 1):
+            raise ConfigError(f"--xdp-frames: must be a power of two >= 16, not {self.xdp_frames}")
+        if self.xdp_peer is not None and (not self.xdp_peer or len(self.xdp_peer) > 15 or "/" in self.xdp_peer
+                                          or any(c.isspace() for c in self.xdp_peer)):
+            raise ConfigError(f"--xdp-peer: {self.xdp_peer!r} is not a valid interface name (1-15 chars)")
         return self
 
 
@@ -193,13 +229,14 @@ def add_standard_options(parser: argparse.ArgumentParser) -> None:
         choices=DRIVERS,
         default="tap",
         help="network device driver: tap (creates a TAP device), packet (AF_PACKET on an existing "
-        "interface, e.g. one end of a veth pair) (default: tap)",
+        "interface, e.g. one end of a veth pair), xdp (AF_XDP on an existing interface) (default: tap)",
     )
     g.add_argument(
         "--iface",
         default="aiostack0",
         metavar="NAME",
-        help="device name: the TAP to create, or the existing interface for --driver packet (default: aiostack0)",
+        help="device name: the TAP to create, or the existing interface for --driver packet or xdp "
+        "(default: aiostack0)",
     )
     g.add_argument(
         "--addr",
@@ -244,6 +281,25 @@ def add_standard_options(parser: argparse.ArgumentParser) -> None:
         help="keep polling this long without traffic before sleeping on the fd; "
         "0 never busy-polls (default: 200)",
     )
+    g.add_argument(
+        "--filter", action="append", default=[], metavar="RULE",
+        help="ingress filter rule, repeatable, checked in order: ACTION [src PREFIX] [dst PREFIX] "
+        "[proto tcp|udp|icmp|N] [sport N[-M]] [dport N[-M]] [flags [!]syn,...] with ACTION drop, pass "
+        "or count (in the XDP program with --driver xdp)",
+    )
+    g.add_argument("--xdp-mode", choices=XDP_MODES, default="auto",
+                   help="XDP attach mode: auto (native, else generic), native, generic (default: auto)")
+    g.add_argument("--xdp-bind", choices=XDP_BINDS, default="auto",
+                   help="AF_XDP bind mode: auto (zero-copy, else copy), copy, zerocopy (default: auto)")
+    g.add_argument("--xdp-frame-size", type=_int_in(2048, 4096), default=2048, metavar="N",
+                   help="UMEM chunk size, 2048 or 4096 (default: 2048)")
+    g.add_argument("--xdp-frames", type=_int_in(16), default=4096, metavar="N",
+                   help="UMEM chunks per queue, a power of two, half receive, half transmit (default: 4096)")
+    g.add_argument("--xdp-peer", default=None, metavar="NAME",
+                   help="with --driver xdp on a veth: the kernel's end, whose transmit queue (hence our "
+                   "receive queue) the flow hash then picks, for deterministic --cores steering")
+    g.add_argument("--xdp-peer-netns", default=None, metavar="NAME",
+                   help="the network namespace --xdp-peer is in (default: the driver's)")
     g.add_argument(
         "--config", type=Path, default=None, metavar="FILE", help="TOML file of defaults for these"
     )

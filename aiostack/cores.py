@@ -377,11 +377,13 @@ def build_reactor_stack(
     process, before any loop runs), with ephemeral ports that steer back to it, and the channel
     handlers it must serve (``frame``: what another reactor hands over). Start it with
     :func:`start_reactor_stack` on the running loop."""
+    from .devices import with_filter
     from .drivers.buffers import Packet
     from .stack import Stack, pool_for_mtu
 
     driver = device.take_queue(k, pool=pool_for_mtu(options.mtu))
     driver.close_others()
+    driver = with_filter(driver, options)
     for ch in channels.values():  # a restarted reactor: resume the rings, fail calls lost with the dead one
         ch.resync()
     stack = Stack(pool=driver.pool, batch=options.batch, busy_poll=options.busy_poll_us / 1e6)
@@ -390,7 +392,9 @@ def build_reactor_stack(
         stack.set_gateway(str(options.gateway))
     assert stack.tcp is not None
     stack.ip.steer_to(k, options.cores)
-    if k == 0 and channels:
+    if (k == 0 or options.driver == "xdp") and channels:
+        # (AF_XDP: the device, not the steering hash, picks the queue of every frame, ARP too —
+        # so whichever reactor gets a reply passes it on)
         # ARP reaches queue 0 only (the steering program): reactor 0 passes the replies on, so
         # every reactor resolves its neighbours (a request any reactor sends is answered here).
         def arp_out(frame: bytes) -> None:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from .drivers.base import Driver
     from .drivers.buffers import PacketPool
 
-__all__ = ["DeviceError", "open_driver"]
+__all__ = ["DeviceError", "open_driver", "with_filter"]
 
 
 class DeviceError(ValueError):
@@ -24,6 +24,12 @@ class DeviceError(ValueError):
 
 PACKET_HOST_ADDR = (
     "--host-addr configures the kernel's side of a TAP; with --driver packet give the address to the "
+    "kernel's end of the link (the veth peer) yourself"
+)
+
+
+XDP_HOST_ADDR = (
+    "--host-addr configures the kernel's side of a TAP; with --driver xdp give the address to the "
     "kernel's end of the link (the veth peer) yourself"
 )
 
@@ -64,4 +70,33 @@ def open_driver(
             return PacketDriver(options.iface, queues=queues, pool=pool, mtu=options.mtu)
         return steer.enter_context(PacketDriver(options.iface, queues=queues, pool=pool, mtu=options.mtu,
                                                 fanout="steer"))
+    if options.driver == "xdp":
+        if host_addr:
+            raise DeviceError(XDP_HOST_ADDR)
+        driver = _xdp_driver(options, queues, pool)
+        return steer.enter_context(driver) if steer is not None else driver
     raise DeviceError(memory_needs_peer(options.cores))
+
+
+def _xdp_driver(options: Options, queues: int, pool: PacketPool) -> Driver:
+    """The AF_XDP driver ``options`` describe, their filter rules compiled into its program (its
+    queues steered by the flow hash when ``--xdp-peer`` names the veth's other end)."""
+    from .drivers.xdp import XdpDriver
+    from .ip.filter import parse_rules
+
+    rules = parse_rules(options.filter)
+    return XdpDriver(options.iface, queues=queues, pool=pool, mtu=options.mtu, mode=options.xdp_mode,
+                     bind=options.xdp_bind, frame_size=options.xdp_frame_size, frame_count=options.xdp_frames,
+                     filter_rules=rules, rule_names=[r.text for r in rules], steer_peer=options.xdp_peer,
+                     peer_netns=options.xdp_peer_netns)
+
+
+def with_filter(driver: Driver, options: Options) -> Driver:
+    """``driver`` behind the software ingress filter when ``options`` have rules and the driver
+    does not run them itself (the AF_XDP driver has them in its XDP program)."""
+    from .drivers.xdp import XdpDriver
+    from .ip.filter import FilterWrapper, parse_rules
+
+    if not options.filter or isinstance(driver, XdpDriver):
+        return driver
+    return FilterWrapper(driver, parse_rules(options.filter))

@@ -92,12 +92,13 @@ class Stack:
     @classmethod
     def from_options(cls, options: Options, driver: Driver | None = None) -> Stack:
         """A stack configured by the standard options; ``driver`` overrides ``--driver``."""
-        from .devices import open_driver
+        from .devices import open_driver, with_filter
         from .drivers.pcap import PcapWrapper
 
         stack = cls(pool=pool_for_mtu(options.mtu), batch=options.batch, busy_poll=options.busy_poll_us / 1e6)
         if driver is None:
             driver = open_driver(options, stack.pool, queues=options.queues or 1)
+        driver = with_filter(driver, options)
         if options.pcap:
             driver = PcapWrapper(driver, str(options.pcap))
         stack.attach(driver, options.addr, name=options.iface)

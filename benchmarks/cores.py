@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """1 vs N reactors: examples/http_server.py with ``--cores 1`` and ``--cores N`` (aiostack/cores.py)
-over a multi-queue TAP and over AF_PACKET on a veth end (fanout), wrk with 100 keep-alive
-connections from the same namespace; requests per second and CPU seconds per request of each
-reactor (from /proc: user + system time of every reactor process over the measured run, divided
-by the requests that reactor served as it reports them to ``aiostack stat``). On this 2-core
-machine the load generator shares the cores with the reactors, so the aggregate cannot double;
-what should stay flat as reactors are added is the CPU time per request.
+over a multi-queue TAP, over AF_PACKET on a veth end (fanout) and over AF_XDP on a multi-queue veth
+end (``--xdp-peer``), wrk with 100 keep-alive connections from the same namespace; requests per
+second and CPU seconds per request of each reactor (from /proc: user + system time of every
+reactor process over the measured run, divided by the requests that reactor served as it reports
+them to ``aiostack stat``). On this 2-core machine the load generator shares the cores with the
+reactors, so the aggregate cannot double; what should stay flat as reactors are added is the CPU
+time per request.
 
-    sudo .venv/bin/python benchmarks/cores.py [--cores 2] [--driver tap|packet|all] [--seconds 4] [--runs 3] [--json]
+    sudo .venv/bin/python benchmarks/cores.py [--cores 2] [--driver tap|packet|xdp|all] [--seconds 4] \
+        [--runs 3] [--json]
 
 The last line of output is one JSON object (``benchmarks/run.py`` reads it). Everything runs in a
 namespace this script creates and deletes; servers are stopped by their PID.
@@ -58,6 +60,8 @@ def _reactors(cores: int) -> list[tuple[int, int]]:
 DEVICES = {
     "tap": ["--driver", "tap", "--iface", "abcore0", "--host-addr", f"{HOST}/24"],
     "packet": ["--driver", "packet", "--iface", "abpk0"],
+    # AF_XDP on a multi-queue veth, the flow hash picking the peer's transmit queue
+    "xdp": ["--driver", "xdp", "--iface", "abxd0", "--xdp-peer", "abxd1"],
 }
 
 
@@ -107,6 +111,20 @@ def measure(ns: NetNS, driver: str, cores: int, seconds: int, runs: int, env: di
             server.wait()
 
 
+def _xdp_veth(ns: NetNS, queues: int) -> None:
+    """A veth pair with ``queues`` queues each way for the AF_XDP reactors (made anew for each
+    row: a queue without a socket would lose its frames to the kernel)."""
+    from aiostack.drivers.packet import set_offload
+
+    ns.run(["ip", "link", "del", "abxd0"], check=False)
+    q = ["numtxqueues", str(queues), "numrxqueues", str(queues)]
+    ns.run(["ip", "link", "add", "abxd0", *q, "type", "veth", "peer", "name", "abxd1", *q])
+    ns.run(["ip", "link", "set", "abxd1", "up"])
+    ns.run(["ip", "addr", "add", f"{HOST}/24", "dev", "abxd1"])
+    # copy-mode AF_XDP hands the kernel's partial checksums over as they are
+    set_offload("abxd1", "tx-csum", False, netns=ns.name)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cores", type=int, default=2, help="the N of 1 vs N (default 2)")
@@ -125,14 +143,16 @@ def main() -> int:
                 ns.run(["ip", "addr", "add", f"{HOST}/24", "dev", "abpk1"])
             try:
                 for n in (1, args.cores):
+                    if driver == "xdp":
+                        _xdp_veth(ns, n)
                     row = measure(ns, driver, n, args.seconds, args.runs, env)
                     out["rows"].append(row)  # type: ignore[attr-defined]
                     if not args.json:
                         print(f"{driver} --cores {n}: {row['req_per_s']:,.0f} req/s; CPU µs per request per "
                               f"reactor {row['cpu_us_per_request_per_reactor']}", flush=True)
             finally:
-                if driver == "packet":
-                    ns.run(["ip", "link", "del", "abpk0"], check=False)
+                if driver in ("packet", "xdp"):
+                    ns.run(["ip", "link", "del", "abpk0" if driver == "packet" else "abxd0"], check=False)
     print(json.dumps(out))
     return 0
 

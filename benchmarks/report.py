@@ -128,11 +128,13 @@ def _targets() -> list[Target]:
         Target("6c", "bulk kernel→stack: aiostack-tap / pmd-pytcp", "bulk", "aiostack-tap/receive",
                "pmd-pytcp/receive", "gbit_per_s", 100),
     ]
-    # the same comparisons for aiostack on AF_PACKET, where it ran
-    for base in [x for x in t if x.id in ("1a", "1b", "2a", "2b", "3")]:
-        t.append(Target(base.id + "·pkt", base.text.replace("aiostack-tap", "aiostack-packet"), base.workload,
-                        base.series.replace("aiostack-tap", "aiostack-packet"), base.reference, base.field,
-                        base.required, base.lower_is_better))
+    # the same comparisons for aiostack on AF_PACKET and AF_XDP, where they ran
+    bases = [x for x in t if x.id in ("1a", "1b", "2a", "2b", "3")]
+    for suffix, series in (("·pkt", "aiostack-packet"), ("·xdp", "aiostack-xdp")):
+        for base in bases:
+            t.append(Target(base.id + suffix, base.text.replace("aiostack-tap", series), base.workload,
+                            base.series.replace("aiostack-tap", series), base.reference, base.field,
+                            base.required, base.lower_is_better))
     return t
 
 
@@ -330,6 +332,7 @@ def header_lines(data: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+DEVICE_LABELS = {"tap": "TAP", "packet": "AF_PACKET", "xdp": "AF_XDP"}
 CORES_HEADERS = ["device", "reactors", "req/s (wrk -c100, keep-alive)", "CPU µs per request, each reactor"]
 
 
@@ -364,7 +367,7 @@ def cores_rows(data: Mapping[str, Any]) -> list[list[str]]:
     which should stay flat as reactors are added (the load generator shares these 2 cores)."""
     result = (data.get("cores") or {}).get("result") or {}
     return [
-        [{"tap": "TAP", "packet": "AF_PACKET"}.get(r.get("driver", "tap"), r.get("driver", "")), str(r["cores"]),
+        [DEVICE_LABELS.get(r.get("driver", "tap"), r.get("driver", "")), str(r["cores"]),
          fmt_num(r["req_per_s"]), " / ".join(f"{v:.1f}" for v in r["cpu_us_per_request_per_reactor"])]
         for r in result.get("rows", [])
     ]
@@ -397,7 +400,8 @@ def markdown(data: Mapping[str, Any], *, images: str | None = "results") -> str:
     if app_rows(data):
         parts.append(table(APP_HEADERS, app_rows(data)))
     if cores_rows(data):
-        parts.append("1 vs 2 reactors over a multi-queue TAP and AF_PACKET fanout (`benchmarks/cores.py`, "
+        parts.append("1 vs 2 reactors over a multi-queue TAP, AF_PACKET fanout and AF_XDP queues "
+                     "(`benchmarks/cores.py`, "
                      "`--cores N`):\n\n"
                      + table(CORES_HEADERS, cores_rows(data)))
     if line := instructions_line(data):

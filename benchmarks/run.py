@@ -81,12 +81,12 @@ INSTRUCTIONS = HERE / "instructions.py"
 INSTRUCTIONS_BUDGET_S = 300
 """benchmarks/instructions.py: one callgrind run per build (~1 min here)."""
 CORES_BUDGET_S = 180.0
-"""benchmarks/cores.py: four servers (1 and 2 reactors, TAP and AF_PACKET), 3 wrk runs each (~80 s here)."""
+"""benchmarks/cores.py: six servers (1 and 2 reactors; TAP, AF_PACKET, AF_XDP), 3 wrk runs each (~120 s)."""
 README = HERE / "README.md"
-ORDER = ("uvloop-veth", "aiostack-tap", "aiostack-packet", "uvloop-loopback", "asyncio-loopback", "pmd-pytcp",
-         "aiohttp-veth", "aiohttp-tap")
+ORDER = ("uvloop-veth", "aiostack-tap", "aiostack-packet", "aiostack-xdp", "uvloop-loopback", "asyncio-loopback",
+         "pmd-pytcp", "aiohttp-veth", "aiohttp-tap")
 QUICK_SYSTEMS = ("uvloop-veth", "aiostack-tap", "uvloop-loopback")
-LATENCY_SYSTEMS = ("uvloop-veth", "aiostack-tap", "aiostack-packet", "uvloop-loopback")
+LATENCY_SYSTEMS = ("uvloop-veth", "aiostack-tap", "aiostack-packet", "aiostack-xdp", "uvloop-loopback")
 CALIBRATION_BYTES = {"kernel": 1_000_000_000, "native": 300_000_000, "pytcp": 4_000_000}
 
 

@@ -13,6 +13,9 @@ aiostack-tap        ``examples/http_server.py --stack native --driver tap`` — 
 aiostack-packet     ``--stack native --driver packet`` — aiostack on AF_PACKET on one end of a veth
                     pair (no kernel address there); the clients behind the other end, in a
                     second namespace
+aiostack-xdp        ``--stack native --driver xdp`` — aiostack on AF_XDP (copy mode, native XDP) on
+                    one end of a veth pair, the clients behind the other end (checksum offload off
+                    there: copy-mode AF_XDP hands partial checksums over as they are)
 uvloop-veth         ``--stack kernel`` — the same application on uvloop and kernel sockets in
                     namespace A, the clients in namespace B through a veth pair
 uvloop-loopback     ``--stack kernel``, clients on 127.0.0.1 in the same namespace
@@ -57,7 +60,7 @@ class System:
     name: str
     label: str  # for tables and plots
     stack: str  # native (aiostack) | kernel (uvloop) | asyncio | pytcp
-    link: str  # tap | packet | veth | loopback
+    link: str  # tap | packet | xdp | veth | loopback
     index: int  # addresses 10.78.<index>.0/24
     bulk: bool  # takes part in the bulk transfers
     about: str
@@ -73,6 +76,8 @@ SYSTEMS: dict[str, System] = {
                "aiostack on a TAP device, the kernel's side of the TAP is the client"),
         System("aiostack-packet", "aiostack · AF_PACKET", "native", "packet", 2, True,
                "aiostack on AF_PACKET on a veth end, clients behind the other end"),
+        System("aiostack-xdp", "aiostack · AF_XDP", "native", "xdp", 9, True,
+               "aiostack on AF_XDP on a veth end, clients behind the other end"),
         System("uvloop-loopback", "uvloop · loopback", "kernel", "loopback", 4, False,
                "uvloop on kernel sockets, clients on 127.0.0.1 in the same namespace"),
         System("asyncio-loopback", "asyncio · loopback", "asyncio", "loopback", 5, False,
@@ -98,6 +103,11 @@ def unavailable_reason(system: System) -> str | None:
 
         if "packet" not in DRIVERS:
             return "aiostack has no 'packet' driver yet (not in aiostack.config.DRIVERS)"
+    if system.stack == "native" and system.link == "xdp":
+        from aiostack.config import DRIVERS
+
+        if "xdp" not in DRIVERS:
+            return "aiostack has no 'xdp' driver yet (not in aiostack.config.DRIVERS)"
     if system.app == "aiohttp" and importlib.util.find_spec("aiohttp") is None:
         return "aiohttp is not installed (pip install -e '.[test]')"
     if system.stack == "pytcp" and importlib.util.find_spec("pmd_pytcp") is None:
@@ -150,7 +160,7 @@ class Testbed:
         try:
             self.server_ns = NetNS("aiobench")
             self.client_ns = self.server_ns
-            if self.system.link in ("veth", "packet"):
+            if self.system.link in ("veth", "packet", "xdp"):
                 self.client_ns = NetNS("aiobench")
                 self._veth()
             self._client_sysctls()
@@ -172,7 +182,14 @@ class Testbed:
         c.run(["ip", "addr", "add", f"{self.host_ip}/{self.prefix}", "dev", VETH_CLIENT])
         c.run(["ip", "link", "set", VETH_CLIENT, "up"])
         # The kernel's end keeps TSO on (its default): the packet driver's ``gro`` offload reads
-        # the unsegmented 64 KB frames whole, as the TAP driver does.
+        # the unsegmented 64 KB frames whole, as the TAP driver does. For AF_XDP its checksum
+        # offload goes off: copy mode delivers a CHECKSUM_PARTIAL frame with only the
+        # pseudo-header sum in it (drivers/xdp.py); with an XDP program on our end the kernel
+        # turns GSO off on its end by itself.
+        if self.system.link == "xdp":
+            from aiostack.drivers.packet import set_offload
+
+            set_offload(VETH_CLIENT, "tx-csum", False, netns=c.name)
 
     def _client_sysctls(self) -> None:
         """Room for ab's connection-per-request load: the whole ephemeral range, and TIME-WAIT
@@ -201,6 +218,8 @@ class Testbed:
                     "--host-addr", f"{self.host_ip}/{self.prefix}"]
         if s.link == "packet":
             return ["--driver", "packet", "--iface", VETH_SERVER, "--addr", f"{self.server_ip}/{self.prefix}"]
+        if s.link == "xdp":
+            return ["--driver", "xdp", "--iface", VETH_SERVER, "--addr", f"{self.server_ip}/{self.prefix}"]
         raise ValueError(f"no native options for link {s.link}")
 
     def http_server_argv(self) -> list[str]:

@@ -1,7 +1,8 @@
 """Poll-mode drivers: they move frames between device queues and pooled buffers, nothing more.
 
 ``memory`` (in-process links and a learning switch, software RSS), ``tap`` (Linux TAP with
-virtio_net_hdr offloads), and wrappers around any driver: ``pcap`` (capture) and ``fault``
+virtio_net_hdr offloads), ``packet`` (AF_PACKET rings) and ``xdp`` (AF_XDP sockets and an XDP
+program) on an existing interface, and wrappers around any driver: ``pcap`` (capture) and ``fault``
 (loss, duplication, reordering, corruption, delay).
 """
 

@@ -1,6 +1,7 @@
-"""Run by tests/test_tcp_tap.py inside a test-made namespace: examples/bulk.py's transfer served
-by an aiostack stack whose TAP (checksum offload, TSO, GRO) sits behind the fault wrapper, so
-loss, reordering, duplication and corruption hit 64 KB offload frames both ways. Prints the
+"""Run by tests/test_tcp_tap.py (and tests/test_xdp_veth.py, ``--driver xdp``) inside a test-made
+namespace: examples/bulk.py's transfer served by an aiostack stack whose TAP (checksum offload,
+TSO, GRO) — or AF_XDP veth end — sits behind the fault wrapper, so loss, reordering, duplication
+and corruption hit its frames both ways (64 KB offload frames on the TAP). Prints the
 transfer's JSON line, then the stack's and the wrapper's counters as one JSON line."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 from pathlib import Path
 
 from aiostack.app import run
+from aiostack.drivers.base import Driver
 from aiostack.drivers.fault import FaultProfile, FaultWrapper
 from aiostack.drivers.tap import TapDriver
 from aiostack.stack import Stack, pool_for_mtu
@@ -27,6 +29,8 @@ def main() -> int:
     ap.add_argument("--bytes", type=int, required=True)
     ap.add_argument("--loss", type=float, default=0.01)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--driver", choices=("tap", "xdp"), default="tap")
+    ap.add_argument("--iface", default=None, help="with --driver xdp: the veth end to drive")
     args = ap.parse_args()
     spec = importlib.util.spec_from_file_location("bulk", EXAMPLES / "bulk.py")
     assert spec is not None and spec.loader is not None
@@ -36,8 +40,13 @@ def main() -> int:
 
     async def amain() -> dict[str, object]:
         stack = Stack(pool=pool_for_mtu(1500))
-        tap = TapDriver("aiostack0", pool=stack.pool, host_addr="10.77.0.1/24")
-        fault = FaultWrapper(tap, rx=profile, tx=profile, seed=args.seed)
+        if args.driver == "xdp":
+            from aiostack.drivers.xdp import XdpDriver
+
+            device: Driver = XdpDriver(args.iface, pool=stack.pool)
+        else:
+            device = TapDriver("aiostack0", pool=stack.pool, host_addr="10.77.0.1/24")
+        fault = FaultWrapper(device, rx=profile, tx=profile, seed=args.seed)
         stack.attach(fault, "10.77.0.2/24")
         await stack.start()
         done: asyncio.Future[dict[str, object]] = asyncio.get_running_loop().create_future()

@@ -1,5 +1,6 @@
 """--cores 2 in a test-made namespace (aiostack/cores.py), over a multi-queue TAP (the steering
-program) and over AF_PACKET on a veth end (the eBPF fanout program): both reactors serve, no
+program), over AF_PACKET on a veth end (the eBPF fanout program) and over AF_XDP on a two-queue
+veth end (the peer's transmit queue picked by the flow hash): both reactors serve, no
 segment reaches a reactor that does not own its flow, a killed reactor is restarted while the
 other keeps serving, SIGINT stops everything."""
 
@@ -23,6 +24,8 @@ DEVICES = {
     # the reactors' device arguments, and the kernel's side of the link
     "tap": (["--driver", "tap", "--iface", "aiostack0", "--host-addr", "10.77.0.1/24"], "aiostack0"),
     "packet": (["--driver", "packet", "--iface", "pk0"], "pk1"),
+    # AF_XDP on a two-queue veth, the flow hash picking the peer's transmit queue (--xdp-peer)
+    "xdp": (["--driver", "xdp", "--iface", "xd0", "--xdp-peer", "xd1"], "xd1"),
 }
 
 
@@ -35,6 +38,10 @@ def device(request: pytest.FixtureRequest, netns: NetNS) -> tuple[list[str], str
         netns.run(["ip", "link", "add", "pk0", "type", "veth", "peer", "name", "pk1"])
         netns.run(["ip", "link", "set", "pk1", "up"])
         netns.run(["ip", "addr", "add", "10.77.0.1/24", "dev", "pk1"])
+    if request.param == "xdp":
+        from test_xdp_veth import make_veth
+
+        make_veth(netns, queues=2)
     args = ["--cores", "2", *dev_args, "--addr", f"{STACK}/24", "--port", "8080"]
     return args, kernel_dev
 
