@@ -81,7 +81,7 @@ INSTRUCTIONS = HERE / "instructions.py"
 INSTRUCTIONS_BUDGET_S = 300
 """benchmarks/instructions.py: one callgrind run per build (~1 min here)."""
 CORES_BUDGET_S = 180.0
-"""benchmarks/cores.py: six servers (1 and 2 reactors; TAP, AF_PACKET, AF_XDP), 3 wrk runs each (~120 s)."""
+"""benchmarks/cores.py: four servers (1 and 2 reactors, TAP and AF_PACKET), 3 wrk runs each (~80 s here)."""
 README = HERE / "README.md"
 ORDER = ("uvloop-veth", "aiostack-tap", "aiostack-packet", "aiostack-xdp", "uvloop-loopback", "asyncio-loopback",
          "pmd-pytcp", "aiohttp-veth", "aiohttp-tap")
