@@ -40,12 +40,12 @@ packet data starts:
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
 import os
 import socket
 import struct
+
+from .bpf import BpfError, load_program
 
 __all__ = ["SteeringProgram", "flow_hash", "frame_hash", "queue_for", "steering_instructions",
            "veth_peer_instructions"]
@@ -60,9 +60,7 @@ _JEQ, _JNE, _JSET, _EXIT = 0x10, 0x50, 0x40, 0x90
 
 _INSN = struct.Struct("<BBhi")
 
-BPF_PROG_LOAD = 5
 BPF_PROG_TYPE_SOCKET_FILTER = 1
-SYS_BPF = 321  # x86-64
 TUNSETSTEERINGEBPF = 0x800454E0
 SOL_PACKET = 263
 PACKET_FANOUT_DATA = 22  # <linux/if_packet.h>
@@ -220,21 +218,6 @@ def veth_peer_instructions(queues: int) -> bytes:
 BPF_FUNC_SET_HASH = 48
 
 
-class _ProgLoadAttr(ctypes.Structure):
-    _fields_ = [
-        ("prog_type", ctypes.c_uint32),
-        ("insn_cnt", ctypes.c_uint32),
-        ("insns", ctypes.c_uint64),
-        ("license", ctypes.c_uint64),
-        ("log_level", ctypes.c_uint32),
-        ("log_size", ctypes.c_uint32),
-        ("log_buf", ctypes.c_uint64),
-        ("kern_version", ctypes.c_uint32),
-        ("prog_flags", ctypes.c_uint32),
-        ("prog_name", ctypes.c_char * 16),
-    ]
-
-
 class SteeringProgram:
     """The steering program loaded into the kernel: an fd to give to ``TUNSETSTEERINGEBPF``
     (:meth:`attach`), or with ``fanout=True`` the same hash read from the network header, for a
@@ -245,28 +228,13 @@ class SteeringProgram:
         self.fanout = fanout
         self.net_offset = 0 if fanout else ETH_HLEN
         code = steering_instructions(self.net_offset)
-        insns = ctypes.create_string_buffer(code, len(code))
-        license_ = ctypes.create_string_buffer(b"GPL")
-        log = ctypes.create_string_buffer(65536)
-        attr = _ProgLoadAttr(
-            prog_type=BPF_PROG_TYPE_SOCKET_FILTER,
-            insn_cnt=len(code) // 8,
-            insns=ctypes.addressof(insns),
-            license=ctypes.addressof(license_),
-            log_level=1,
-            log_size=len(log),
-            log_buf=ctypes.addressof(log),
-            prog_name=b"aiostack_fanout" if fanout else b"aiostack_steer",
-        )
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-        fd = libc.syscall(SYS_BPF, BPF_PROG_LOAD, ctypes.byref(attr), ctypes.sizeof(attr))
-        if fd < 0:
-            err = ctypes.get_errno()
-            detail = log.value.decode(errors="replace").strip()
-            if err == errno.EPERM:
-                raise PermissionError(err, "loading a BPF program needs root (CAP_BPF or CAP_SYS_ADMIN)")
-            raise OSError(err, f"BPF_PROG_LOAD of the steering program failed: {os.strerror(err)}"
-                               + (f"\n{detail}" if detail else ""))
+        try:
+            fd = load_program(code, "aiostack_fanout" if fanout else "aiostack_steer",
+                              BPF_PROG_TYPE_SOCKET_FILTER, expected_attach_type=0)
+        except BpfError as e:
+            if e.errno == errno.EPERM:
+                raise PermissionError(e.errno, "loading a BPF program needs root (CAP_BPF or CAP_SYS_ADMIN)") from None
+            raise
         self.fd: int = fd
 
     def attach(self, tap_fd: int) -> None:
