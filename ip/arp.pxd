@@ -1,0 +1,24 @@
+# C types of the neighbour table for the compiled build (Cython, pure-Python mode).
+
+cdef class _Entry:
+    cdef public double expires
+    cdef public object mac
+    cdef public bint refreshing
+
+
+cdef class ArpCache:
+    cdef public object timers
+    cdef public object _send_request
+    cdef public object _on_failure
+    cdef public object _on_resolved
+    cdef public object drops
+    cdef public double reachable_time
+    cdef public double refresh_time
+    cdef public double retry_interval
+    cdef public int retries
+    cdef public int queue_limit
+    cdef public dict entries
+    cdef public dict pending
+    cdef public set static
+
+    cpdef object lookup(self, long long ip, double now)
