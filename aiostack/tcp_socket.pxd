@@ -1,0 +1,20 @@
+# C types of the TCP socket for the compiled build (Cython, pure-Python mode).
+
+from aiostack.tcp.connection cimport Connection
+
+
+cdef class TcpSocket:
+    cdef object __weakref__
+    cdef public object _accept_config
+    cdef public object _bound
+    cdef public bint _closed
+    cdef public object _config
+    cdef public bint _config_shared
+    cdef public Connection _conn
+    cdef public bint _keepalive
+    cdef public object _linger
+    cdef public object _listener
+    cdef public bint _reuseaddr
+    cdef public bint _reuseport
+    cdef public object _stack
+    cdef public object _tcp
