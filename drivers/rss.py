@@ -8,7 +8,7 @@ is ``src addr || dst addr || src port || dst port`` in network byte order (12 by
 two addresses (8 bytes) when the packet carries no usable ports.
 
 Bit-by-bit is slow in Python, so :class:`Toeplitz` precomputes, for every byte position of the
-input, the XOR contribution of each of the 256 byte values (``table[pos][byte]``). A hash is then
+input, the XOR contribution of each of the 256 byte values (``table[pos * 256 + byte]``). A hash is then
 one table lookup and one XOR per input byte — the same trick DPDK's ``rte_thash`` and FreeBSD use.
 
 Why the stack cares: the device spreads flows over queues by this hash, and each queue belongs to
@@ -20,6 +20,8 @@ own tuple hashes to my queue".
 """
 
 from __future__ import annotations
+
+from array import array
 
 __all__ = [
     "MAX_INPUT_LEN",
@@ -54,12 +56,13 @@ _PROTO_UDP = 17
 class Toeplitz:
     """A Toeplitz hasher for one key, with per-byte-position lookup tables.
 
-    ``tables[pos][byte]`` is the 32-bit contribution of ``byte`` at input position ``pos``; the
-    hash of ``data`` is the XOR of ``tables[i][data[i]]``. Tables cover inputs of up to
-    ``len(key) - 4`` bytes (36 for the usual 40-byte key).
+    ``table[pos * 256 + byte]`` is the 32-bit contribution of ``byte`` at input position ``pos``;
+    the hash of ``data`` is the XOR of ``table[i * 256 + data[i]]``. The tables cover inputs of up
+    to :attr:`max_len` bytes (key length - 4). One flat array of unsigned 32-bit integers, so the
+    compiled build reads it as C memory.
     """
 
-    __slots__ = ("key", "max_len", "tables")
+    __slots__ = ("key", "max_len", "table")
 
     def __init__(self, key: bytes = SYMMETRIC_KEY) -> None:
         key = bytes(key)
@@ -69,50 +72,29 @@ class Toeplitz:
         self.max_len = min(len(key) - 4, MAX_INPUT_LEN)
         nbits = len(key) * 8
         k = int.from_bytes(key, "big")
-        tables: list[tuple[int, ...]] = []
+        table = array("I", bytes(4 * 256 * self.max_len))
         for pos in range(self.max_len):
             # Key window for input bit pos*8 + j (j = 0 is the byte's most significant bit).
             windows = [(k >> (nbits - 32 - (pos * 8 + j))) & 0xFFFFFFFF for j in range(8)]
-            table = [0] * 256
+            row = pos * 256
             for v in range(1, 256):
                 low = v & -v  # lowest set bit; the rest of v is already computed
-                table[v] = table[v ^ low] ^ windows[8 - low.bit_length()]
-            tables.append(tuple(table))
-        self.tables: tuple[tuple[int, ...], ...] = tuple(tables)
+                table[row + v] = table[row + (v ^ low)] ^ windows[8 - low.bit_length()]
+        self.table = table
 
     def hash(self, data: bytes | bytearray | memoryview) -> int:
         """The 32-bit Toeplitz hash of ``data`` (at most :attr:`max_len` bytes)."""
         if len(data) > self.max_len:
             raise ValueError(f"input of {len(data)} bytes exceeds the key's {self.max_len}-byte reach")
-        h = 0
-        tables = self.tables
-        for i, b in enumerate(data):
-            h ^= tables[i][b]
-        return h
+        return _hash_into(0, self.table, 0, bytes(data), 0, len(data))
 
     def hash_ipv4(self, src: int, dst: int, sport: int | None = None, dport: int | None = None) -> int:
         """Hash of an IPv4 flow: ``src||dst||sport||dport`` (network order), or ``src||dst`` when
         the ports are None (the 2-tuple hash NICs use for non-TCP/UDP traffic and fragments)."""
-        t = self.tables
-        h = (
-            t[0][(src >> 24) & 0xFF]
-            ^ t[1][(src >> 16) & 0xFF]
-            ^ t[2][(src >> 8) & 0xFF]
-            ^ t[3][src & 0xFF]
-            ^ t[4][(dst >> 24) & 0xFF]
-            ^ t[5][(dst >> 16) & 0xFF]
-            ^ t[6][(dst >> 8) & 0xFF]
-            ^ t[7][dst & 0xFF]
-        )
         if sport is None or dport is None:
-            return h
-        return (
-            h
-            ^ t[8][(sport >> 8) & 0xFF]
-            ^ t[9][sport & 0xFF]
-            ^ t[10][(dport >> 8) & 0xFF]
-            ^ t[11][dport & 0xFF]
-        )
+            return self.hash(src.to_bytes(4, "big") + dst.to_bytes(4, "big"))
+        return self.hash(src.to_bytes(4, "big") + dst.to_bytes(4, "big") + sport.to_bytes(2, "big")
+                         + dport.to_bytes(2, "big"))
 
     def __repr__(self) -> str:
         return f"Toeplitz(key={self.key.hex()})"
@@ -162,18 +144,8 @@ def flow_hash(
     ihl = (vihl & 0x0F) * 4
     if vihl >> 4 != 4 or ihl < 20 or l3 + ihl > end:
         return None
-    t = toeplitz.tables
-    a = l3 + 12
-    h = (
-        t[0][frame[a]]
-        ^ t[1][frame[a + 1]]
-        ^ t[2][frame[a + 2]]
-        ^ t[3][frame[a + 3]]
-        ^ t[4][frame[a + 4]]
-        ^ t[5][frame[a + 5]]
-        ^ t[6][frame[a + 6]]
-        ^ t[7][frame[a + 7]]
-    )
+    t = toeplitz.table
+    h = _hash_into(0, t, 0, frame, l3 + 12, 8)  # the two addresses
     proto = frame[l3 + 9]
     if proto != _PROTO_TCP and proto != _PROTO_UDP:
         return h
@@ -182,7 +154,14 @@ def flow_hash(
     p = l3 + ihl
     if p + 4 > end:
         return h
-    return h ^ t[8][frame[p]] ^ t[9][frame[p + 1]] ^ t[10][frame[p + 2]] ^ t[11][frame[p + 3]]
+    return _hash_into(h, t, 8, frame, p, 4)  # the two ports
+
+
+def _hash_into(h: int, table: array, pos: int, data: bytes | bytearray | memoryview, at: int, n: int) -> int:
+    """``h`` XOR the contributions of ``data[at:at+n]`` as input bytes ``pos..pos+n-1``."""
+    for i in range(n):
+        h ^= table[((pos + i) << 8) | data[at + i]]
+    return h
 
 
 def queue_for(hash: int, num_queues: int) -> int:

@@ -1,13 +1,17 @@
+# cython: boundscheck=False, wraparound=False
 """The Internet checksum (RFC 1071) and the TCP/UDP pseudo-header sum (RFC 768, RFC 9293 §3.1).
 
-Two implementations, picked by length (measured with ``benchmarks/checksum.py`` on this machine):
+The sum itself is one loop, :func:`words_sum` (RFC 1071 §4.1: 16-bit big-endian words added, the
+carries folded back in). How it runs depends on the build (measured with
+``benchmarks/checksum.py``):
 
-- short data (headers, small datagrams): the one's-complement sum of 16-bit words equals the
-  big-endian integer value of the data modulo 0xFFFF (2**16 ≡ 1 mod 0xFFFF), so one
-  ``int.from_bytes`` and one ``%`` do the sum in C — 155 ns for 20 bytes, where a numba call
-  costs ~700 ns before it sums anything;
-- from ``NUMBA_THRESHOLD`` bytes on: a numba loop over the bytes — 1.1 µs for 1500 bytes and
-  2.6 µs for 8000 (big-int: 2.4 µs and 12.2 µs), because big-int division grows faster.
+- compiled build: the loop is C (Cython, typed by ``checksum.pxd``) and serves every length;
+- pure build, short data (headers, small datagrams): the one's-complement sum of 16-bit words
+  equals the big-endian integer value of the data modulo 0xFFFF (2**16 ≡ 1 mod 0xFFFF), so one
+  ``int.from_bytes`` and one ``%`` do the sum in C, where a numba call costs ~700 ns before it
+  sums anything;
+- pure build, from ``NUMBA_THRESHOLD`` bytes on: the same loop compiled by numba, because big-int
+  division grows faster than the length.
 
 numba is imported and the loop compiled (and cached on disk) on the first long input, so a process
 that only ever sums headers never pays for it; without numba the big-int form serves every size.
@@ -18,36 +22,51 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+try:
+    import cython
+
+    _COMPILED = cython.compiled  # a compile-time constant in the compiled build
+except ImportError:  # the pure build runs without Cython installed
+    _COMPILED = False
+
 _from_bytes = int.from_bytes
 
 NUMBA_THRESHOLD = 512
-"""Bytes from which the numba loop is faster than the big-int form (crossover measured ~400)."""
+"""Bytes from which the numba loop is faster than the big-int form (pure build; crossover ~400)."""
 
 _long_sum: Callable[[Any, int], int] | None = None
 _long_sum_ready = False
 
 
+def words_sum(data: Any, initial: int) -> int:
+    """RFC 1071 §4.1: the big-endian 16-bit words of ``data`` (an odd last byte padded with a
+    zero) added to ``initial`` with end-around carry, folded to 16 bits."""
+    n = len(data)
+    high = 0  # the words' first bytes and their second bytes, summed apart: two independent adds
+    low = 0  # per word that the compiler can vectorise, and no shift inside the loop
+    for i in range(0, n - 1, 2):
+        high += data[i]
+        low += data[i + 1]
+    if n & 1:
+        high += data[n - 1]
+    total = initial + (high << 8) + low
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return total
+
+
 def _load_long_sum() -> Callable[[Any, int], int] | None:
     global _long_sum, _long_sum_ready
     _long_sum_ready = True
+    if _COMPILED:
+        return None  # the C loop already is the fast form
     try:
         import numba
         import numpy as np
     except ImportError:  # pragma: no cover - numba is a declared dependency
         return None
 
-    @numba.njit(cache=True, nogil=True)
-    def kernel(a: Any, initial: int) -> int:  # pragma: no cover - compiled
-        total = initial
-        n = a.shape[0]
-        for i in range(0, n - 1, 2):
-            total += (a[i] << 8) | a[i + 1]
-        if n & 1:
-            total += a[n - 1] << 8
-        while total >> 16:
-            total = (total & 0xFFFF) + (total >> 16)
-        return total
-
+    kernel = numba.njit(cache=True, nogil=True)(words_sum)
     frombuffer = np.frombuffer
     uint8 = np.uint8
 
@@ -73,6 +92,8 @@ def ones_sum(data: bytes | bytearray | memoryview, initial: int = 0) -> int:
     An odd trailing byte is padded with a zero, per RFC 1071. The result is in 0..0xFFFF, with
     0xFFFF (never 0) standing for a non-zero sum that folds to "negative zero".
     """
+    if _COMPILED:
+        return words_sum(data, initial)
     n = len(data)
     if n >= NUMBA_THRESHOLD:
         fast = _long_sum if _long_sum_ready else _load_long_sum()

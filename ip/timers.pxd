@@ -1,3 +1,5 @@
+cimport cython
+
 # C types of the timer wheel for the compiled build (Cython, pure-Python mode).
 
 cdef class Timer:
@@ -24,3 +26,8 @@ cdef class TimerWheel:
     cdef public object _slots
     cdef public long long _tick
     cdef public double tick
+
+    cpdef long long _tick_of(self, double t)
+    @cython.locals(cur=cython.longlong, start=cython.longlong, n=cython.longlong, walk=cython.longlong,
+                   k=cython.longlong, i=cython.longlong, slots=list, mins=list, ready=list, fired=cython.longlong)
+    cpdef long long advance(self, double now) except? -1

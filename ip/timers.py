@@ -155,6 +155,8 @@ class TimerWheel:
 
     def _tick_of(self, t: float) -> int:
         x = (t - self._origin) / self.tick
+        if x >= _NO_TICK:
+            return _NO_TICK  # too far out to count in ticks (schedule() refuses it)
         return int(x) if x > 0 else 0  # int() truncates == floor for x >= 0; earlier times clamp
 
     def schedule(self, when: float, callback: Callable[..., Any], *args: Any) -> Timer:
@@ -210,6 +212,13 @@ class TimerWheel:
         start = self._tick
         if cur < start:
             cur = start  # the wheel's tick never moves back, even if a caller's clock does
+        hint = self._hint
+        if hint is not None and now < hint:
+            # Nothing is due before the cached lower bound, so no slot needs a look: every timer
+            # stored at a tick before cur would be due. A reactor iterates far more often than a
+            # timer fires, and with no walk its timer step is a comparison.
+            self._tick = cur
+            return 0
         n = self._n
         slots = self._slots
         mins = self._mins
@@ -217,8 +226,9 @@ class TimerWheel:
         # Walk the slots of ticks start..cur (each slot once at most). A timer in them is due iff
         # when <= now: a due timer has stored tick in [start, cur] (clamping never lifts it past
         # the current tick), and a timer of a later revolution sharing the slot has when > now.
-        indices = range(n) if cur - start >= n else (t % n for t in range(start, cur + 1))
-        for i in indices:
+        walk = n if cur - start >= n else cur - start + 1
+        for k in range(walk):
+            i = (start + k) % n
             slot = slots[i]
             if not slot:
                 continue
@@ -233,7 +243,6 @@ class TimerWheel:
                     self._bounded.discard(i)
         self._tick = cur
         if not ready:
-            hint = self._hint
             if hint is not None and hint <= now:
                 self._hint = None
             return 0

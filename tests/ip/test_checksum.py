@@ -1,4 +1,4 @@
-"""The Internet checksum against a word-by-word reference (RFC 1071), in both of its forms."""
+"""The Internet checksum against a word-by-word reference (RFC 1071), in each of its forms."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from aiostack.ip.checksum import (
     ones_sum_bigint,
     pseudo_header_sum,
     verify,
+    words_sum,
 )
 
 
@@ -28,10 +29,12 @@ def reference(data: bytes, initial: int = 0) -> int:
 
 @settings(max_examples=300)
 @given(st.binary(min_size=0, max_size=2 * NUMBA_THRESHOLD), st.integers(0, 0xFFFF))
-def test_both_forms_match_reference(data: bytes, initial: int) -> None:
+def test_every_form_matches_reference(data: bytes, initial: int) -> None:
     expected = reference(data, initial)
     assert ones_sum(data, initial) == expected
     assert ones_sum_bigint(data, initial) == expected
+    assert words_sum(data, initial) == expected
+    assert words_sum(memoryview(bytearray(b"\x01" + data))[1:], initial) == expected  # at an offset
     assert ones_sum(memoryview(bytearray(data)), initial) == expected
 
 
@@ -39,6 +42,7 @@ def test_edge_values() -> None:
     for data in (b"", b"\0\0", b"\xff\xff", b"\xff\xff" * 1000, b"\xff" * 1001, b"\x00" * 4000):
         assert ones_sum(data) == reference(data), data[:4]
         assert ones_sum_bigint(data) == reference(data)
+        assert words_sum(data, 0) == reference(data)
 
 
 def test_checksum_verifies_and_pseudo_header() -> None:

@@ -1,0 +1,19 @@
+# C types of the RSS hash for the compiled build (Cython, pure-Python mode).
+
+cimport cython
+
+
+cdef class Toeplitz:
+    cdef public bytes key
+    cdef public Py_ssize_t max_len
+    cdef public object table
+
+
+@cython.locals(end=cython.Py_ssize_t, l3=cython.Py_ssize_t, ethertype=cython.int, vihl=cython.int,
+               ihl=cython.Py_ssize_t, h=cython.uint, proto=cython.int, p=cython.Py_ssize_t)
+cpdef object flow_hash(const unsigned char[::1] frame, Py_ssize_t offset, Py_ssize_t length, Toeplitz toeplitz)
+
+
+@cython.locals(i=cython.Py_ssize_t)
+cdef unsigned int _hash_into(unsigned int h, const unsigned int[::1] table, Py_ssize_t pos,
+                             const unsigned char[::1] data, Py_ssize_t at, Py_ssize_t n) except? 0xFFFFFFFF
