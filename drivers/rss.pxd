@@ -6,7 +6,7 @@ cimport cython
 cdef class Toeplitz:
     cdef public bytes key
     cdef public Py_ssize_t max_len
-    cdef public object table
+    cdef public const unsigned int[::1] table
 
 
 @cython.locals(end=cython.Py_ssize_t, l3=cython.Py_ssize_t, ethertype=cython.int, vihl=cython.int,

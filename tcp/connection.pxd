@@ -11,6 +11,21 @@ from aiostack.tcp.seq cimport seq_ge, seq_gt, seq_le, seq_lt
 
 cdef long long MASK  # 2**32 - 1: sequence arithmetic in C
 
+cdef class Connection
+
+
+cdef class Host:
+    cdef public object stats
+
+    cpdef transmit(self, Connection conn, long long seq, long long ack, long long flags, long long window,
+                   object options, long long offset, long long length)
+    cpdef notify(self, Connection conn)
+    cpdef bint ack_later(self, Connection conn)
+    cpdef bint ack_soon(self, Connection conn)
+    cpdef established(self, Connection conn)
+    cpdef closed(self, Connection conn)
+
+
 cdef class Connection:
     cdef object __weakref__
     # objects, and values that may be None
@@ -22,7 +37,7 @@ cdef class Connection:
     cdef public object _scoreboard
     cdef public object _stats
     cdef public object config
-    cdef public object host
+    cdef public Host host
     cdef public object last_rtt
     cdef public object listener
     cdef public object rescue_rxt

@@ -20,7 +20,7 @@ from __future__ import annotations
 import enum
 import errno
 from collections import Counter
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from . import segment as wire
 from .config import TcpConfig
@@ -103,38 +103,49 @@ KEEP_SACKS_ON_RTO = False
 have reneged) unless this is set (RFC 6675 Errata 1610: keep it given robust reneging tests)."""
 
 
-class Host(Protocol):
-    """What a connection needs from the TCP layer around it."""
+class Host:
+    """What a connection needs from the TCP layer around it (:class:`~aiostack.tcp.layer.TcpLayer`
+    subclasses it). A base class rather than a protocol so that, in the compiled build, a
+    connection reaches its host's methods through a C vtable, not a Python attribute lookup."""
 
-    stats: Counter[str]
-    """The layer's counters: a connection adds the events worth seeing across connections
-    (retransmitted segments, tail loss probes) besides its own ``stats``."""
+    __slots__ = ("stats",)
+
+    def __init__(self) -> None:
+        self.stats: Counter[str] = Counter()
+        """The layer's counters: a connection adds the events worth seeing across connections
+        (retransmitted segments, tail loss probes) besides its own ``stats``."""
 
     def transmit(
         self, conn: Connection, seq: int, ack: int, flags: int, window: int, options: bytes, offset: int, length: int
     ) -> None:
         """Send a segment; its payload is ``length`` bytes of the send buffer from ``offset``
         (relative to the buffer's first byte) — 0 and 0 for none."""
+        raise NotImplementedError
 
     def notify(self, conn: Connection) -> None:
         """The connection has something for its application (data, space, state, error)."""
+        raise NotImplementedError
 
     def ack_later(self, conn: Connection) -> bool:
         """The connection owes an ACK after a segment arrived: True if the host will have it
         call :meth:`Connection.ack_if_owed` once the current receive burst is processed (one
         ACK for several coalesced segments, or none when the application's reply carries it);
         False to send it now."""
+        raise NotImplementedError
 
     def ack_soon(self, conn: Connection) -> bool:
         """The application read and the window update is worth sending: True if the host will
         have it call :meth:`Connection.ack_if_owed` at the end of its next iteration (after
         the application had a chance to reply, which carries the update); False to send now."""
+        raise NotImplementedError
 
     def established(self, conn: Connection) -> None:
         """A passive connection completed its handshake (it goes to the listener's accept queue)."""
+        raise NotImplementedError
 
     def closed(self, conn: Connection) -> None:
         """The connection reached CLOSED: forget it."""
+        raise NotImplementedError
 
 
 class Connection:

@@ -2,7 +2,7 @@
 
 from aiostack.ip.ipv4 cimport IPv4Header
 from aiostack.ip.stack cimport Interface
-from aiostack.tcp.connection cimport Connection
+from aiostack.tcp.connection cimport Connection, Host
 
 
 cdef class Listener:
@@ -18,7 +18,7 @@ cdef class Listener:
     cdef public object user
 
 
-cdef class TcpLayer:
+cdef class TcpLayer(Host):
     cdef object __weakref__
     cdef public object _rng
     cdef public object acks_owed
@@ -33,9 +33,13 @@ cdef class TcpLayer:
     cdef public dict listeners
     cdef public object ready
     cdef public object ready_listeners
-    cdef public object stats
 
     cpdef input(self, Interface iface, IPv4Header hdr, object view, long long ip_off, long long l4, long long end,
                 bint csum_valid, bint link_bcast, bint dst_bcast, double now)
     cpdef transmit(self, Connection conn, long long seq, long long ack, long long flags, long long window,
                    object options, long long offset, long long length)
+    cpdef notify(self, Connection conn)
+    cpdef bint ack_later(self, Connection conn)
+    cpdef bint ack_soon(self, Connection conn)
+    cpdef established(self, Connection conn)
+    cpdef closed(self, Connection conn)

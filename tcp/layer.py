@@ -20,7 +20,7 @@ from ..ip.flow import HEADERS_LEN
 from ..ip.stack import Interface, IPStack
 from . import segment as wire
 from .config import TcpConfig
-from .connection import Connection, State
+from .connection import Connection, Host, State
 from .cookies import SynCookies
 from .isn import IsnGenerator
 from .segment import Segment
@@ -70,8 +70,9 @@ class Listener:
         return self.accept_queue.popleft() if self.accept_queue else None
 
 
-class TcpLayer:
+class TcpLayer(Host):
     def __init__(self, ip: IPStack, *, config: TcpConfig | None = None, secret: bytes | None = None) -> None:
+        super().__init__()
         self.ip = ip
         self.config = config if config is not None else TcpConfig()
         secret = secret if secret is not None else os.urandom(32)
@@ -89,7 +90,6 @@ class TcpLayer:
         self.acks_soon: list[Connection] = []
         self.ready_listeners: set[Listener] = set()
         self.drops: Counter[str] = Counter()
-        self.stats: Counter[str] = Counter()
         self._rng = ip.rng
         ip.transports[ipv4.PROTO_TCP] = self
 
