@@ -9,6 +9,11 @@ difference of the two totals divided by ``LONG - SHORT`` is the cost of one roun
 the start-up (interpreter, imports, the handshake). Both builds are measured in one run
 (``AIOSTACK_NO_EXTENSIONS=1`` selects the pure one).
 
+The stacks run on a clock that moves only when a round trip completes (by ``RTT``): under
+callgrind the program runs ~50 times slower than natively, and on the wall clock delayed-ACK
+and retransmission timers would fire in some runs and not others, adding segments; with the
+stepped clock, the same segments cross the link in every run, whatever the machine's load.
+
     python -m benchmarks.instructions [--json FILE]
     python -m benchmarks.instructions --child N     # the workload itself (what callgrind runs)
 """
@@ -24,12 +29,28 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 WARM = 100
 ROUNDS = 400
 REQUEST = b"x" * 64
+RTT = 20e-6
+"""How far the stacks' clock moves per round trip (about a native round trip on the memory link)."""
+
+
+class _SteppedClock:
+    """A clock for the stacks that moves only when :meth:`step` is called."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def step(self) -> None:
+        self.now += RTT
 
 
 class _Echo(asyncio.Protocol):
@@ -58,7 +79,10 @@ def _toggle_collect() -> Callable[[], None]:
 
 
 class _Client(asyncio.Protocol):
-    def __init__(self, rounds: int, done: asyncio.Future[None], toggle: Callable[[], None] | None) -> None:
+    def __init__(
+        self, rounds: int, done: asyncio.Future[None], toggle: Callable[[], None] | None, clock: _SteppedClock
+    ) -> None:
+        self.clock = clock
         self.rounds = rounds
         self.done = done
         self.pending = 0
@@ -77,6 +101,7 @@ class _Client(asyncio.Protocol):
         if self.pending > 0:
             return
         self.rounds -= 1
+        self.clock.step()
         if self.toggle is not None and self.rounds in (ROUNDS, 0):
             self.toggle()  # on after the warm-up, off after the measured round trips
         if self.rounds > 0:
@@ -93,15 +118,16 @@ async def _workload(rounds: int, toggle: Callable[[], None] | None) -> None:
     link = MemoryLink()
     # No busy polling: under callgrind the wall clock runs ~50x slower, and idle iterations
     # counted by time would make the count depend on it.
-    server = Stack(seed=2, busy_poll=0)
+    clock = _SteppedClock(time.monotonic())
+    server = Stack(seed=2, busy_poll=0, clock=clock)
     server.attach(link.port(name="server"), "10.8.0.2/24")
-    client = Stack(seed=1, busy_poll=0)
+    client = Stack(seed=1, busy_poll=0, clock=clock)
     client.attach(link.port(name="client"), "10.8.0.1/24")
     await server.start()
     await client.start()
     srv = await create_server(_Echo, "10.8.0.2", 7, stack=server)
     done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    transport, _ = await create_connection(lambda: _Client(rounds, done, toggle), "10.8.0.2", 7, stack=client)
+    transport, _ = await create_connection(lambda: _Client(rounds, done, toggle, clock), "10.8.0.2", 7, stack=client)
     await asyncio.wait_for(done, 600)
     transport.close()
     srv.close()

@@ -1,6 +1,7 @@
 """C types of the connection state machine for the compiled build (Cython, pure-Python mode):
 the fields ``__slots__`` lists in ``connection.py``, typed."""
 
+cimport cython
 from aiostack.tcp.segment cimport Segment
 from aiostack.ip.timers cimport TimerWheel
 from aiostack.tcp.rack cimport Rack, pto
@@ -135,3 +136,5 @@ cdef class Connection:
     cpdef _new_ack(self, Segment seg, long long ack, double now)
     cpdef bint _sack_update(self, Segment seg, long long ack, double now)
     cpdef _receive_data(self, Segment seg, double now)
+    @cython.locals(mask=cython.longlong, rd_shut=cython.bint, wr_shut=cython.bint, closed=cython.bint)
+    cpdef long long poll(self) except? -1
