@@ -124,17 +124,45 @@ cdef class Connection:
     cdef public unsigned int local_addr
     cdef public unsigned int remote_addr
 
-    # the established path: C calls between these (the rest stay Python methods)
+    # the established path: C calls between these (the rest stay Python methods), with typed
+    # locals where they do sequence and window arithmetic
     cpdef long long _ts_now(self, double now)
     cpdef long long _flight(self)
     cpdef long long _data_end(self)
+    @cython.locals(rb=ReceiveBuffer, ack=cython.longlong, syn=cython.bint, window=cython.longlong)
     cpdef _emit(self, long long seq, long long flags, double now, long long offset=*, long long length=*)
     cpdef long long _cur_mss(self)
     cpdef _arm_rtx(self, double now)
+    @cython.locals(rb=ReceiveBuffer, cur=cython.longlong, flags=cython.longlong, offset=cython.longlong,
+                   end=cython.longlong)
+    cpdef long long _send_segment(self, long long seq, long long length, double now, bint fin=*, bint arm=*) except? -1
+    @cython.locals(sent=cython.bint)
+    cpdef output(self, double now, bint arriving=*)
+    @cython.locals(rb=ReceiveBuffer, rcv_nxt=cython.longlong, available=cython.longlong, new_edge=cython.longlong,
+                   old_edge=cython.longlong, threshold=cython.longlong, field=cython.longlong, shift=cython.longlong,
+                   edge=cython.longlong)
+    cpdef long long _window_field(self, bint syn=*) except? -1
+    @cython.locals(rb=ReceiveBuffer)
+    cpdef bytes _options(self, double now)
+    @cython.locals(sndbuf=SendBuffer, snd_nxt=cython.longlong, flight=cython.longlong, n=cython.longlong,
+                   all_sent=cython.bint)
+    cpdef long long send(self, object data, double now) except? -1
+    @cython.locals(rb=ReceiveBuffer, before=cython.longlong, grown=cython.longlong, rcv_nxt=cython.longlong,
+                   edge_gap=cython.longlong, gap_before=cython.longlong, enough=cython.longlong)
+    cpdef bytes recv(self, long long n, double now)
     cpdef segment_arrives(self, Segment seg, double now)
+    @cython.locals(rb=ReceiveBuffer, seq=cython.longlong, ack=cython.longlong, una=cython.longlong,
+                   wl1=cython.longlong, window=cython.longlong)
     cpdef bint _predicted(self, Segment seg, double now)
+    @cython.locals(acked=cython.longlong, data_end=cython.longlong, data_acked_to=cython.longlong,
+                   data_acked=cython.longlong, flight=cython.longlong, dsack=cython.bint, length=cython.longlong)
     cpdef _new_ack(self, Segment seg, long long ack, double now)
     cpdef bint _sack_update(self, Segment seg, long long ack, double now)
+    @cython.locals(rtt=cython.double)
+    cpdef _take_rtt_sample(self, Segment seg, double now, bint syn=*)
+    @cython.locals(rb=ReceiveBuffer, had_ooo=cython.bint, had_fin=cython.bint, advanced=cython.longlong,
+                   in_order=cython.bint)
     cpdef _receive_data(self, Segment seg, double now)
+    cpdef _arm_delack(self, double now)
     @cython.locals(mask=cython.longlong, rd_shut=cython.bint, wr_shut=cython.bint, closed=cython.bint)
     cpdef long long poll(self) except? -1

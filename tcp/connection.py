@@ -456,7 +456,7 @@ class Connection:
         self.rcv_adv = (irs + 1) & MASK
 
     # == window advertisement =================================================================
-    def _window_field(self, *, syn: bool = False) -> int:
+    def _window_field(self, syn: bool = False) -> int:
         """The window to put in a segment, with receiver SWS avoidance (RFC 9293 §3.8.6.2.2):
         the right edge moves right only by at least min(rcvbuf/2, MSS), and never left."""
         rb = self.rcvbuf
@@ -534,7 +534,7 @@ class Connection:
             return self.snd_mss
         return max(self.snd_mss - (4 + 8 * blocks), 1)
 
-    def _send_segment(self, seq: int, length: int, now: float, *, fin: bool = False, arm: bool = True) -> int:
+    def _send_segment(self, seq: int, length: int, now: float, fin: bool = False, arm: bool = True) -> int:
         """Send ``length`` bytes of data starting at ``seq`` (and the FIN after them if ``fin``);
         returns the sequence number after what was sent. ``length`` is cut to :meth:`_cur_mss`
         (the FIN then waits) should a caller have offered more. ``arm=False`` leaves the
@@ -568,7 +568,7 @@ class Connection:
             self._arm_rtx(now)
         return end
 
-    def output(self, now: float, *, arriving: bool = False) -> None:
+    def output(self, now: float, arriving: bool = False) -> None:
         """Send what the windows allow (the heart of tcp_output): new data, the FIN, and an ACK
         if one is owed and nothing else carried it. ``arriving``: called at the end of segment
         processing — the host may take over an owed ACK (:meth:`Host.ack_later`)."""
@@ -1611,7 +1611,7 @@ class Connection:
         if seg.seg_len:
             self.send_ack(now)
 
-    def _take_rtt_sample(self, seg: Segment, now: float, *, syn: bool = False) -> None:
+    def _take_rtt_sample(self, seg: Segment, now: float, syn: bool = False) -> None:
         sample = None
         if self.ts_ok and seg.ts_ecr:
             rtt = ((self._ts_now(now) - seg.ts_ecr) & MASK) / 1000.0
