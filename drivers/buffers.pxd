@@ -1,9 +1,14 @@
 # C types of the pooled packet buffers for the compiled build (Cython, pure-Python mode).
 
+cimport cython
+
+cdef class PacketPool
+
+
 cdef class Packet:
-    cdef public object buf
+    cdef public bytearray buf
     cdef public object view
-    cdef public object pool
+    cdef public PacketPool pool
     cdef public long long start
     cdef public long long end
     cdef public bint in_use
@@ -16,6 +21,9 @@ cdef class Packet:
     cdef public long long queue
     cdef public long long rss_hash
 
+    cpdef reset(self, long long headroom)
+    cpdef free(self)
+
 
 cdef class PacketPool:
     cdef public list _free
@@ -25,3 +33,8 @@ cdef class PacketPool:
     cdef public long long failures
     cdef public long long headroom
     cdef public long long size
+
+    cpdef bint _grow(self) except -1
+    @cython.locals(free=list)
+    cpdef Packet try_alloc(self)
+    cpdef free(self, Packet pkt)

@@ -1,8 +1,9 @@
 # C types of the network layer for the compiled build (Cython, pure-Python mode).
 
-from aiostack.drivers.buffers cimport Packet
+from aiostack.drivers.buffers cimport Packet, PacketPool
 from aiostack.ip.flow cimport FlowRoute
 from aiostack.ip.ipv4 cimport IPv4Header
+from aiostack.ip.timers cimport TimerWheel
 
 
 cdef class Interface:
@@ -35,14 +36,14 @@ cdef class IPStack:
     cdef public list interfaces
     cdef public object on_arp_reply
     cdef public object on_foreign_frame
-    cdef public object pool
+    cdef public PacketPool pool
     cdef public object reassembler
     cdef public object ready
     cdef public object rng
     cdef public object routes
     cdef public object stats
     cdef public object steering
-    cdef public object timers
+    cdef public TimerWheel timers
     cdef public dict transports
     cdef public object udp
 

@@ -3,6 +3,7 @@ the fields ``__slots__`` lists in ``connection.py``, typed."""
 
 cimport cython
 from aiostack.tcp.segment cimport Segment
+from aiostack.ip.flow cimport FlowRoute
 from aiostack.ip.timers cimport TimerWheel
 from aiostack.tcp.rack cimport Rack, pto
 from aiostack.tcp.receive_buffer cimport ReceiveBuffer
@@ -45,7 +46,7 @@ cdef class Connection:
     cdef public object rtt_seq
     cdef public object state
     cdef public object tlp_end
-    cdef public object tx_route
+    cdef public FlowRoute tx_route
     cdef public object user
     cdef public SendBuffer sndbuf
     cdef public Rack _rack

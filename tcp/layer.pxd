@@ -1,7 +1,11 @@
 # C types of the TCP layer for the compiled build (Cython, pure-Python mode).
 
 from aiostack.ip.ipv4 cimport IPv4Header
-from aiostack.ip.stack cimport Interface
+cimport cython
+
+from aiostack.drivers.buffers cimport Packet, PacketPool
+from aiostack.ip.flow cimport FlowRoute
+from aiostack.ip.stack cimport Interface, IPStack
 from aiostack.tcp.connection cimport Connection, Host
 
 
@@ -28,7 +32,7 @@ cdef class TcpLayer(Host):
     cdef public object cookies
     cdef public bint defer_acks
     cdef public object drops
-    cdef public object ip
+    cdef public IPStack ip
     cdef public object isn
     cdef public dict listeners
     cdef public object ready
@@ -36,6 +40,9 @@ cdef class TcpLayer(Host):
 
     cpdef input(self, Interface iface, IPv4Header hdr, object view, long long ip_off, long long l4, long long end,
                 bint csum_valid, bint link_bcast, bint dst_bcast, double now)
+    @cython.locals(ip=IPStack, rt=FlowRoute, iface=Interface, pool=PacketPool, pkt=Packet, buf=bytearray,
+                   gso_size=cython.longlong, start=cython.longlong, hlen=cython.longlong, tcp_off=cython.longlong,
+                   tcp_len=cython.longlong, offload=cython.bint, csum=cython.longlong, co=cython.longlong)
     cpdef transmit(self, Connection conn, long long seq, long long ack, long long flags, long long window,
                    object options, long long offset, long long length)
     cpdef notify(self, Connection conn)
