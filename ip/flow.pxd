@@ -1,9 +1,13 @@
 # C types of the per-flow transmit template for the compiled build (Cython, pure-Python mode).
 
+cimport cython
+
 cdef long long _fold(long long s)
 
 
 cdef class FlowRoute:
+    cdef public bytearray _headers
+    cdef public bytes _mac
     cdef public unsigned int dst
     cdef public bytes eth_tail
     cdef public unsigned int hop
@@ -17,4 +21,5 @@ cdef class FlowRoute:
 
     cpdef object next_hop_mac(self, double now)
     cpdef long long pseudo_header_sum(self, long long l4_len)
-    cpdef long long write(self, object buf, long long l4_off, long long l4_len, long long ident, object mac)
+    @cython.locals(total=cython.longlong, csum=cython.longlong, eth_off=cython.longlong, ip_off=cython.longlong)
+    cpdef long long write(self, bytearray buf, long long l4_off, long long l4_len, long long ident, bytes mac) except -1

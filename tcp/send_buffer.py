@@ -69,8 +69,9 @@ class SendBuffer:
         if end <= start:
             return 0
         count = end - start
-        with memoryview(self._buf) as mv:
-            dest[dest_off : dest_off + count] = mv[start:end]
+        # A slice of the bytearray is a copy, but a memoryview (to avoid it) costs more than
+        # copying a segment's worth twice, and would pin the buffer's size while it lives.
+        dest[dest_off : dest_off + count] = self._buf[start:end]
         return count
 
     def peek(self, offset: int, n: int) -> bytes:
