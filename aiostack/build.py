@@ -40,6 +40,7 @@ COMPILED = (
     "aiostack.ip.udp",
     "aiostack.ip.timers",
     "aiostack.ip.flow",
+    "aiostack.ip.fragments",
     "aiostack.ip.filter",
     "aiostack.ip.stack",
     "aiostack.drivers.buffers",
