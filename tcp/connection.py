@@ -935,7 +935,10 @@ class Connection:
         self.in_recovery = False
         self.recovery_inflation = 0
         self.dupacks = 0
-        self.scoreboard.reset(keep_sacks=KEEP_SACKS_ON_RTO)
+        # RFC 2018 §8: SACK marks are expunged on RTO; kept (Errata 1610) only while no renege
+        # was seen, and then by RACK's records too, or a reneging receiver stalls the sender.
+        keep_sacks = KEEP_SACKS_ON_RTO and not self.scoreboard.reneged
+        self.scoreboard.reset(keep_sacks=keep_sacks)
         self.recover = self.snd_max  # RFC 6675 §5.1: no new recovery before this is ACKed
         self.high_rxt = self.snd_una
         self.rescue_rxt = None
@@ -945,7 +948,7 @@ class Connection:
         if self.sack_ok:
             rack = self.rack
             self.rto_recovery = True
-            rack.on_rto(now, rack.reo_wnd(True, self.rtt.srtt), keep_sacks=KEEP_SACKS_ON_RTO)
+            rack.on_rto(now, rack.reo_wnd(True, self.rtt.srtt), keep_sacks=keep_sacks)
             # The loss window: the first lost segment now, the rest as ACKs open cwnd.
             lost = rack.next_lost()
             if lost is not None:

@@ -25,6 +25,7 @@ from .cookies import SynCookies
 from .isn import IsnGenerator
 from .segment import Segment
 from .seq import MASK
+from .time_wait import syn_may_reopen
 
 _MSS_OF_MTU: dict[int, int] = {}
 EPHEMERAL_FIRST = 32768
@@ -240,12 +241,17 @@ class TcpLayer:
         self._reset_for(key, seg, now)
 
     def _time_wait_reuse(self, conn: Connection, seg: Segment, now: float) -> bool:
-        """A new SYN for a TIME-WAIT connection may start a new incarnation when its sequence
-        number (or timestamp) is beyond the old one's (RFC 9293 §3.10.7.4 note, RFC 6191)."""
+        """A new SYN for a TIME-WAIT connection may start a new incarnation (RFC 6191 §2, decided
+        on whether the *new* SYN carries timestamps: tcp/time_wait.py)."""
         rb = conn.rcvbuf
-        newer_ts = conn.ts_ok and seg.ts_val is not None and ((seg.ts_val - conn.ts_recent) & MASK) < 0x80000000
-        newer_seq = rb is not None and ((seg.seq - rb.rcv_nxt) & MASK) < 0x80000000
-        if not (newer_ts or (not conn.ts_ok and newer_seq)):
+        if not syn_may_reopen(
+            old_ts_ok=conn.ts_ok,
+            old_ts_recent=conn.ts_recent,
+            old_rcv_nxt=None if rb is None else rb.rcv_nxt,
+            syn_seq=seg.seq,
+            syn_ts_val=seg.ts_val,
+            timestamps_enabled=conn.config.timestamps,
+        ):
             return False
         conn._to_closed()
         self.stats["time_wait_reused"] += 1
