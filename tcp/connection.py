@@ -202,7 +202,7 @@ class Connection:
         self.snd_wl1 = 0
         self.snd_wl2 = 0
         self.max_snd_wnd = 0
-        self.sndbuf = SendBuffer(config.sndbuf)
+        self.sndbuf = SendBuffer(config.sndbuf, getattr(host, "memory", None))  # tcp/memory.py
         self.data_seq = (iss + 1) & MASK
         """Sequence number of the first byte in ``sndbuf``."""
         self.fin_queued = False
@@ -442,6 +442,7 @@ class Connection:
         self.rcvbuf = ReceiveBuffer(
             (irs + 1) & MASK, self.config.rcvbuf, max_ooo_segments=self.config.ooo_max_segments
         )
+        self.rcvbuf.mem = self.sndbuf.mem  # the reactor's buffer bounds (tcp/memory.py)
         self.rcv_adv = (irs + 1) & MASK
 
     # == window advertisement =================================================================

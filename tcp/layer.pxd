@@ -31,8 +31,10 @@ cdef class TcpLayer:
     cdef public object ip
     cdef public object isn
     cdef public dict listeners
+    cdef public object memory
     cdef public object ready
     cdef public object ready_listeners
+    cdef public object retired_drops
     cdef public object stats
 
     cpdef input(self, Interface iface, IPv4Header hdr, object view, long long ip_off, long long l4, long long end,

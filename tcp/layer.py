@@ -22,7 +22,9 @@ from . import segment as wire
 from .config import TcpConfig
 from .connection import Connection, State
 from .cookies import SynCookies
+from .drop_totals import connection_drops, retire
 from .isn import IsnGenerator
+from .memory import TcpMemory
 from .segment import Segment
 from .seq import MASK
 from .time_wait import syn_may_reopen
@@ -91,6 +93,10 @@ class TcpLayer:
         self.ready_listeners: set[Listener] = set()
         self.drops: Counter[str] = Counter()
         self.stats: Counter[str] = Counter()
+        self.memory = TcpMemory.from_config(self.config)
+        """Per-reactor buffer bounds (tcp/memory.py); every connection's buffers charge it."""
+        self.retired_drops: Counter[str] = Counter()
+        """Drops counted by connections that are gone (tcp/drop_totals.py)."""
         self._rng = ip.rng
         ip.transports[ipv4.PROTO_TCP] = self
 
@@ -168,6 +174,9 @@ class TcpLayer:
         key = (laddr, lport, raddr, rport)
         if key in self.connections:
             raise OSError(errno.EADDRINUSE, "that connection already exists")
+        if self.memory.over_hard_limit:
+            self.drops["tcp_mem_refused"] += 1
+            raise OSError(errno.ENOBUFS, "TCP buffer memory above its hard limit (tcp/memory.py)")
         conn = self._new_connection(key, now, mss, config=config)
         self.connections[key] = conn
         conn.connect(now)
@@ -285,6 +294,9 @@ class TcpLayer:
             return
         if len(lst.accept_queue) >= lst.backlog:
             self.drops["tcp_accept_queue_full"] += 1  # like Linux: the peer's SYN retry comes back later
+            return
+        if self.memory.over_hard_limit:
+            self.drops["tcp_mem_refused"] += 1  # tcp/memory.py: no new buffers above the hard total
             return
         try:
             _iface, _hop, mss = self._mss_for(key[2])
@@ -553,6 +565,8 @@ class TcpLayer:
         lst = conn.listener
         if isinstance(lst, Listener):
             lst.syn_queue.pop(key, None)
+        self.memory.release(conn.sndbuf, conn.rcvbuf)
+        retire(self.retired_drops, conn)
         self.ready.add(conn)
 
     # == for the reactor ======================================================================
@@ -568,7 +582,13 @@ class TcpLayer:
 
     def counters(self) -> dict[str, object]:
         states: Counter[str] = Counter(c.state.name for c in self.connections.values())
-        return {"stats": dict(self.stats), "drops": dict(self.drops), "states": dict(states)}
+        return {
+            "stats": dict(self.stats),
+            "drops": dict(self.drops),
+            "states": dict(states),
+            "memory": self.memory.snapshot(),
+            "connection_drops": connection_drops(self.connections.values(), self.retired_drops),
+        }
 
     def close(self) -> None:
         now = self.ip.timers.now

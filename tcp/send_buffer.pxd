@@ -4,3 +4,4 @@ cdef class SendBuffer:
     cdef public object _buf
     cdef public long long _head
     cdef public long long capacity
+    cdef public object mem
