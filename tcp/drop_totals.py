@@ -1,14 +1,15 @@
-"""Per-connection drop counters summed for the layer's stats: a connection, its receive buffer
-and its SACK scoreboard count what they discard in their own ``drops`` (made on first use), which
-die with them; the layer folds them into one Counter when a connection closes and adds the live
-ones when asked, so an attack's segments show up by name in ``TcpLayer.counters()``."""
+"""Per-connection counters summed for the layer's stats: a connection, its receive buffer and
+its SACK scoreboard count what they discard in their own ``drops`` and a connection its events in
+``stats`` (made on first use), which die with them; the layer folds them into one Counter when a
+connection closes and adds the live ones when asked, so an attack's segments show up by name in
+``TcpLayer.counters()``."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
 
-__all__ = ["connection_drops", "retire"]
+__all__ = ["connection_drops", "connection_stats", "retire", "retire_stats"]
 
 
 def _add(total: Counter[str], owner: object, attr: str) -> None:
@@ -33,4 +34,18 @@ def connection_drops(connections: Iterable[object], retired: Counter[str]) -> di
     total: Counter[str] = Counter(retired)
     for conn in connections:
         retire(total, conn)
+    return dict(total)
+
+
+def retire_stats(total: Counter[str], conn: object) -> None:
+    """Fold one closing connection's event counts (challenge ACKs, clamped MSS, probes …) into
+    ``total``."""
+    _add(total, conn, "_stats")
+
+
+def connection_stats(connections: Iterable[object], retired: Counter[str]) -> dict[str, int]:
+    """Event counts of every live connection plus those already retired."""
+    total: Counter[str] = Counter(retired)
+    for conn in connections:
+        _add(total, conn, "_stats")
     return dict(total)

@@ -35,6 +35,7 @@ cdef class TcpLayer:
     cdef public object ready
     cdef public object ready_listeners
     cdef public object retired_drops
+    cdef public object retired_stats
     cdef public object stats
 
     cpdef input(self, Interface iface, IPv4Header hdr, object view, long long ip_off, long long l4, long long end,

@@ -22,7 +22,7 @@ from . import segment as wire
 from .config import TcpConfig
 from .connection import Connection, State
 from .cookies import SynCookies
-from .drop_totals import connection_drops, retire
+from .drop_totals import connection_drops, connection_stats, retire, retire_stats
 from .isn import IsnGenerator
 from .memory import TcpMemory
 from .segment import Segment
@@ -97,6 +97,8 @@ class TcpLayer:
         """Per-reactor buffer bounds (tcp/memory.py); every connection's buffers charge it."""
         self.retired_drops: Counter[str] = Counter()
         """Drops counted by connections that are gone (tcp/drop_totals.py)."""
+        self.retired_stats: Counter[str] = Counter()
+        """Events counted by connections that are gone (tcp/drop_totals.py)."""
         self._rng = ip.rng
         ip.transports[ipv4.PROTO_TCP] = self
 
@@ -228,6 +230,8 @@ class TcpLayer:
         if seg.src_port == 0 or seg.dst_port == 0:
             self.drops["tcp_port_zero"] += 1
             return
+        if seg.bad_options:
+            self.stats["tcp_bad_options"] += 1  # parsed up to the bad one (tcp/segment.py notes)
         self.stats["segments_in"] += 1
         key = (hdr.dst, seg.dst_port, hdr.src, seg.src_port)
         conn = self.connections.get(key)
@@ -567,6 +571,7 @@ class TcpLayer:
             lst.syn_queue.pop(key, None)
         self.memory.release(conn.sndbuf, conn.rcvbuf)
         retire(self.retired_drops, conn)
+        retire_stats(self.retired_stats, conn)
         self.ready.add(conn)
 
     # == for the reactor ======================================================================
@@ -588,6 +593,7 @@ class TcpLayer:
             "states": dict(states),
             "memory": self.memory.snapshot(),
             "connection_drops": connection_drops(self.connections.values(), self.retired_drops),
+            "connection_stats": connection_stats(self.connections.values(), self.retired_stats),
         }
 
     def close(self) -> None:
