@@ -367,8 +367,70 @@ def _rfc5961() -> dict[str, Any]:
     return out
 
 
+def _malformed_options() -> dict[str, Any]:
+    """Malformed TCP options on SYNs and on an established connection's data, WS > 14, and data
+    offsets below 5 words or beyond the segment (RFC 9293 §3.1, RFC 7323 §2.3)."""
+    p = RawPeer()
+    layouts = {
+        "length_0": bytes([2, 0, 5, 0xB4]),
+        "length_1": bytes([3, 1, 7, 0]),
+        "overrun": bytes([2, 40, 5, 0xB4]),
+        "kind_without_length": bytes([1, 1, 1, 8]),
+        "sack_odd_length": _opts((5, b"\0" * 5)),
+        "ts_wrong_length": _opts((8, b"\0" * 4)),
+        "repeated_mss": _opts(MSS(1460), MSS(100), MSS(9000), SACK_PERM, SACK_PERM),
+        "ws_255": _opts(WSCALE(255)),
+    }
+    answered = []
+    for i, opts in enumerate(layouts.values()):
+        sport = 42000 + i
+        isn = random.randrange(1 << 32)
+        p.send(sport, isn, 0, SYN, options=opts)
+        seg = p.recv(sport, 1.5)
+        answered.append(seg is not None and seg.flags & (SYN | ACK) == SYN | ACK)
+        p.send(sport, isn + 1, 0, RST)  # leave no half-open connection behind
+    out: dict[str, Any] = {"layouts": len(layouts), "synacks": sum(answered)}
+    # WS 15 is used as 14 (RFC 7323 §2.3): a window field of 1 then allows 16 KiB, not 32 KiB.
+    c = p.connect(42100, options=_opts(MSS(1460), WSCALE(15)))
+    p.request(c, "/bytes/1000000")
+    c.snd_nxt = (c.snd_nxt + len(b"GET /bytes/1000000 HTTP/1.1\r\nHost: x\r\n\r\n")) & MASK
+    # Slow start first (every segment ACKed, window field 2048 = 64 MiB at either shift) until
+    # cwnd is far above 32 KiB; then, once the last flight is in, one ACK with a window field of
+    # 1: only the window — 1 << 14 = 16 KiB, or 32 KiB if 15 were used — limits what follows.
+    got = 0
+    while got < 60000 and (seg := p.recv(c.sport, 1.0)) is not None:
+        if seg.data and seg.seq == c.rcv_nxt:
+            c.rcv_nxt = (c.rcv_nxt + len(seg.data)) & MASK
+            got += len(seg.data)
+            p.send(c.sport, c.snd_nxt, c.rcv_nxt, ACK, win=2048)
+    while (seg := p.recv(c.sport, 0.1)) is not None:
+        if seg.data and seg.seq == c.rcv_nxt:
+            c.rcv_nxt = (c.rcv_nxt + len(seg.data)) & MASK
+    acked = c.rcv_nxt
+    p.send(c.sport, c.snd_nxt, acked, ACK, win=1)
+    inflight = 0
+    while (seg := p.recv(c.sport, 1.0)) is not None:
+        if seg.data:
+            inflight = max(inflight, (seg.seq + len(seg.data) - acked) & MASK)
+    out["ws15_inflight"] = inflight
+    p.send(c.sport, c.snd_nxt, 0, RST)
+    # Data offsets that lie: below 5 words, and beyond the segment. Dropped before any state.
+    c = p.connect(42101)
+    p.send(c.sport, c.snd_nxt, c.rcv_nxt, ACK | PSH, payload=b"GET / HTTP/1.1\r\n\r\n", doff=3)
+    p.send(c.sport, c.snd_nxt, c.rcv_nxt, ACK | PSH, payload=b"GET / HTTP/1.1\r\n\r\n", doff=15)
+    out["bad_offset_ignored"] = p.response_head(c, timeout=1.0) == b""
+    # Malformed options on an established connection's request: parsed up to the bad option,
+    # the segment itself is kept (tcp/segment.py notes) and answered.
+    data = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    p.send(c.sport, c.snd_nxt, c.rcv_nxt, ACK | PSH, payload=data, options=bytes([8, 0, 0, 0]))
+    out["served_with_bad_options"] = p.response_head(c).startswith(b"HTTP/1.1 200 OK")
+    c.snd_nxt = (c.snd_nxt + len(data)) & MASK
+    p.send(c.sport, c.snd_nxt, 0, RST)
+    return out
+
+
 def main(argv: list[str]) -> int:
-    attacks = {"rfc5961": _rfc5961}
+    attacks = {"rfc5961": _rfc5961, "options": _malformed_options}
     result = attacks[argv[0]](*argv[1:])
     print(json.dumps(result), flush=True)
     return 0
