@@ -429,8 +429,56 @@ def _malformed_options() -> dict[str, Any]:
     return out
 
 
+def _tiny_mss_sack(mss: str, nbytes: str) -> dict[str, Any]:
+    """A download with a tiny MSS (raised to the stack's floor, TcpConfig.min_mss) whose every
+    ACK carries four malicious SACK blocks: below SND.UNA, beyond SND.NXT, inverted, and far
+    out of range (CVE-2019-11477/11478/11479 shapes)."""
+    p = RawPeer()
+    c = p.connect(43000 + int(mss), options=_opts(MSS(int(mss)), SACK_PERM, WSCALE(7)))
+    total = int(nbytes)
+    request = f"GET /bytes/{total} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    p.send(c.sport, c.snd_nxt, c.rcv_nxt, ACK | PSH, payload=request)
+    c.snd_nxt = (c.snd_nxt + len(request)) & MASK
+    start = c.rcv_nxt
+    body = hashlib.sha256()
+    head = b""
+    largest = 0
+    acks = 0
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        seg = p.recv(c.sport, 2.0)
+        if seg is None:
+            break
+        if not seg.data or seg.seq != c.rcv_nxt:
+            continue
+        data = bytes(seg.data)
+        c.rcv_nxt = (c.rcv_nxt + len(data)) & MASK
+        if len(head) < 4096 and b"\r\n\r\n" not in head:
+            head += data
+            if b"\r\n\r\n" in head:
+                body.update(head.split(b"\r\n\r\n", 1)[1])
+        else:
+            body.update(data)
+        largest = max(largest, len(data))
+        n = c.rcv_nxt
+        blocks = [(n - 100_000, n - 50_000), (n + (1 << 30), n + (1 << 30) + 1000), (n + 5000, n + 100),
+                  (n + 3_000_000, n + 3_100_000)]
+        p.send(c.sport, c.snd_nxt, n, ACK, win=4096, options=_opts(b"\1\1", SACK(blocks)))
+        acks += 1
+        if ((c.rcv_nxt - start) & MASK) >= len(head.split(b"\r\n\r\n", 1)[0]) + 4 + total:
+            break
+    p.send(c.sport, c.snd_nxt, 0, RST)
+    return {
+        "received": (c.rcv_nxt - start) & MASK,
+        "status_ok": head.startswith(b"HTTP/1.1 200 OK"),
+        "body_sha256": body.hexdigest(),
+        "acks_with_bad_sack": acks,
+        "largest_frame_payload": largest,
+    }
+
+
 def main(argv: list[str]) -> int:
-    attacks = {"rfc5961": _rfc5961, "options": _malformed_options}
+    attacks = {"rfc5961": _rfc5961, "options": _malformed_options, "tiny_mss_sack": _tiny_mss_sack}
     result = attacks[argv[0]](*argv[1:])
     print(json.dumps(result), flush=True)
     return 0
