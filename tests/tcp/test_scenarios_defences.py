@@ -146,3 +146,18 @@ def test_time_wait_old_without_ts_decides_on_sequence(new_ts: bool) -> None:
     _new_syn(h, seq=60_000, ts=h.peer_ts() if new_ts else None, at=2.0)
     h.expect("S.", seq=0, ack=60_001)
     assert h.tcp.stats["time_wait_reused"] == 1
+
+
+# == resets a zero-window peer accepts ============================================================
+def test_abort_toward_a_zero_window_sends_the_rst_at_the_window_edge() -> None:
+    """An application aborts a connection whose peer shut its window while a probe byte was out
+    (SND.NXT = SND.UNA + 1). A RST at SND.NXT lies beyond the peer's window, which Linux drops
+    silently (RFC 5961 §3.2), leaving its end open forever; like Linux's tcp_acceptable_seq the
+    RST goes at the window's right edge, SND.UNA + SND.WND — here exactly the peer's RCV.NXT.
+    (Found by tests/attacks/test_tcp_slowloris.py: 1,000 aborted zero-window peers stayed open.)"""
+    h = Scenario()
+    h.passive_open(rtt=0.1, win=0)
+    h.send(b"p" * 5000)
+    h.expect_within(1, ".", seq=1, payload=b"p", after=0.3)  # the window probe
+    h.abort()
+    h.expect("R.", seq=1)
