@@ -161,3 +161,29 @@ def test_abort_toward_a_zero_window_sends_the_rst_at_the_window_edge() -> None:
     h.expect_within(1, ".", seq=1, payload=b"p", after=0.3)  # the window probe
     h.abort()
     h.expect("R.", seq=1)
+
+
+# == malicious SACK blocks (CVE-2019-11477/11478/11479 shapes) ====================================
+def test_malicious_sack_blocks_are_refused_and_change_nothing() -> None:
+    """Bogus SACK blocks on every ACK — below SND.UNA, beyond SND.NXT, inverted, far out of range,
+    three at a time beside the TS option (RFC 2018 §3: blocks describe data the sender sent; the
+    live test sends four, without timestamps) — are refused and counted
+    (``tcp_sack_invalid``); they mark nothing lost, trigger no retransmission, and the
+    cumulative ACKs they ride on still advance the transfer."""
+    h = Scenario(congestion="newreno")
+    conn = h.passive_open(rtt=0.1)
+    h.send(b"s" * 10 * MSS)
+    assert len(h.sent()) == 10
+    for k in range(1, 11):
+        una = S(k)
+        bad = [(una - 5000, una - 1000), (S(10) + 1, S(10) + 5000), (una + 3000, una + 100)]
+        if k % 2:
+            bad[1] = (S(1000), S(2000))
+        h.inject(".", seq=1, ack=una, options={"ts": (h.peer_ts(), h.last_tsval), "sack": bad}, at=0.2 + k * 0.001)
+        assert not conn.scoreboard.has_sacks
+        for seg in h.sent():
+            assert seg.seq >= S(10), f"a retransmission: {seg}"  # only new data, no repair
+    assert conn.snd_una == (conn.iss + S(10)) & 0xFFFFFFFF
+    assert conn.stats.get("retransmitted_segments", 0) == 0
+    assert conn.scoreboard.drops["tcp_sack_invalid"] >= 10
+    assert h.tcp.counters()["connection_drops"]["tcp_sack_invalid"] >= 10
