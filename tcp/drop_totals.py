@@ -38,14 +38,17 @@ def connection_drops(connections: Iterable[object], retired: Counter[str]) -> di
 
 
 def retire_stats(total: Counter[str], conn: object) -> None:
-    """Fold one closing connection's event counts (challenge ACKs, clamped MSS, probes …) into
-    ``total``."""
+    """Fold one closing connection's event counts (challenge ACKs, clamped MSS, probes …) and its
+    SACK scoreboard's (``sack_reneging``, ``dsack``, ``sack_stale``) into ``total``."""
     _add(total, conn, "_stats")
+    sb = getattr(conn, "_scoreboard", None)
+    if sb is not None:
+        _add(total, sb, "_stats")
 
 
 def connection_stats(connections: Iterable[object], retired: Counter[str]) -> dict[str, int]:
     """Event counts of every live connection plus those already retired."""
     total: Counter[str] = Counter(retired)
     for conn in connections:
-        _add(total, conn, "_stats")
+        retire_stats(total, conn)
     return dict(total)

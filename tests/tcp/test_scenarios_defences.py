@@ -53,6 +53,7 @@ def test_reneging_receiver_does_not_stall_the_sender() -> None:
     # The renege: segment 0 arrived, the out-of-order queue was dropped.
     h.inject(".", seq=1, ack=S(1), options={"ts": (h.peer_ts(), h.last_tsval)})
     assert conn.scoreboard.reneged and conn.scoreboard.stats["sack_reneging"] == 1
+    assert h.tcp.counters()["connection_stats"]["sack_reneging"] == 1
     done = _in_order_peer(h, S(1), 10 * MSS, limit=30.0)
     assert conn.stats["rto_expired"] >= 1
     assert done < 3.0, f"download finished only at t={done:.3f}"
