@@ -3,7 +3,11 @@ their request (one header line a second) and 1,000 that request 10 MB with a 4 K
 buffer and never read. The HTTP example's request and idle timeouts (here 3 s) close all of them
 (``request_timeouts``, ``idle_timeouts``), the persist timer probes the zero windows
 (``zero_window_probes``), the TCP send total (here 16 MiB) bounds the stalled downloads' memory
-(``snd_limited``), and a legitimate client is served during and after."""
+(``snd_limited``), and a legitimate client is served during and after.
+
+Measured over this TAP (compiled build, 1,000 stalled downloads alone, timeouts off): server RSS
+61 -> 379 MB with the default 256 MiB send total, 61 -> 132 MB with 16 MiB; issue #13 saw
+~1.1 MB per stalled download before any bound (2,000 -> 2.29 GB)."""
 
 from __future__ import annotations
 
