@@ -412,15 +412,32 @@ class Transport(asyncio.Transport):
         self._maybe_pause_protocol()
 
     def _maybe_pause_protocol(self) -> None:
-        if self.get_write_buffer_size() <= self._high_water or self._protocol_paused:
+        size = len(self._buffer)
+        if self._protocol_paused or not size:
+            return
+        if size <= self._high_water and not self._memory_pressure():
             return
         self._protocol_paused = True
         self._call_flow_control("pause_writing")
 
     def _maybe_resume_protocol(self) -> None:
-        if self._protocol_paused and self.get_write_buffer_size() <= self._low_water:
+        if not self._protocol_paused:
+            return
+        size = len(self._buffer)
+        if size <= self._low_water and not (size and self._memory_pressure()):
             self._protocol_paused = False
             self._call_flow_control("resume_writing")
+
+    def _memory_pressure(self) -> bool:
+        """Whether the reactor's TCP send bytes are at their total (tcp/memory.py): then the
+        transport pauses the protocol as soon as it holds anything, so thousands of stalled
+        writers each keep one write's worth here, not a high-water mark's."""
+        sock = self._sock
+        mem = getattr(sock._tcp, "memory", None) if sock is not None else None
+        if mem is None or mem.snd_used < mem.sndbuf_total:
+            return False
+        mem.stats["transport_paused_early"] += 1
+        return True
 
     def _call_flow_control(self, name: str) -> None:
         """Call ``protocol.pause_writing``/``resume_writing``; a failure goes to the loop's

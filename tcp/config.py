@@ -58,3 +58,17 @@ class TcpConfig:
     header_prediction: bool = True
     """Take the established fast path (header prediction) for the segments it can handle; off,
     every segment goes through the full state machine (which must send the same)."""
+    mem_sndbuf_total: int = 256 << 20
+    """Send-buffer bytes of all connections of one reactor (Linux tcp_mem/tcp_wmem): beyond it a
+    write takes only what keeps its connection at ``mem_min_per_connection`` (tcp/memory.py)."""
+    mem_rcvbuf_total: int = 256 << 20
+    """Receive-buffer bytes (readable + out of order) of all connections of one reactor: beyond
+    it advertised windows shrink to ``mem_min_per_connection`` per connection."""
+    mem_ooo_total: int = 64 << 20
+    """Out-of-order bytes held by all connections of one reactor; beyond it out-of-order
+    segments are dropped (``tcp_ooo_mem_limit``)."""
+    mem_hard_total: int = 768 << 20
+    """Send + receive bytes above which new connections are refused (``tcp_mem_refused``)."""
+    mem_min_per_connection: int = 16 << 10
+    """Bytes of send buffer and of receive window every connection keeps under pressure (Linux's
+    tcp_wmem[0]/tcp_rmem[0]), so each one still makes progress."""

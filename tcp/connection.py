@@ -213,7 +213,7 @@ class Connection:
         self.snd_wl1 = 0
         self.snd_wl2 = 0
         self.max_snd_wnd = 0
-        self.sndbuf = SendBuffer(config.sndbuf)
+        self.sndbuf = SendBuffer(config.sndbuf, getattr(host, "memory", None))  # tcp/memory.py
         self.data_seq = (iss + 1) & MASK
         """Sequence number of the first byte in ``sndbuf``."""
         self.fin_queued = False
@@ -453,6 +453,7 @@ class Connection:
         self.rcvbuf = ReceiveBuffer(
             (irs + 1) & MASK, self.config.rcvbuf, max_ooo_segments=self.config.ooo_max_segments
         )
+        self.rcvbuf.mem = self.sndbuf.mem  # the reactor's buffer bounds (tcp/memory.py)
         self.rcv_adv = (irs + 1) & MASK
 
     # == window advertisement =================================================================
@@ -506,7 +507,14 @@ class Connection:
         self._emit(self.snd_nxt, ACK, now)
 
     def _send_rst(self, now: float) -> None:
-        self._emit(self.snd_nxt, RST | (ACK if self.rcvbuf is not None else 0), now)
+        # RFC 9293 §3.10.5 says <SEQ=SND.NXT>; a peer whose window is shut (or smaller than what
+        # is in flight) drops a RST beyond its window silently (RFC 5961 §3.2), so, as Linux's
+        # tcp_acceptable_seq, never send it beyond the right edge of the peer's window.
+        seq = self.snd_nxt
+        edge = (self.snd_una + self.snd_wnd) & MASK
+        if self.rcvbuf is not None and seq_gt(seq, edge):
+            seq = edge
+        self._emit(seq, RST | (ACK if self.rcvbuf is not None else 0), now)
 
     def _challenge_ack(self, now: float) -> None:
         """RFC 5961 §3.2/§4.2/§5.2: answer a suspicious segment with an ACK, rate-limited."""
@@ -946,7 +954,10 @@ class Connection:
         self.in_recovery = False
         self.recovery_inflation = 0
         self.dupacks = 0
-        self.scoreboard.reset(keep_sacks=KEEP_SACKS_ON_RTO)
+        # RFC 2018 §8: SACK marks are expunged on RTO; kept (Errata 1610) only while no renege
+        # was seen, and then by RACK's records too, or a reneging receiver stalls the sender.
+        keep_sacks = KEEP_SACKS_ON_RTO and not self.scoreboard.reneged
+        self.scoreboard.reset(keep_sacks=keep_sacks)
         self.recover = self.snd_max  # RFC 6675 §5.1: no new recovery before this is ACKed
         self.high_rxt = self.snd_una
         self.rescue_rxt = None
@@ -956,7 +967,7 @@ class Connection:
         if self.sack_ok:
             rack = self.rack
             self.rto_recovery = True
-            rack.on_rto(now, rack.reo_wnd(True, self.rtt.srtt), keep_sacks=KEEP_SACKS_ON_RTO)
+            rack.on_rto(now, rack.reo_wnd(True, self.rtt.srtt), keep_sacks=keep_sacks)
             # The loss window: the first lost segment now, the rest as ACKs open cwnd.
             lost = rack.next_lost()
             if lost is not None:

@@ -35,8 +35,11 @@ cdef class TcpLayer(Host):
     cdef public IPStack ip
     cdef public object isn
     cdef public dict listeners
+    cdef public object memory
     cdef public object ready
     cdef public object ready_listeners
+    cdef public object retired_drops
+    cdef public object retired_stats
 
     cpdef input(self, Interface iface, IPv4Header hdr, object view, long long ip_off, long long l4, long long end,
                 bint csum_valid, bint link_bcast, bint dst_bcast, double now)

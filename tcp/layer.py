@@ -22,9 +22,12 @@ from . import segment as wire
 from .config import TcpConfig
 from .connection import Connection, Host, State
 from .cookies import SynCookies
+from .drop_totals import connection_drops, connection_stats, retire, retire_stats
 from .isn import IsnGenerator
+from .memory import TcpMemory
 from .segment import Segment
 from .seq import MASK
+from .time_wait import syn_may_reopen
 
 _MSS_OF_MTU: dict[int, int] = {}
 EPHEMERAL_FIRST = 32768
@@ -90,6 +93,12 @@ class TcpLayer(Host):
         self.acks_soon: list[Connection] = []
         self.ready_listeners: set[Listener] = set()
         self.drops: Counter[str] = Counter()
+        self.memory = TcpMemory.from_config(self.config)
+        """Per-reactor buffer bounds (tcp/memory.py); every connection's buffers charge it."""
+        self.retired_drops: Counter[str] = Counter()
+        """Drops counted by connections that are gone (tcp/drop_totals.py)."""
+        self.retired_stats: Counter[str] = Counter()
+        """Events counted by connections that are gone (tcp/drop_totals.py)."""
         self._rng = ip.rng
         ip.transports[ipv4.PROTO_TCP] = self
 
@@ -167,6 +176,9 @@ class TcpLayer(Host):
         key = (laddr, lport, raddr, rport)
         if key in self.connections:
             raise OSError(errno.EADDRINUSE, "that connection already exists")
+        if self.memory.over_hard_limit:
+            self.drops["tcp_mem_refused"] += 1
+            raise OSError(errno.ENOBUFS, "TCP buffer memory above its hard limit (tcp/memory.py)")
         conn = self._new_connection(key, now, mss, config=config)
         self.connections[key] = conn
         conn.connect(now)
@@ -218,6 +230,8 @@ class TcpLayer(Host):
         if seg.src_port == 0 or seg.dst_port == 0:
             self.drops["tcp_port_zero"] += 1
             return
+        if seg.bad_options:
+            self.stats["tcp_bad_options"] += 1  # parsed up to the bad one (tcp/segment.py notes)
         self.stats["segments_in"] += 1
         key = (hdr.dst, seg.dst_port, hdr.src, seg.src_port)
         conn = self.connections.get(key)
@@ -240,12 +254,17 @@ class TcpLayer(Host):
         self._reset_for(key, seg, now)
 
     def _time_wait_reuse(self, conn: Connection, seg: Segment, now: float) -> bool:
-        """A new SYN for a TIME-WAIT connection may start a new incarnation when its sequence
-        number (or timestamp) is beyond the old one's (RFC 9293 §3.10.7.4 note, RFC 6191)."""
+        """A new SYN for a TIME-WAIT connection may start a new incarnation (RFC 6191 §2, decided
+        on whether the *new* SYN carries timestamps: tcp/time_wait.py)."""
         rb = conn.rcvbuf
-        newer_ts = conn.ts_ok and seg.ts_val is not None and ((seg.ts_val - conn.ts_recent) & MASK) < 0x80000000
-        newer_seq = rb is not None and ((seg.seq - rb.rcv_nxt) & MASK) < 0x80000000
-        if not (newer_ts or (not conn.ts_ok and newer_seq)):
+        if not syn_may_reopen(
+            old_ts_ok=conn.ts_ok,
+            old_ts_recent=conn.ts_recent,
+            old_rcv_nxt=None if rb is None else rb.rcv_nxt,
+            syn_seq=seg.seq,
+            syn_ts_val=seg.ts_val,
+            timestamps_enabled=conn.config.timestamps,
+        ):
             return False
         conn._to_closed()
         self.stats["time_wait_reused"] += 1
@@ -279,6 +298,9 @@ class TcpLayer(Host):
             return
         if len(lst.accept_queue) >= lst.backlog:
             self.drops["tcp_accept_queue_full"] += 1  # like Linux: the peer's SYN retry comes back later
+            return
+        if self.memory.over_hard_limit:
+            self.drops["tcp_mem_refused"] += 1  # tcp/memory.py: no new buffers above the hard total
             return
         try:
             _iface, _hop, mss = self._mss_for(key[2])
@@ -547,6 +569,9 @@ class TcpLayer(Host):
         lst = conn.listener
         if isinstance(lst, Listener):
             lst.syn_queue.pop(key, None)
+        self.memory.release(conn.sndbuf, conn.rcvbuf)
+        retire(self.retired_drops, conn)
+        retire_stats(self.retired_stats, conn)
         self.ready.add(conn)
 
     # == for the reactor ======================================================================
@@ -562,7 +587,14 @@ class TcpLayer(Host):
 
     def counters(self) -> dict[str, object]:
         states: Counter[str] = Counter(c.state.name for c in self.connections.values())
-        return {"stats": dict(self.stats), "drops": dict(self.drops), "states": dict(states)}
+        return {
+            "stats": dict(self.stats),
+            "drops": dict(self.drops),
+            "states": dict(states),
+            "memory": self.memory.snapshot(),
+            "connection_drops": connection_drops(self.connections.values(), self.retired_drops),
+            "connection_stats": connection_stats(self.connections.values(), self.retired_stats),
+        }
 
     def close(self) -> None:
         now = self.ip.timers.now

@@ -21,5 +21,6 @@ cdef class ReceiveBuffer:
     cdef public bint fin_received
     cdef public long long max_ooo_bytes
     cdef public int max_ooo_segments
+    cdef public object mem
 
     cpdef _sync(self)

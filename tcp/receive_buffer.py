@@ -107,6 +107,7 @@ class ReceiveBuffer:
         "fin_received",
         "max_ooo_bytes",
         "max_ooo_segments",
+        "mem",
     )
 
     def __init__(
@@ -145,6 +146,8 @@ class ReceiveBuffer:
         self._stamps: list[int] = _NONE  # type: ignore[assignment]  # when each island last received data
         self._ooo_bytes = 0
         self._clock = 0
+        self.mem: object = None
+        """The reactor's :class:`~aiostack.tcp.memory.TcpMemory` (None: not accounted)."""
 
     # -- state -----------------------------------------------------------------------------------
 
@@ -174,7 +177,12 @@ class ReceiveBuffer:
         Linux. The connection keeps the advertised right edge from moving left (module docstring).
         """
         w = self.capacity - len(self._buf) - self._ooo_bytes
-        return w if w > 0 else 0
+        if w <= 0:
+            return 0
+        mem = self.mem
+        if mem is not None and w > mem.rcvbuf_total - mem.rcv_used:
+            return mem.rcv_window(w, len(self._buf) + self._ooo_bytes)  # the reactor's total
+        return w
 
     @property
     def has_ooo(self) -> bool:
@@ -213,8 +221,19 @@ class ReceiveBuffer:
             else:
                 self._buf = bytearray(data)
             self._rcv_nxt = self._fast_seq = (seq + n) & MASK
+            mem = self.mem
+            if mem is not None:
+                mem.rcv_used += n
             return n
-        return self._add_slow(seq, data)
+        mem = self.mem
+        if mem is None:
+            return self._add_slow(seq, data)
+        held = len(self._buf) + self._ooo_bytes
+        ooo = self._ooo_bytes
+        advanced = self._add_slow(seq, data)
+        mem.rcv_used += len(self._buf) + self._ooo_bytes - held
+        mem.ooo_used += self._ooo_bytes - ooo
+        return advanced
 
     def fin(self, seq: int) -> int:
         """Record a FIN at sequence number ``seq`` (the segment's SEG.SEQ + its data length).
@@ -246,7 +265,12 @@ class ReceiveBuffer:
         self._fin_off = off
         self._fast_seq = -1
         if self._starts and self._ends[-1] > off:
+            ooo = self._ooo_bytes
             self._trim_ooo_from(off)
+            mem = self.mem
+            if mem is not None:
+                mem.rcv_used -= ooo - self._ooo_bytes
+                mem.ooo_used -= ooo - self._ooo_bytes
         if off == nxt:
             self._consume_fin()
             return 1
@@ -257,13 +281,18 @@ class ReceiveBuffer:
     def read(self, n: int = -1) -> bytes:
         """Remove and return up to ``n`` readable bytes (all of them if ``n`` is negative)."""
         buf = self._buf
+        mem = self.mem
         if n < 0 or n >= len(buf):
             out = bytes(buf)
             self._buf = _NO_DATA  # everything read: let the bytearray go
+            if mem is not None:
+                mem.rcv_used -= len(out)
             return out
         with memoryview(buf) as view:
             out = bytes(view[:n])
         del buf[:n]  # type: ignore[union-attr]  # O(1) in CPython: moves the bytearray's start
+        if mem is not None:
+            mem.rcv_used -= n
         return out
 
     def read_into(self, dest: bytearray | memoryview) -> int:
@@ -280,6 +309,9 @@ class ReceiveBuffer:
             self._buf = _NO_DATA
         else:
             del buf[:n]  # type: ignore[union-attr]
+        mem = self.mem
+        if mem is not None:
+            mem.rcv_used -= n
         return n
 
     def peek(self, n: int = -1) -> bytes:
@@ -407,6 +439,8 @@ class ReceiveBuffer:
             if self._ooo_bytes + (end - start) > self.max_ooo_bytes:
                 self.drops["tcp_ooo_queue_full"] += 1
                 return
+            if self._over_ooo_total(end - start):
+                return
             datas[-1] += data
             ends[-1] = end
             self._stamps[-1] = self._clock
@@ -417,6 +451,8 @@ class ReceiveBuffer:
         if i == j:
             if len(starts) >= self.max_ooo_segments or self._ooo_bytes + (end - start) > self.max_ooo_bytes:
                 self.drops["tcp_ooo_queue_full"] += 1
+                return
+            if self._over_ooo_total(end - start):
                 return
             self._fast_seq = -1
             starts.insert(i, start)
@@ -437,6 +473,8 @@ class ReceiveBuffer:
             return
         if self._ooo_bytes + added > self.max_ooo_bytes:
             self.drops["tcp_ooo_queue_full"] += 1
+            return
+        if self._over_ooo_total(added):
             return
         view = memoryview(data)
         if starts[i] <= start:
@@ -459,6 +497,15 @@ class ReceiveBuffer:
         datas[i:j] = [merged]
         self._stamps[i:j] = [self._clock]
         self._ooo_bytes += added
+
+    def _over_ooo_total(self, added: int) -> bool:
+        """Whether ``added`` more out-of-order bytes would pass the reactor's out-of-order total
+        (tcp/memory.py); counts the drop (``tcp_ooo_mem_limit``)."""
+        mem = self.mem
+        if mem is not None and mem.ooo_used + added > mem.ooo_total:
+            self.drops["tcp_ooo_mem_limit"] += 1
+            return True
+        return False
 
     def _trim_ooo_from(self, off: int) -> None:
         """Drop out-of-order data at or beyond stream offset ``off`` (a FIN arrived below it)."""

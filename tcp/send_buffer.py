@@ -17,12 +17,14 @@ _EMPTY = b""
 
 
 class SendBuffer:
-    __slots__ = ("_buf", "_head", "capacity")
+    __slots__ = ("_buf", "_head", "capacity", "mem")
 
-    def __init__(self, capacity: int = DEFAULT_SNDBUF) -> None:
+    def __init__(self, capacity: int = DEFAULT_SNDBUF, mem: object = None) -> None:
         self._buf: bytearray | bytes = _EMPTY
         self._head = 0
         self.capacity = capacity
+        self.mem = mem
+        """The reactor's :class:`~aiostack.tcp.memory.TcpMemory` (None: not accounted)."""
 
     def __len__(self) -> int:
         """Bytes queued: unacknowledged (in flight) and not yet sent."""
@@ -30,13 +32,29 @@ class SendBuffer:
 
     @property
     def space(self) -> int:
-        return max(0, self.capacity - (len(self._buf) - self._head))
+        held = len(self._buf) - self._head
+        space = self.capacity - held
+        mem = self.mem
+        if mem is not None:
+            space = min(space, mem.snd_room(held))
+        return max(0, space)
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         """Queue as much of ``data`` as fits; returns how many bytes were taken."""
-        n = min(len(data), self.capacity - (len(self._buf) - self._head))
+        held = len(self._buf) - self._head
+        n = min(len(data), self.capacity - held)
         if n <= 0:
             return 0
+        mem = self.mem
+        if mem is not None:
+            if n > mem.sndbuf_total - mem.snd_used:
+                room = mem.snd_room(held)  # the reactor's send total (tcp/memory.py)
+                if room < n:
+                    n = room
+                    mem.stats["snd_limited"] += 1
+                    if n <= 0:
+                        return 0
+            mem.snd_used += n
         buf = self._buf
         if buf is _EMPTY:
             self._buf = buf = bytearray()
@@ -52,6 +70,9 @@ class SendBuffer:
             return
         head = self._head + n
         buf = self._buf
+        mem = self.mem
+        if mem is not None:
+            mem.snd_used -= min(head, len(buf)) - self._head
         if head >= len(buf):
             self._buf = _EMPTY  # all acknowledged: let the bytearray go
             self._head = 0
@@ -79,5 +100,8 @@ class SendBuffer:
         return bytes(self._buf[start : start + n])
 
     def clear(self) -> None:
+        mem = self.mem
+        if mem is not None:
+            mem.snd_used -= len(self._buf) - self._head
         self._buf = _EMPTY
         self._head = 0

@@ -1,0 +1,54 @@
+"""Per-connection counters summed for the layer's stats: a connection, its receive buffer and
+its SACK scoreboard count what they discard in their own ``drops`` and a connection its events in
+``stats`` (made on first use), which die with them; the layer folds them into one Counter when a
+connection closes and adds the live ones when asked, so an attack's segments show up by name in
+``TcpLayer.counters()``."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+__all__ = ["connection_drops", "connection_stats", "retire", "retire_stats"]
+
+
+def _add(total: Counter[str], owner: object, attr: str) -> None:
+    counter = getattr(owner, attr, None)  # the private field: reading .drops would make one
+    if counter:
+        total.update(counter)
+
+
+def retire(total: Counter[str], conn: object) -> None:
+    """Fold one closing connection's drops (and its buffers' and scoreboard's) into ``total``."""
+    _add(total, conn, "_drops")
+    rb = getattr(conn, "rcvbuf", None)
+    if rb is not None:
+        _add(total, rb, "_drops")
+    sb = getattr(conn, "_scoreboard", None)
+    if sb is not None:
+        _add(total, sb, "_drops")
+
+
+def connection_drops(connections: Iterable[object], retired: Counter[str]) -> dict[str, int]:
+    """Drops of every live connection plus those already retired."""
+    total: Counter[str] = Counter(retired)
+    for conn in connections:
+        retire(total, conn)
+    return dict(total)
+
+
+def retire_stats(total: Counter[str], conn: object) -> None:
+    """Fold one closing connection's event counts (challenge ACKs, clamped MSS, probes …) and its
+    SACK scoreboard's (``sack_reneging``, ``dsack``, ``sack_stale``) into ``total``."""
+    _add(total, conn, "_stats")
+    sb = getattr(conn, "_scoreboard", None)
+    if sb is not None:
+        _add(total, sb, "_stats")
+
+
+def connection_stats(connections: Iterable[object], retired: Counter[str]) -> dict[str, int]:
+    """Event counts of every live connection plus those already retired."""
+    total: Counter[str] = Counter(retired)
+    for conn in connections:
+        retire_stats(total, conn)
+    return dict(total)
