@@ -26,6 +26,7 @@ COMPILED = (
     "aiostack.tcp.send_buffer",
     "aiostack.tcp.receive_buffer",
     "aiostack.tcp.rtt",
+    "aiostack.tcp.memory",
     "aiostack.tcp.rack",
     "aiostack.tcp.sack",
     "aiostack.tcp.connection",

@@ -1,5 +1,6 @@
 # C types of the receive queue for the compiled build (Cython, pure-Python mode).
 
+from aiostack.tcp.memory cimport TcpMemory
 from aiostack.tcp.seq cimport seq_sub
 
 
@@ -21,6 +22,6 @@ cdef class ReceiveBuffer:
     cdef public bint fin_received
     cdef public long long max_ooo_bytes
     cdef public int max_ooo_segments
-    cdef public object mem
+    cdef public TcpMemory mem
 
     cpdef _sync(self)
