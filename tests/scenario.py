@@ -55,6 +55,9 @@ __all__ = [
     "Out",
     "Scenario",
     "State",
+    "SYNCHRONIZED_STATES",
+    "snd_nxt_in",
+    "to_state",
 ]
 
 MASK = 0xFFFFFFFF
@@ -625,3 +628,75 @@ class _FixedIsn:
 
     def ts_offset(self, laddr: int, raddr: int) -> int:
         return 0
+
+
+# == putting a connection in a given state (issue 13's scenario files) ============================
+def to_state(h: Scenario, state: State) -> int:
+    """Drive ``h`` (a fresh Scenario) into ``state`` with Linux's SYN options and return RCV.NXT
+    relative to the peer's ISN. Nothing is left waiting to be sent; ``h.conn`` is the connection.
+
+    Passive opens for SYN-RECEIVED and the synchronized states (our FIN is SND.NXT = 1 where we
+    closed), an active open for SYN-SENT; TIME-WAIT through FIN-WAIT-1, FIN-WAIT-2."""
+    if state == State.SYN_SENT:
+        h.connect()
+        h.expect("S", seq=0)
+        return 0
+    if state == State.SYN_RECEIVED:
+        h.listen()
+        options = dict(SYN_OPTIONS)
+        options["ts"] = (h.peer_ts(), 0)
+        h.inject("S", seq=0, options=options)
+        h.expect("S.", seq=0, ack=1)
+        h.ts_auto = True
+        h.conn = next(iter(h.tcp.connections.values()))
+        return 1
+    h.passive_open()
+    if state == State.ESTABLISHED:
+        return 1
+    if state in (State.FIN_WAIT_1, State.FIN_WAIT_2, State.CLOSING, State.TIME_WAIT):
+        if state == State.FIN_WAIT_2:
+            h.shutdown()  # not orphaned: no FIN-WAIT-2 timeout
+        else:
+            h.close()
+        h.expect("F.", seq=1, ack=1)
+        if state == State.FIN_WAIT_1:
+            return 1
+        if state == State.CLOSING:
+            h.inject("F.", seq=1, ack=1)
+            h.expect(".", seq=2, ack=2)
+            return 2
+        h.inject(".", seq=1, ack=2)
+        if state == State.FIN_WAIT_2:
+            return 1
+        h.inject("F.", seq=1, ack=2)
+        h.expect(".", seq=2, ack=2)
+        return 2
+    h.inject("F.", seq=1, ack=1)
+    h.expect(".", seq=1, ack=2)
+    if state == State.CLOSE_WAIT:
+        return 2
+    assert state == State.LAST_ACK, state
+    h.close()
+    h.expect("F.", seq=1, ack=2)
+    return 2
+
+
+def snd_nxt_in(state: State) -> int:
+    """SND.NXT (relative to our ISS) after :func:`to_state`: 2 once our FIN is sent."""
+    if state in (State.SYN_SENT, State.SYN_RECEIVED):
+        return 1
+    if state in (State.FIN_WAIT_1, State.FIN_WAIT_2, State.CLOSING, State.TIME_WAIT, State.LAST_ACK):
+        return 2
+    return 1
+
+
+SYNCHRONIZED_STATES = [
+    State.ESTABLISHED,
+    State.FIN_WAIT_1,
+    State.FIN_WAIT_2,
+    State.CLOSE_WAIT,
+    State.CLOSING,
+    State.LAST_ACK,
+    State.TIME_WAIT,
+]
+"""Every state :func:`to_state` reaches after the handshake."""
