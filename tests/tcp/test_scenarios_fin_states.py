@@ -241,7 +241,7 @@ def test_old_fin_acking_our_fin_in_last_ack_is_an_old_duplicate() -> None:
     h.inject("F.", seq=1, ack=2, at=0.1)
     h.expect(".", seq=2, ack=2)
     assert h.state == State.LAST_ACK
-    h.inject(".", seq=2, ack=2, at=0.2)
+    h.inject(".", seq=2, ack=2, at=0.1)
     assert h.state == State.CLOSED
     h.expect_nothing()
 
