@@ -69,16 +69,17 @@ def test_simultaneous_open_rst_refuses() -> None:
     h.expect_nothing()
 
 
-def test_simultaneous_open_synack_with_bad_ack_gets_reset() -> None:
-    """A SYN-ACK in SYN-RECEIVED acknowledging something we never sent: treated as the peer's SYN
-    retransmitted? No — it fails SEG.ACK = SND.NXT, so the ACK check answers
-    <SEQ=SEG.ACK><CTL=RST> (§3.10.7.4 fifth) and the connection waits for a good one."""
+def test_simultaneous_open_synack_with_bad_ack_is_old_duplicate() -> None:
+    """A SYN-ACK in SYN-RECEIVED whose ACK is not our SYN (SEG.ACK ≠ SND.NXT): it is not the
+    Figure 8 line 6 segment, and its SEQ (the peer's ISN, before RCV.NXT) fails the sequence test
+    of §3.10.7.4 first — so it gets an ACK <SEQ=SND.NXT><ACK=RCV.NXT>, is counted and dropped;
+    the right SYN-ACK then completes."""
     h = Scenario()
     ts = cross_syns(h)
     h.inject("S.", seq=0, ack=7, options={"mss": 1460, "ts": (5010, ts), "wscale": 7}, at=0.02)
-    out = h.sent()
+    h.expect(".", seq=1, ack=1)
     assert h.state == State.SYN_RECEIVED
-    assert all(o.flags in ("R", ".", "S.") for o in out)
+    assert h.conn is not None and h.conn.drops["tcp_out_of_window"] == 1
     h.inject("S.", seq=0, ack=1, options={"mss": 1460, "ts": (5020, ts), "wscale": 7}, at=0.03)
     assert h.state == State.ESTABLISHED
 
