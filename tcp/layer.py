@@ -218,6 +218,8 @@ class TcpLayer:
         if seg.src_port == 0 or seg.dst_port == 0:
             self.drops["tcp_port_zero"] += 1
             return
+        if seg.bad_options:
+            self.stats["tcp_bad_options"] += 1  # accepted all the same (Linux's tcp_parse_options)
         self.stats["segments_in"] += 1
         key = (hdr.dst, seg.dst_port, hdr.src, seg.src_port)
         conn = self.connections.get(key)

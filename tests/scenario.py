@@ -58,6 +58,8 @@ __all__ = [
     "SYNCHRONIZED_STATES",
     "snd_nxt_in",
     "to_state",
+    "tcp_frame",
+    "inject_frame",
 ]
 
 MASK = 0xFFFFFFFF
@@ -700,3 +702,27 @@ SYNCHRONIZED_STATES = [
     State.TIME_WAIT,
 ]
 """Every state :func:`to_state` reaches after the handshake."""
+
+
+# == raw frames (for headers dpkt would not build) =================================================
+def tcp_frame(h: Scenario, tcp: bytes) -> bytes:
+    """An Ethernet/IPv4 frame from the peer carrying ``tcp`` as its IP payload, whatever those
+    bytes are (a truncated header, a bad data offset), with the TCP checksum made right over
+    them (so the layer's checksum check passes and its parser is what judges them)."""
+    src = ipv4.aton(PEER_IP).to_bytes(4, "big")
+    dst = ipv4.aton(LOCAL_IP).to_bytes(4, "big")
+    if len(tcp) >= 18:
+        tcp = tcp[:16] + b"\0\0" + tcp[18:]
+        csum = dpkt.in_cksum(_pseudo_sum(src, dst, len(tcp)) + tcp)
+        tcp = tcp[:16] + struct.pack("!H", csum) + tcp[18:]
+    packet = dpkt.ip.IP(src=src, dst=dst, p=6, ttl=64, id=1, data=tcp)
+    packet.len = 20 + len(tcp)
+    return bytes(dpkt.ethernet.Ethernet(dst=LOCAL_MAC, src=PEER_MAC, type=0x0800, data=bytes(packet)))
+
+
+def inject_frame(h: Scenario, frame: bytes) -> None:
+    """Deliver a whole Ethernet frame to the stack now (see :func:`tcp_frame`)."""
+    h.ip.advance(h.now)
+    pkt = h.pool.packet_from(frame)
+    h.ip.receive(h.iface, pkt, h.now)
+    pkt.free()
