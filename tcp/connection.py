@@ -664,10 +664,18 @@ class Connection:
         mss = self._cur_mss()
         rack = self.rack
         board = self.scoreboard
+        # At most cwnd/SMSS segments per call, as Linux's packet-counted pipe: a receiver that
+        # SACKs 1-byte pieces leaves 1-byte holes, and a byte-counted pipe would let hundreds
+        # of them out per ACK (CVE-2019-11478's amplification; measured 152 per ACK before).
+        budget = max(1, self._send_window() // mss)
         for _ in range(256):
             window = self._send_window()
             if window <= 0 or (sent and window < mss):
                 break
+            if budget <= 0:
+                self.stats["sack_rxt_segment_budget"] += 1
+                break
+            budget -= 1
             lost = rack.next_lost()
             if lost is not None:
                 self._retransmit(lost[0], lost[1], now)

@@ -50,16 +50,16 @@ __all__ = [
     "MASK",
     "PEER_IP",
     "PEER_PORT",
+    "SYNCHRONIZED_STATES",
     "SYN_OPTIONS",
     "T0",
     "Out",
     "Scenario",
     "State",
-    "SYNCHRONIZED_STATES",
-    "snd_nxt_in",
-    "to_state",
-    "tcp_frame",
     "inject_frame",
+    "snd_nxt_in",
+    "tcp_frame",
+    "to_state",
 ]
 
 MASK = 0xFFFFFFFF
