@@ -370,8 +370,8 @@ class Scenario:
         if win is None:
             win = 65535 if bits & 0x02 else self.peer_win
         tcp = dpkt.tcp.TCP(
-            sport=sport or self.peer_port,
-            dport=dport or self.local_port,
+            sport=self.peer_port if sport is None else sport,
+            dport=self.local_port if dport is None else dport,
             seq=abs_seq,
             ack=abs_ack,
             flags=bits,
