@@ -537,7 +537,7 @@ class Connection:
                 length = cur
                 fin = False
                 self.stats["segments_cut_to_mss"] += 1
-        flags = ACK | (PSH if length and seq + length == self._data_end() else 0) | (FIN if fin else 0)
+        flags = ACK | (PSH if length and ((seq + length) & MASK) == self._data_end() else 0) | (FIN if fin else 0)
         offset = (seq - self.data_seq) & MASK
         self._emit(seq, flags, now, offset, length)
         end = (seq + length + (1 if fin else 0)) & MASK
