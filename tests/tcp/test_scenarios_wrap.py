@@ -62,7 +62,8 @@ def test_sack_blocks_straddling_the_wrap_drive_recovery() -> None:
     h.send(b"w" * 10 * MSS)
     assert len(h.sent()) == 10
     for i in range(3, 6):
-        h.inject(".", seq=1, ack=1, options={"ts": (h.peer_ts(), h.last_tsval), "sack": [(1 + MSS, 1 + i * MSS)]}, at=0.1)
+        sack = {"ts": (h.peer_ts(), h.last_tsval), "sack": [(1 + MSS, 1 + i * MSS)]}
+        h.inject(".", seq=1, ack=1, options=sack, at=0.1)
     out = h.sent()
     assert [o.seq for o in out] == [1] and out[0].raw_seq == TOP - 2999
     assert conn.scoreboard.sacked_bytes == 4 * MSS
@@ -239,7 +240,8 @@ def test_sack_loss_detection_is_the_same_for_every_iss(iss: int) -> None:
     h.send(b"w" * 10 * MSS)
     assert len(h.sent()) == 10
     for i in range(3, 6):
-        h.inject(".", seq=1, ack=1, options={"ts": (h.peer_ts(), h.last_tsval), "sack": [(1 + MSS, 1 + i * MSS)]}, at=0.1)
+        sack = {"ts": (h.peer_ts(), h.last_tsval), "sack": [(1 + MSS, 1 + i * MSS)]}
+        h.inject(".", seq=1, ack=1, options=sack, at=0.1)
     h.expect(".", seq=1, payload_len=MSS)
     h.expect_nothing()
     assert not conn.rack.reordering_seen and conn.in_recovery
