@@ -1187,6 +1187,9 @@ class Connection:
         self.snd_mss = _shared(min(self.peer_mss, self.local_mss) - (TS_HEADER if self.ts_ok else 0))
         self._cc_mss_changed()
         self._open_receive((seg.seq - 1) & MASK)
+        # The window our cookie SYN-ACK announced (TcpLayer._send_cookie_synack): without it the
+        # receive window looked shut and data on this very ACK was refused.
+        self.rcv_adv = (self.rcv_adv + min(cfg.rcvbuf, 0xFFFF)) & MASK
         self.snd_una = self.snd_nxt = self.snd_max = seg.ack
         self.data_seq = seg.ack
         self.snd_wnd = seg.window << self.snd_wscale
