@@ -1067,6 +1067,11 @@ class Connection:
             return
         idle = now - self.last_rx
         cfg = self.config
+        if self.snd_una != self.snd_max:
+            # RFC 9293 §3.8.4 MUST-26: keep-alives only when no sent data is outstanding; the
+            # retransmission timer watches the peer meanwhile (Linux's tcp_keepalive_timer too).
+            self._set_idle_timer(now + cfg.keepalive_idle, self._on_keepalive)
+            return
         if idle < cfg.keepalive_idle and self.keepalive_probes == 0:
             self._set_idle_timer(self.last_rx + cfg.keepalive_idle, self._on_keepalive)
             return
