@@ -56,6 +56,7 @@ __all__ = [
     "Out",
     "Scenario",
     "State",
+    "icmp_frame",
     "inject_frame",
     "snd_nxt_in",
     "tcp_frame",
@@ -726,3 +727,20 @@ def inject_frame(h: Scenario, frame: bytes) -> None:
     pkt = h.pool.packet_from(frame)
     h.ip.receive(h.iface, pkt, h.now)
     pkt.free()
+
+
+def icmp_frame(h: Scenario, itype: int, code: int, seq: int, *, mtu: int = 0, quote_len: int = 8) -> bytes:
+    """An ICMP error from the peer's side quoting one of our segments: our IPv4 header (10.0.0.2
+    → 10.0.0.1, TCP) and ``quote_len`` bytes of a TCP header with our ports and ``seq`` (relative
+    to our ISS). ``mtu`` is the next-hop MTU of a fragmentation-needed message (RFC 1191)."""
+    local = ipv4.aton(LOCAL_IP).to_bytes(4, "big")
+    peer = ipv4.aton(PEER_IP).to_bytes(4, "big")
+    tcp = struct.pack("!HHII", h.local_port, h.peer_port, (h.iss + seq) & MASK, 0) + bytes(12)
+    inner = dpkt.ip.IP(src=local, dst=peer, p=6, ttl=64, id=7, data=tcp)
+    inner.len = 20 + 1460
+    quoted = bytes(inner)[: 20 + quote_len]
+    body = struct.pack("!BBHHH", itype, code, 0, 0, mtu) + quoted
+    body = body[:2] + struct.pack("!H", dpkt.in_cksum(body)) + body[4:]
+    packet = dpkt.ip.IP(src=peer, dst=local, p=1, ttl=64, id=2, data=body)
+    packet.len = 20 + len(body)
+    return bytes(dpkt.ethernet.Ethernet(dst=LOCAL_MAC, src=PEER_MAC, type=0x0800, data=bytes(packet)))
