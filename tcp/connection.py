@@ -674,6 +674,7 @@ class Connection:
                 break
             if budget <= 0:
                 self.stats["sack_rxt_segment_budget"] += 1
+                self.host.stats["sack_rxt_segment_budget"] += 1  # in the stack's counters too
                 break
             budget -= 1
             lost = rack.next_lost()

@@ -142,6 +142,7 @@ def test_one_byte_sack_fragmentation_does_not_amplify() -> None:
         total += len(out)
         acks += 1
     assert total <= 3 * acks and conn.stats["sack_rxt_segment_budget"] > 0
+    assert h.tcp.stats["sack_rxt_segment_budget"] == conn.stats["sack_rxt_segment_budget"]
     h.inject(".", seq=1, ack=1 + 10 * MSS)
     assert conn.snd_una == h.iss + 1 + 10 * MSS and not conn.scoreboard.has_sacks
 
