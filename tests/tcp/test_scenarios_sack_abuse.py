@@ -173,5 +173,5 @@ def test_reneging_receiver_is_detected() -> None:
     h.inject(".", seq=1, ack=1, options={"sack": [(1 + 2 * MSS, 1 + 4 * MSS)]})
     h.sent()
     h.inject(".", seq=1, ack=1 + 3 * MSS)
-    assert conn.scoreboard.stats["sack_reneging"] == 1 or conn.scoreboard.reneged
+    assert conn.scoreboard.stats["sack_reneging"] == 1 and conn.scoreboard.reneged
     assert conn.snd_una == h.iss + 1 + 3 * MSS
