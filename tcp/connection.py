@@ -556,7 +556,7 @@ class Connection:
                 length = cur
                 fin = False
                 self.stats["segments_cut_to_mss"] += 1
-        flags = ACK | (PSH if length and seq + length == self._data_end() else 0) | (FIN if fin else 0)
+        flags = ACK | (PSH if length and ((seq + length) & MASK) == self._data_end() else 0) | (FIN if fin else 0)
         offset = (seq - self.data_seq) & MASK
         self._emit(seq, flags, now, offset, length)
         end = (seq + length + (1 if fin else 0)) & MASK
@@ -683,10 +683,19 @@ class Connection:
         mss = self._cur_mss()
         rack = self.rack
         board = self.scoreboard
+        # At most cwnd/SMSS segments per call, as Linux's packet-counted pipe: a receiver that
+        # SACKs 1-byte pieces leaves 1-byte holes, and a byte-counted pipe would let hundreds
+        # of them out per ACK (CVE-2019-11478's amplification; measured 152 per ACK before).
+        budget = max(1, self._send_window() // mss)
         for _ in range(256):
             window = self._send_window()
             if window <= 0 or (sent and window < mss):
                 break
+            if budget <= 0:
+                self.stats["sack_rxt_segment_budget"] += 1
+                self.host.stats["sack_rxt_segment_budget"] += 1  # in the stack's counters too
+                break
+            budget -= 1
             lost = rack.next_lost()
             if lost is not None:
                 self._retransmit(lost[0], lost[1], now)
@@ -1081,6 +1090,11 @@ class Connection:
             return
         idle = now - self.last_rx
         cfg = self.config
+        if self.snd_una != self.snd_max:
+            # RFC 9293 §3.8.4 MUST-26: keep-alives only when no sent data is outstanding; the
+            # retransmission timer watches the peer meanwhile (Linux's tcp_keepalive_timer too).
+            self._set_idle_timer(now + cfg.keepalive_idle, self._on_keepalive)
+            return
         if idle < cfg.keepalive_idle and self.keepalive_probes == 0:
             self._set_idle_timer(self.last_rx + cfg.keepalive_idle, self._on_keepalive)
             return
@@ -1201,6 +1215,9 @@ class Connection:
         self.snd_mss = _shared(min(self.peer_mss, self.local_mss) - (TS_HEADER if self.ts_ok else 0))
         self._cc_mss_changed()
         self._open_receive((seg.seq - 1) & MASK)
+        # The window our cookie SYN-ACK announced (TcpLayer._send_cookie_synack): without it the
+        # receive window looked shut and data on this very ACK was refused.
+        self.rcv_adv = (self.rcv_adv + min(cfg.rcvbuf, 0xFFFF)) & MASK
         self.snd_una = self.snd_nxt = self.snd_max = seg.ack
         self.data_seq = seg.ack
         self.snd_wnd = seg.window << self.snd_wscale

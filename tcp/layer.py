@@ -400,7 +400,7 @@ class TcpLayer(Host):
         if conn is None:
             self.stats["icmp_error_no_connection"] += 1
             return
-        if ((seq - conn.snd_una) & MASK) > ((conn.snd_max - conn.snd_una) & MASK):
+        if ((seq - conn.snd_una) & MASK) >= ((conn.snd_max - conn.snd_una) & MASK):  # SEQ < SND.NXT
             self.drops["tcp_icmp_error_bad_seq"] += 1
             return
         self.stats["icmp_errors"] += 1

@@ -245,6 +245,10 @@ class Rack:
                 self._head = self._cursor = 0
             elif q is _NO_QUEUE:
                 q = self._make_queues()
+                # Offsets start at 0 with the first record: from the initial _base_seq of 0 the
+                # first offset would be negative for every seq >= 2**31, below fack's initial 0,
+                # and the first SACK would look like reordering (half of all random ISNs).
+                self._base_seq = seq
             self._base = self._off(seq)
             self._base_seq = seq
             s = self._base

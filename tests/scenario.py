@@ -50,11 +50,17 @@ __all__ = [
     "MASK",
     "PEER_IP",
     "PEER_PORT",
+    "SYNCHRONIZED_STATES",
     "SYN_OPTIONS",
     "T0",
     "Out",
     "Scenario",
     "State",
+    "icmp_frame",
+    "inject_frame",
+    "snd_nxt_in",
+    "tcp_frame",
+    "to_state",
 ]
 
 MASK = 0xFFFFFFFF
@@ -365,8 +371,8 @@ class Scenario:
         if win is None:
             win = 65535 if bits & 0x02 else self.peer_win
         tcp = dpkt.tcp.TCP(
-            sport=sport or self.peer_port,
-            dport=dport or self.local_port,
+            sport=self.peer_port if sport is None else sport,
+            dport=self.local_port if dport is None else dport,
             seq=abs_seq,
             ack=abs_ack,
             flags=bits,
@@ -625,3 +631,116 @@ class _FixedIsn:
 
     def ts_offset(self, laddr: int, raddr: int) -> int:
         return 0
+
+
+# == putting a connection in a given state (issue 13's scenario files) ============================
+def to_state(h: Scenario, state: State) -> int:
+    """Drive ``h`` (a fresh Scenario) into ``state`` with Linux's SYN options and return RCV.NXT
+    relative to the peer's ISN. Nothing is left waiting to be sent; ``h.conn`` is the connection.
+
+    Passive opens for SYN-RECEIVED and the synchronized states (our FIN is SND.NXT = 1 where we
+    closed), an active open for SYN-SENT; TIME-WAIT through FIN-WAIT-1, FIN-WAIT-2."""
+    if state == State.SYN_SENT:
+        h.connect()
+        h.expect("S", seq=0)
+        return 0
+    if state == State.SYN_RECEIVED:
+        h.listen()
+        options = dict(SYN_OPTIONS)
+        options["ts"] = (h.peer_ts(), 0)
+        h.inject("S", seq=0, options=options)
+        h.expect("S.", seq=0, ack=1)
+        h.ts_auto = True
+        h.conn = next(iter(h.tcp.connections.values()))
+        return 1
+    h.passive_open()
+    if state == State.ESTABLISHED:
+        return 1
+    if state in (State.FIN_WAIT_1, State.FIN_WAIT_2, State.CLOSING, State.TIME_WAIT):
+        if state == State.FIN_WAIT_2:
+            h.shutdown()  # not orphaned: no FIN-WAIT-2 timeout
+        else:
+            h.close()
+        h.expect("F.", seq=1, ack=1)
+        if state == State.FIN_WAIT_1:
+            return 1
+        if state == State.CLOSING:
+            h.inject("F.", seq=1, ack=1)
+            h.expect(".", seq=2, ack=2)
+            return 2
+        h.inject(".", seq=1, ack=2)
+        if state == State.FIN_WAIT_2:
+            return 1
+        h.inject("F.", seq=1, ack=2)
+        h.expect(".", seq=2, ack=2)
+        return 2
+    h.inject("F.", seq=1, ack=1)
+    h.expect(".", seq=1, ack=2)
+    if state == State.CLOSE_WAIT:
+        return 2
+    assert state == State.LAST_ACK, state
+    h.close()
+    h.expect("F.", seq=1, ack=2)
+    return 2
+
+
+def snd_nxt_in(state: State) -> int:
+    """SND.NXT (relative to our ISS) after :func:`to_state`: 2 once our FIN is sent."""
+    if state in (State.SYN_SENT, State.SYN_RECEIVED):
+        return 1
+    if state in (State.FIN_WAIT_1, State.FIN_WAIT_2, State.CLOSING, State.TIME_WAIT, State.LAST_ACK):
+        return 2
+    return 1
+
+
+SYNCHRONIZED_STATES = [
+    State.ESTABLISHED,
+    State.FIN_WAIT_1,
+    State.FIN_WAIT_2,
+    State.CLOSE_WAIT,
+    State.CLOSING,
+    State.LAST_ACK,
+    State.TIME_WAIT,
+]
+"""Every state :func:`to_state` reaches after the handshake."""
+
+
+# == raw frames (for headers dpkt would not build) =================================================
+def tcp_frame(h: Scenario, tcp: bytes) -> bytes:
+    """An Ethernet/IPv4 frame from the peer carrying ``tcp`` as its IP payload, whatever those
+    bytes are (a truncated header, a bad data offset), with the TCP checksum made right over
+    them (so the layer's checksum check passes and its parser is what judges them)."""
+    src = ipv4.aton(PEER_IP).to_bytes(4, "big")
+    dst = ipv4.aton(LOCAL_IP).to_bytes(4, "big")
+    if len(tcp) >= 18:
+        tcp = tcp[:16] + b"\0\0" + tcp[18:]
+        csum = dpkt.in_cksum(_pseudo_sum(src, dst, len(tcp)) + tcp)
+        tcp = tcp[:16] + struct.pack("!H", csum) + tcp[18:]
+    packet = dpkt.ip.IP(src=src, dst=dst, p=6, ttl=64, id=1, data=tcp)
+    packet.len = 20 + len(tcp)
+    return bytes(dpkt.ethernet.Ethernet(dst=LOCAL_MAC, src=PEER_MAC, type=0x0800, data=bytes(packet)))
+
+
+def inject_frame(h: Scenario, frame: bytes) -> None:
+    """Deliver a whole Ethernet frame to the stack now (see :func:`tcp_frame`)."""
+    h.ip.advance(h.now)
+    pkt = h.pool.packet_from(frame)
+    h.ip.receive(h.iface, pkt, h.now)
+    pkt.free()
+
+
+def icmp_frame(h: Scenario, itype: int, code: int, seq: int, *, mtu: int = 0, quote_len: int = 8) -> bytes:
+    """An ICMP error from the peer's side quoting one of our segments: our IPv4 header (10.0.0.2
+    → 10.0.0.1, TCP) and ``quote_len`` bytes of a TCP header with our ports and ``seq`` (relative
+    to our ISS). ``mtu`` is the next-hop MTU of a fragmentation-needed message (RFC 1191)."""
+    local = ipv4.aton(LOCAL_IP).to_bytes(4, "big")
+    peer = ipv4.aton(PEER_IP).to_bytes(4, "big")
+    tcp = struct.pack("!HHII", h.local_port, h.peer_port, (h.iss + seq) & MASK, 0) + bytes(12)
+    inner = dpkt.ip.IP(src=local, dst=peer, p=6, ttl=64, id=7, data=tcp)
+    inner.len = 20 + 1460
+    quoted = bytes(inner)[: 20 + quote_len]
+    body = struct.pack("!BBHHH", itype, code, 0, 0, mtu) + quoted
+    body = body[:2] + struct.pack("!H", dpkt.in_cksum(body)) + body[4:]
+    packet = dpkt.ip.IP(src=peer, dst=local, p=1, ttl=64, id=2, data=body)
+    packet.len = 20 + len(body)
+    return bytes(dpkt.ethernet.Ethernet(dst=LOCAL_MAC, src=PEER_MAC, type=0x0800, data=bytes(packet)))
