@@ -11,7 +11,7 @@ DEB_PACKAGES := iproute2 tcpdump iputils-ping curl wrk apache2-utils redis-tools
 # ... and what the benchmarks drive besides (taskset is util-linux's, always there).
 BENCH_DEB_PACKAGES := $(DEB_PACKAGES) iperf3 valgrind
 
-.PHONY: setup build sysdeps benchdeps bench bench-quick demo test test-pure lint clean
+.PHONY: setup build sysdeps benchdeps bench bench-quick demo test test-pure lint clean fuzz soak
 
 setup: sysdeps $(STAMP) build
 
@@ -75,6 +75,23 @@ test: setup
 
 test-pure: setup
 	AIOSTACK_NO_EXTENSIONS=1 $(PY) -m pytest -q
+
+# Coverage-guided fuzzing with atheris (tests/fuzz/): each target for FUZZ_TIME seconds on the
+# pure build (coverage of the whole stack guides it) and on the compiled one (crashes found
+# through the compiled code, less guidance), growing tests/fuzz/corpus/<target>/; a crash leaves
+# its reproducer in tests/fuzz/crashes/ and stops here. Then the corpus replays on both builds and
+# FUZZ_FRAMES seeded random and mutated frames go through the stack in FUZZ_PROCS processes.
+FUZZ_TIME   ?= 60
+FUZZ_FRAMES ?= 10000000
+FUZZ_PROCS  ?= 2
+fuzz: setup
+	AIOSTACK_NO_EXTENSIONS=1 $(PY) tests/fuzz/run.py frame --time $(FUZZ_TIME)
+	AIOSTACK_NO_EXTENSIONS=1 $(PY) tests/fuzz/run.py segments --time $(FUZZ_TIME)
+	$(PY) tests/fuzz/run.py frame --time $(FUZZ_TIME)
+	$(PY) tests/fuzz/run.py segments --time $(FUZZ_TIME)
+	$(PY) -m pytest -q tests/fuzz
+	AIOSTACK_NO_EXTENSIONS=1 $(PY) -m pytest -q tests/fuzz
+	$(PY) tests/fuzz/frame_generator.py --frames $(FUZZ_FRAMES) --procs $(FUZZ_PROCS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -4,7 +4,7 @@
     python tests/fuzz/run.py segments --runs 500      # target (b), 500 inputs
     python tests/fuzz/run.py frame --replay FILE ...  # run inputs once (a reproducer)
 
-The targets are in ``harness.py``. New inputs that reach new coverage go to the corpus,
+The targets are in ``fuzz_harness.py``. New inputs that reach new coverage go to the corpus,
 ``tests/fuzz/corpus/<target>/`` unless ``--corpus`` names another directory; an input that
 raises, hangs (``--timeout``) or breaks an invariant is written to
 ``tests/fuzz/crashes/<target>-crash-<sha1>`` (libFuzzer's artifact), which the suite replays
@@ -25,13 +25,33 @@ corpus on both (``make fuzz`` does both).
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
+import types
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 CORPUS = HERE / "corpus"
 CRASHES = HERE / "crashes"
+
+
+def _instrument_stack(atheris: types.ModuleType) -> int:
+    """Add coverage instrumentation to every Python function of aiostack (but its checksum
+    kernels) and of the harness; how many. Compiled functions are not Python functions: they
+    are left as they are."""
+    count = 0
+    for obj in gc.get_objects():
+        if not isinstance(obj, types.FunctionType):
+            continue
+        module = getattr(obj, "__module__", None) or ""
+        if not (module == "fuzz_harness" or module == "aiostack" or module.startswith("aiostack.")):
+            continue
+        if module == "aiostack.ip.checksum":
+            continue
+        atheris.instrument_func(obj)
+        count += 1
+    return count
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,15 +69,16 @@ def main(argv: list[str] | None = None) -> int:
     import atheris
 
     sys.path.insert(0, str(HERE))
-    # Instrument the stack's Python and the harness (new imports only: nothing of aiostack is
-    # imported yet). Compiled modules load as they are; see the docstring. The checksum module
-    # stays as it is: numba compiles its kernel from the bytecode atheris would rewrite.
-    with atheris.instrument_imports(include=["aiostack", "harness"], exclude=["aiostack.ip.checksum"]):
-        import harness
+    # Import the harness (and with it the stack), compile the checksum kernel now rather than in
+    # the first input that sends a long segment, then instrument every Python function of the
+    # stack and the harness. Not with atheris.instrument_imports: the pure build loads the
+    # hot-path modules through aiostack.build's own finder, which that hook does not see. The
+    # checksum module stays as it is: numba compiles its kernel from the bytecode.
+    import fuzz_harness as harness
     from aiostack.ip import checksum
 
-    checksum.warm_up()  # compile the kernel now, not in the first input that sends a long segment
-
+    checksum.warm_up()
+    instrumented = _instrument_stack(atheris)
     from aiostack.build import build_name
 
     target = harness.TARGETS[args.target]
@@ -70,7 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     corpus = args.corpus or CORPUS / args.target
     corpus.mkdir(parents=True, exist_ok=True)
     args.crashes.mkdir(parents=True, exist_ok=True)
-    print(f"fuzzing {args.target} on the {build_name()} build; corpus {corpus}", flush=True)
+    print(
+        f"fuzzing {args.target} on the {build_name()} build ({instrumented} Python functions instrumented);"
+        f" corpus {corpus}",
+        flush=True,
+    )
     flags = [
         sys.argv[0],
         str(corpus),

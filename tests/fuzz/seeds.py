@@ -14,7 +14,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from harness import ISS, LOCAL_IP, PEER_IP, PEER_ISN, ipv4_packet, tcp_segment  # noqa: E402
+from fuzz_harness import ISS, LOCAL_IP, PEER_IP, PEER_ISN, ipv4_packet, tcp_segment  # noqa: E402
 
 ACK, PSH, SYN, FIN, RST, URG = 0x10, 0x08, 0x02, 0x01, 0x04, 0x20
 

@@ -14,7 +14,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import harness  # noqa: E402
+import fuzz_harness as harness  # noqa: E402
 
 TARGETS = sorted(harness.TARGETS)
 SHORT_RUNS = 150
