@@ -93,6 +93,16 @@ fuzz: setup
 	AIOSTACK_NO_EXTENSIONS=1 $(PY) -m pytest -q tests/fuzz
 	$(PY) tests/fuzz/frame_generator.py --frames $(FUZZ_FRAMES) --procs $(FUZZ_PROCS)
 
+# Integrity and churn at length (tests/soak/): SOAK_BYTES each way through the fault wrapper with
+# SHA-256 equal, then SOAK_CONNECTIONS connections at once with churn for SOAK_TIME seconds, RSS
+# flat and counters reconciled. make test runs 20 MB and a 60-second churn (tests/soak/test_soak.py).
+SOAK_BYTES       ?= 1000000000
+SOAK_TIME        ?= 180
+SOAK_CONNECTIONS ?= 10000
+soak: setup
+	$(PY) tests/soak/integrity.py --bytes $(SOAK_BYTES)
+	$(PY) tests/soak/churn.py --time $(SOAK_TIME) --connections $(SOAK_CONNECTIONS)
+
 lint: setup
 	$(VENV)/bin/ruff check .
 
