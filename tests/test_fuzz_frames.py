@@ -23,9 +23,9 @@ from aiostack.stack import Stack
 from framecraft import PEER_MAC, STACK_MAC, arp_frame, icmp_echo_frame, udp_frame
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fuzz"))
-from frame_generator import bases as _bases  # noqa: E402
-from frame_generator import mutate as _mutate  # noqa: E402
-from frame_generator import run as run_generator  # noqa: E402
+from frame_generator import bases as _bases
+from frame_generator import mutate as _mutate
+from frame_generator import run as run_generator
 
 FRAMES = 100_000
 SEED = 20261122

@@ -90,11 +90,25 @@ def bases(rng: random.Random, conn: tuple[int, int] | None = None) -> list[bytes
 def _connection_bases(rng: random.Random, rcv_nxt: int, snd_una: int, payload: bytes) -> list[bytes]:
     from fuzz_harness import LOCAL_PORT, PEER_PORT, ts_option
 
-    def seg(flags: int, *, dseq: int = 0, dack: int = 0, data: bytes = b"", opts: bytes = b"", sport: int = PEER_PORT,
-            win: int = 1024) -> bytes:
+    def seg(
+        flags: int,
+        *,
+        dseq: int = 0,
+        dack: int = 0,
+        data: bytes = b"",
+        opts: bytes = b"",
+        sport: int = PEER_PORT,
+        win: int = 1024,
+    ) -> bytes:
         tcp = dpkt.tcp.TCP(
-            sport=sport, dport=LOCAL_PORT, seq=(rcv_nxt + dseq) & 0xFFFFFFFF, ack=(snd_una + dack) & 0xFFFFFFFF,
-            flags=flags, win=win, opts=opts + b"\0" * (-len(opts) % 4), data=data,
+            sport=sport,
+            dport=LOCAL_PORT,
+            seq=(rcv_nxt + dseq) & 0xFFFFFFFF,
+            ack=(snd_una + dack) & 0xFFFFFFFF,
+            flags=flags,
+            win=win,
+            opts=opts + b"\0" * (-len(opts) % 4),
+            data=data,
         )
         tcp.off = 5 + len(tcp.opts) // 4
         return eth(ip4(tcp, proto=6))

@@ -193,7 +193,9 @@ class World:
     def _peer_ack(self, seq: int, ack: int, flags: int, payload: bytes = b"", win: int = 1024) -> bytes:
         self.peer_ts += 1
         tsecr = int(self.now * 1000) & MASK
-        seg = tcp_segment(seq=seq, ack=ack, flags=flags, win=win, options=ts_option(self.peer_ts, tsecr), payload=payload)
+        seg = tcp_segment(
+            seq=seq, ack=ack, flags=flags, win=win, options=ts_option(self.peer_ts, tsecr), payload=payload
+        )
         return ethernet(ipv4_packet(6, seg))
 
     # -- input ------------------------------------------------------------------------------
@@ -428,8 +430,17 @@ def _segment(r: _Reader, world: World) -> bytes:
     sport = PEER_PORT if not how & 2 else 40000 + (how >> 4)
     doff = None if not how & 4 else r.u8() % 16
     world.peer_ts += r.u8()
-    seg = tcp_segment(seq=seq, ack=ack, flags=flags, win=win, options=options, payload=payload, sport=sport, doff=doff,
-                      urp=r.u16() if flags & 0x20 else 0)
+    seg = tcp_segment(
+        seq=seq,
+        ack=ack,
+        flags=flags,
+        win=win,
+        options=options,
+        payload=payload,
+        sport=sport,
+        doff=doff,
+        urp=r.u16() if flags & 0x20 else 0,
+    )
     return ethernet(ipv4_packet(6, seg))
 
 

@@ -64,7 +64,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=int, default=30, help="seconds one input may take before it is a hang")
     ap.add_argument("--seed", type=int, default=1, help="libFuzzer's random seed (reproducible runs)")
     ap.add_argument("--replay", nargs="+", type=Path, help="run these inputs once each and exit")
-    args = ap.parse_args(argv)
+    ap.add_argument(
+        "--merge",
+        type=Path,
+        help="minimize: copy into the corpus only the inputs of this directory that add coverage (libFuzzer -merge=1)",
+    )
+    argv = sys.argv[1:] if argv is None else argv
+    # libFuzzer's merge re-runs this script as "python run.py TARGET <its own flags and dirs>":
+    # then everything after the target goes to libFuzzer as it is.
+    inner = any(a.startswith("-merge_inner") for a in argv)
+    args = ap.parse_args(argv[:1] if inner else argv)
 
     import atheris
 
@@ -75,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     # hot-path modules through aiostack.build's own finder, which that hook does not see. The
     # checksum module stays as it is: numba compiles its kernel from the bytecode.
     import fuzz_harness as harness
+
     from aiostack.ip import checksum
 
     checksum.warm_up()
@@ -97,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     flags = [
-        sys.argv[0],
+        f"{sys.executable} {Path(__file__).resolve()} {args.target}",
         str(corpus),
         f"-artifact_prefix={args.crashes}{os.sep}{args.target}-",
         f"-timeout={args.timeout}",
@@ -107,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
         "-rss_limit_mb=4096",
         "-print_final_stats=1",
     ]
+    if inner:
+        flags = [flags[0], *argv[1:]]
+    elif args.merge:
+        flags = [*flags[:1], "-merge=1", *flags[1:2], str(args.merge), *flags[2:]]
     if args.time:
         flags.append(f"-max_total_time={args.time}")
     if args.runs >= 0:

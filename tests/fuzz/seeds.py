@@ -14,7 +14,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from fuzz_harness import ISS, LOCAL_IP, PEER_IP, PEER_ISN, ipv4_packet, tcp_segment  # noqa: E402
+from fuzz_harness import ISS, LOCAL_IP, PEER_IP, PEER_ISN, ipv4_packet  # noqa: E402
 
 ACK, PSH, SYN, FIN, RST, URG = 0x10, 0x08, 0x02, 0x01, 0x04, 0x20
 
@@ -59,7 +59,9 @@ def frame_seeds() -> dict[str, bytes]:
     }
 
 
-def _op_segment(flags: int, *, dseq: int = 0, dack: int = 0, win: int = 1024, payload: int = 0, ts_step: int = 1) -> bytes:
+def _op_segment(
+    flags: int, *, dseq: int = 0, dack: int = 0, win: int = 1024, payload: int = 0, ts_step: int = 1
+) -> bytes:
     """One 'segment' operation of the sequence target, near RCV.NXT/SND.UNA, TS option on."""
     return (
         bytes([0, 0, flags])
@@ -85,11 +87,13 @@ def sequence_seeds() -> dict[str, bytes]:
         "close-first": bytes([10, 1]) + _op_time(100) + _op_segment(ACK | FIN, dack=3001) + bytes([7, 61]),
         "rst-in-window": _op_segment(RST, dseq=10),
         "syn-on-established": _op_segment(SYN),
-        "zero-window-persist": _op_segment(ACK, dack=3000, win=0) + bytes([8]) + struct.pack("!H", 5000)
-        + _op_time(1500) + _op_time(1500),
+        "zero-window-persist": _op_segment(ACK, dack=3000, win=0)
+        + bytes([8])
+        + struct.pack("!H", 5000)
+        + _op_time(1500)
+        + _op_time(1500),
         "rto-give-up": bytes([7, 200]) + bytes([7, 200]),
-        "recv-and-shutdown": _op_segment(ACK | PSH, payload=300) + bytes([9]) + struct.pack("!H", 100)
-        + bytes([10, 0]),
+        "recv-and-shutdown": _op_segment(ACK | PSH, payload=300) + bytes([9]) + struct.pack("!H", 100) + bytes([10, 0]),
         "icmp-frame": bytes([11, 30]) + bytes([6, 1, 3, 4]) + struct.pack("!HH", 0, 296) + b"\0" * 24,
         "listener-syn": bytes([0, 0x32, SYN, 0, 0, 0, 0, 0xFF, 0xFF, 1, 2, 0, 0, 0]),
         "abort": bytes([10, 2]) + _op_time(10),

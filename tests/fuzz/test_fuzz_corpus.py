@@ -50,9 +50,23 @@ def test_short_coverage_guided_run(target: str, tmp_path: Path) -> None:
     shutil.copytree(HERE / "corpus" / target, corpus)
     crashes = tmp_path / "crashes"
     proc = subprocess.run(
-        [sys.executable, str(HERE / "run.py"), target, "--runs", str(SHORT_RUNS), "--corpus", str(corpus),
-         "--crashes", str(crashes), "--seed", "7"],
-        capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONHASHSEED": "0"},
+        [
+            sys.executable,
+            str(HERE / "run.py"),
+            target,
+            "--runs",
+            str(SHORT_RUNS),
+            "--corpus",
+            str(corpus),
+            "--crashes",
+            str(crashes),
+            "--seed",
+            "7",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
     )
     out = proc.stdout + proc.stderr
     found = sorted(p.name for p in crashes.glob("*")) if crashes.exists() else []

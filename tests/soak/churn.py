@@ -1,5 +1,6 @@
 """The churn soak: CONNECTIONS connections at once between two aiostack stacks on the in-memory
-link, each one opened, used for an echo transfer of 1 byte to 16 KB and closed, over and over, for
+link, each one opened, used for an echo transfer of 1 byte to 16 KB, held open (idle) for about
+CONNECTIONS/RATE seconds and closed, over and over (RATE = 500 a second by default), for
 SOAK_TIME seconds; then every counter reconciled and the memory checked (issue #13 part 3).
 
     python tests/soak/churn.py --time 180 --connections 10000     # make soak
@@ -36,8 +37,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aiostack.tcp.config import TcpConfig  # noqa: E402
-from memnet import SERVER, pair  # noqa: E402
+from aiostack.tcp.config import TcpConfig
+from memnet import SERVER, pair
 
 PORT = 9300
 RSS_SLACK_FRACTION = 0.05
@@ -95,7 +96,9 @@ async def _server(lsock: Any, t: Tally, tasks: set[asyncio.Task[None]]) -> None:
         task.add_done_callback(tasks.discard)
 
 
-async def _slot(client: Any, i: int, t: Tally, deadline: float, start_at: float) -> None:
+async def _slot(client: Any, i: int, t: Tally, deadline: float, start_at: float, hold: float) -> None:
+    """One connection at a time, over and over: open, send a request of 1 byte to 16 KB, read
+    its echo, stay open (idle) for about ``hold`` seconds, half-close, read the end, close."""
     rng = random.Random(i)
     await asyncio.sleep(max(0.0, start_at - time.monotonic()))
     while time.monotonic() < deadline:
@@ -106,8 +109,14 @@ async def _slot(client: Any, i: int, t: Tally, deadline: float, start_at: float)
             data = PATTERN[: rng.choice(SIZES)]
             await s.sendall(data)
             t.sent += len(data)
-            s.shutdown(socket.SHUT_WR)
             got = bytearray()
+            while len(got) < len(data):
+                chunk = await s.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+            await asyncio.sleep(min(hold * rng.uniform(0.5, 1.5), max(0.0, deadline - time.monotonic())))
+            s.shutdown(socket.SHUT_WR)
             while True:
                 chunk = await s.recv(65536)
                 if not chunk:
@@ -122,12 +131,13 @@ async def _slot(client: Any, i: int, t: Tally, deadline: float, start_at: float)
         finally:
             s.close()
         t.closed += 1
-        await asyncio.sleep(rng.random() * 0.05)  # think time: connections overlap unevenly
 
 
-async def soak(duration: float, connections: int, ramp: float | None = None) -> dict[str, Any]:
-    """Run the churn for ``duration`` seconds with ``connections`` at once; what was measured
-    (``checks`` lists what failed, empty when everything reconciled)."""
+async def soak(duration: float, connections: int, rate: float = 500.0, ramp: float | None = None) -> dict[str, Any]:
+    """Run the churn for ``duration`` seconds with ``connections`` open at once, about ``rate``
+    of them closed and replaced a second; what was measured (``checks`` lists what failed,
+    empty when everything reconciled)."""
+    hold = connections / rate
     config = TcpConfig(msl=1.0)
     client, server = pair(config)
     t = Tally()
@@ -144,7 +154,7 @@ async def soak(duration: float, connections: int, ramp: float | None = None) -> 
         start = time.monotonic()
         deadline = start + duration
         slots = [
-            asyncio.create_task(_slot(client, i, t, deadline, start + ramp * i / connections))
+            asyncio.create_task(_slot(client, i, t, deadline, start + ramp * i / connections, hold))
             for i in range(connections)
         ]
         while time.monotonic() < deadline:
@@ -168,12 +178,18 @@ async def soak(duration: float, connections: int, ramp: float | None = None) -> 
         out: dict[str, Any] = {
             "duration_s": duration,
             "connections_at_once": connections,
+            "mean_hold_s": hold,
             "connections_churned": t.closed,
             "churned_before_deadline": churned,
             "per_second": round(churned / duration, 1),
             "bytes_each_way": t.sent,
-            "rss_mb": {"after_warmup": base, "end_of_run": samples[-1][1], "after_close": round(end_rss, 1),
-                       "max": max(r for _, r in samples), "bound": round(base * (1 + RSS_SLACK_FRACTION) + RSS_SLACK_MB, 1)},
+            "rss_mb": {
+                "after_warmup": base,
+                "end_of_run": samples[-1][1],
+                "after_close": round(end_rss, 1),
+                "max": max(r for _, r in samples),
+                "bound": round(base * (1 + RSS_SLACK_FRACTION) + RSS_SLACK_MB, 1),
+            },
             "rss_samples": samples,
             "tally": vars(t) | {"failed": t.failed[:5], "failures": len(t.failed)},
             "tcp": {side: c["tcp"] for side, c in counters.items()},
@@ -194,13 +210,21 @@ def _checks(out: dict[str, Any], t: Tally) -> list[str]:
             bad.append(what)
 
     rss = out["rss_mb"]
-    need(rss["end_of_run"] <= rss["bound"], f"RSS grew: {rss['after_warmup']} -> {rss['end_of_run']} MB (bound {rss['bound']})")
+    need(
+        rss["end_of_run"] <= rss["bound"],
+        f"RSS grew: {rss['after_warmup']} -> {rss['end_of_run']} MB (bound {rss['bound']})",
+    )
     need(not t.failed, f"{len(t.failed)} connection(s) failed: {t.failed[:3]}")
     need(t.mismatched == 0, f"{t.mismatched} echo(es) differed from the request")
     need(t.opened == t.closed, f"client opened {t.opened}, closed {t.closed}")
-    need(t.accepted == t.opened == t.server_closed, f"accepted {t.accepted}, opened {t.opened}, server closed {t.server_closed}")
-    need(t.sent == t.server_received == t.server_sent == t.received,
-         f"bytes: sent {t.sent}, server got {t.server_received}, echoed {t.server_sent}, received {t.received}")
+    need(
+        t.accepted == t.opened == t.server_closed,
+        f"accepted {t.accepted}, opened {t.opened}, server closed {t.server_closed}",
+    )
+    need(
+        t.sent == t.server_received == t.server_sent == t.received,
+        f"bytes: sent {t.sent}, server got {t.server_received}, echoed {t.server_sent}, received {t.received}",
+    )
     need(out["connections_left"] == {"client": 0, "server": 0}, f"connections left: {out['connections_left']}")
     need(out["internal_errors"] == {"client": 0, "server": 0}, f"internal errors: {out['internal_errors']}")
     for side in ("client", "server"):
@@ -220,18 +244,23 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Connections at once with churn; RSS flat, counters reconciled.")
     ap.add_argument("--time", type=float, default=180.0)
     ap.add_argument("--connections", type=int, default=10_000)
+    ap.add_argument("--rate", type=float, default=500.0, help="connections closed and replaced per second")
     args = ap.parse_args(argv)
     from aiostack.build import build_name
 
-    print(f"churn soak: {args.connections:,} connections at once for {args.time:.0f} s on the {build_name()} build",
-          flush=True)
-    out = asyncio.run(soak(args.time, args.connections))
+    print(
+        f"churn soak: {args.connections:,} connections at once for {args.time:.0f} s on the {build_name()} build",
+        flush=True,
+    )
+    out = asyncio.run(soak(args.time, args.connections, args.rate))
     print(json.dumps(out, indent=1, default=str))
     if out["checks"]:
         print("churn soak: FAILED:", *out["checks"], sep="\n  ")
         return 1
-    print(f"churn soak: OK, {out['connections_churned']:,} connections churned ({out['per_second']}/s), "
-          f"RSS {out['rss_mb']['after_warmup']} -> {out['rss_mb']['end_of_run']} MB")
+    print(
+        f"churn soak: OK, {out['connections_churned']:,} connections churned ({out['per_second']}/s), "
+        f"RSS {out['rss_mb']['after_warmup']} -> {out['rss_mb']['end_of_run']} MB"
+    )
     return 0
 
 

@@ -23,9 +23,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aiostack.drivers.fault import FaultProfile  # noqa: E402
-from aiostack.tcp.connection import State  # noqa: E402
-from memnet import SERVER, pair  # noqa: E402
+from aiostack.drivers.fault import FaultProfile
+from aiostack.tcp.connection import State
+from memnet import SERVER, pair
 
 CHUNK = 1 << 18
 FAULTS = FaultProfile(loss=0.02, reorder=0.02, duplicate=0.01, corrupt=0.001)
@@ -94,7 +94,8 @@ async def transfer(total: int, fault: FaultProfile = FAULTS, seed: int = 11, lim
             "up": {"received": got_up, "sha256_sent": sent_up, "sha256_received": hash_up},
             "down": {"received": got_down, "sha256_sent": sent_down, "sha256_received": hash_down},
             "retransmitted_segments": {
-                "client": cconn.stats["retransmitted_segments"], "server": sconn.stats["retransmitted_segments"]
+                "client": cconn.stats["retransmitted_segments"],
+                "server": sconn.stats["retransmitted_segments"],
             },
             "fault": client.drivers[0].stats()["fault"],
             "states": [cconn.state.name, sconn.state.name],

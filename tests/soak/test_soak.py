@@ -12,8 +12,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from churn import soak  # noqa: E402
-from integrity import transfer  # noqa: E402
+from churn import soak
+from integrity import transfer
 
 MB = 1_000_000
 SOAK_TIME = float(os.environ.get("AIOSTACK_SOAK_TIME", "60"))
