@@ -79,7 +79,8 @@ test-pure: setup
 # Coverage-guided fuzzing with atheris (tests/fuzz/): each target for FUZZ_TIME seconds on the
 # pure build (coverage of the whole stack guides it) and on the compiled one (crashes found
 # through the compiled code, less guidance), growing tests/fuzz/corpus/<target>/; a crash leaves
-# its reproducer in tests/fuzz/crashes/ and stops here. Then the corpus replays on both builds and
+# its reproducer in tests/fuzz/crashes/ and stops here. The corpus is then minimized (the seeds and
+# the fewest inputs covering every edge), replayed on both builds, and
 # FUZZ_FRAMES seeded random and mutated frames go through the stack in FUZZ_PROCS processes.
 FUZZ_TIME   ?= 60
 FUZZ_FRAMES ?= 10000000
@@ -89,6 +90,8 @@ fuzz: setup
 	AIOSTACK_NO_EXTENSIONS=1 $(PY) tests/fuzz/run.py segments --time $(FUZZ_TIME)
 	$(PY) tests/fuzz/run.py frame --time $(FUZZ_TIME)
 	$(PY) tests/fuzz/run.py segments --time $(FUZZ_TIME)
+	$(PY) tests/fuzz/run.py frame --minimize
+	$(PY) tests/fuzz/run.py segments --minimize
 	$(PY) -m pytest -q tests/fuzz
 	AIOSTACK_NO_EXTENSIONS=1 $(PY) -m pytest -q tests/fuzz
 	$(PY) tests/fuzz/frame_generator.py --frames $(FUZZ_FRAMES) --procs $(FUZZ_PROCS)

@@ -27,7 +27,10 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import types
 from pathlib import Path
 
@@ -54,6 +57,28 @@ def _instrument_stack(atheris: types.ModuleType) -> int:
     return count
 
 
+def _minimize(target: str, corpus: Path) -> int:
+    """Move the corpus aside, keep its seeds, merge the rest back (a subprocess: libFuzzer's
+    merge ends the process that runs it)."""
+    before = len(list(corpus.iterdir()))
+    with tempfile.TemporaryDirectory(prefix=f"fuzz-{target}-") as tmp:
+        old = Path(tmp) / "old"
+        shutil.move(str(corpus), old)
+        corpus.mkdir()
+        for seed in old.glob("seed-*"):
+            shutil.copy(seed, corpus / seed.name)
+        env = {**os.environ, "AIOSTACK_NO_EXTENSIONS": "1"}
+        cmd = [sys.executable, str(Path(__file__).resolve()), target, "--corpus", str(corpus), "--merge", str(old)]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            shutil.rmtree(corpus)
+            shutil.move(str(old), corpus)
+            print(proc.stdout[-2000:], proc.stderr[-4000:], sep="\n")
+            return proc.returncode
+    print(f"{target} corpus minimized: {before} -> {len(list(corpus.iterdir()))} inputs")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("target", choices=("frame", "segments"))
@@ -69,11 +94,20 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="minimize: copy into the corpus only the inputs of this directory that add coverage (libFuzzer -merge=1)",
     )
+    ap.add_argument(
+        "--minimize",
+        action="store_true",
+        help="shrink the corpus to the seeds and the fewest inputs "
+        "that cover every edge they covered (on the pure build)",
+    )
     argv = sys.argv[1:] if argv is None else argv
     # libFuzzer's merge re-runs this script as "python run.py TARGET <its own flags and dirs>":
     # then everything after the target goes to libFuzzer as it is.
     inner = any(a.startswith("-merge_inner") for a in argv)
     args = ap.parse_args(argv[:1] if inner else argv)
+
+    if args.minimize:
+        return _minimize(args.target, args.corpus or CORPUS / args.target)
 
     import atheris
 
@@ -120,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     if inner:
         flags = [flags[0], *argv[1:]]
     elif args.merge:
-        flags = [*flags[:1], "-merge=1", *flags[1:2], str(args.merge), *flags[2:]]
+        # edges only (no hit-count buckets): the smallest set of inputs that covers every edge
+        flags = [*flags[:1], "-merge=1", "-use_counters=0", *flags[1:2], str(args.merge), *flags[2:]]
     if args.time:
         flags.append(f"-max_total_time={args.time}")
     if args.runs >= 0:

@@ -142,7 +142,7 @@ async def soak(duration: float, connections: int, rate: float = 500.0, ramp: flo
     client, server = pair(config)
     t = Tally()
     samples: list[tuple[float, float]] = []
-    ramp = ramp if ramp is not None else min(duration / 4, max(2.0, connections / 2000))
+    ramp = ramp if ramp is not None else min(duration / 3, connections / rate)  # opened at the churn rate
     warm = max(ramp + 2.0, duration / 3)
     async with client, server:
         lsock = server.socket(socket.AF_INET, socket.SOCK_STREAM)
