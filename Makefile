@@ -103,8 +103,8 @@ SOAK_BYTES       ?= 1000000000
 SOAK_TIME        ?= 180
 SOAK_CONNECTIONS ?= 10000
 soak: setup
-	$(PY) tests/soak/integrity.py --bytes $(SOAK_BYTES)
-	$(PY) tests/soak/churn.py --time $(SOAK_TIME) --connections $(SOAK_CONNECTIONS)
+	$(PY) tests/soak/soak_integrity.py --bytes $(SOAK_BYTES)
+	$(PY) tests/soak/soak_churn.py --time $(SOAK_TIME) --connections $(SOAK_CONNECTIONS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -2,7 +2,7 @@
 link, through the fault wrapper (loss, reordering, duplication and corruption, both directions),
 and the SHA-256 of what arrived equal to what was sent (issue #13 part 3).
 
-    python tests/soak/integrity.py --bytes 1000000000      # make soak: 1 GB each way
+    python tests/soak/soak_integrity.py --bytes 1000000000      # make soak: 1 GB each way
 
 The suite runs a 20 MB form (``test_soak.py``). Prints throughput, retransmissions and the
 fault wrapper's counters; exits 1 if anything differs.
