@@ -72,3 +72,33 @@ def test_short_coverage_guided_run(target: str, tmp_path: Path) -> None:
     found = sorted(p.name for p in crashes.glob("*")) if crashes.exists() else []
     assert proc.returncode == 0 and not found, f"fuzzing found {found}:\n{out[-4000:]}"
     assert f"Done {SHORT_RUNS} runs" in out, out[-2000:]
+
+
+def test_harness_reports_a_leaked_buffer() -> None:
+    """The teardown check that makes a pool leak a fuzzing failure: a buffer taken during an
+    input and never freed fails that input (and the pool is renewed for the next one)."""
+    world = harness.World()
+    leaked = harness.POOL.alloc()
+    with pytest.raises(harness.FuzzDefect, match="1 packet buffer"):
+        world.close()
+    assert leaked is not None
+    assert harness.POOL.available == harness.POOL.count  # a fresh pool for the next input
+    harness.one_frame(bytes([3, 7]) + b"\0" * 20)  # and the next input runs clean
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda f: f[:40], "IPv4 total length"),
+        (lambda f: f[:24] + bytes([f[24] ^ 1]) + f[25:], "IPv4 header checksum"),
+        (lambda f: f[:-1] + bytes([f[-1] ^ 1]), "TCP checksum"),
+        (lambda f: f[:46] + bytes([0x40]) + f[47:], "TCP header"),
+    ],
+)
+def test_harness_reports_a_malformed_frame_sent(damage, message: str) -> None:  # type: ignore[no-untyped-def]
+    """The output check: a well-formed segment passes, each kind of damage is reported."""
+    seg = harness.tcp_segment(seq=1, ack=2, flags=0x18, payload=b"data", sport=8080, dport=50000)
+    frame = harness.ethernet(harness.ipv4_packet(6, seg, src=harness.LOCAL_IP, dst=harness.PEER_IP))
+    harness.check_frame(frame)
+    with pytest.raises(harness.FuzzDefect, match=message):
+        harness.check_frame(damage(frame))
