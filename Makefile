@@ -11,7 +11,7 @@ DEB_PACKAGES := iproute2 tcpdump iputils-ping curl wrk apache2-utils redis-tools
 # ... and what the benchmarks drive besides (taskset is util-linux's, always there).
 BENCH_DEB_PACKAGES := $(DEB_PACKAGES) iperf3 valgrind
 
-.PHONY: setup build sysdeps benchdeps bench bench-quick demo test test-pure lint clean
+.PHONY: setup build sysdeps benchdeps bench bench-quick demo test test-pure lint clean fuzz soak
 
 setup: sysdeps $(STAMP) build
 
@@ -75,6 +75,36 @@ test: setup
 
 test-pure: setup
 	AIOSTACK_NO_EXTENSIONS=1 $(PY) -m pytest -q
+
+# Coverage-guided fuzzing with atheris (tests/fuzz/): each target for FUZZ_TIME seconds on the
+# pure build (coverage of the whole stack guides it) and on the compiled one (crashes found
+# through the compiled code, less guidance), growing tests/fuzz/corpus/<target>/; a crash leaves
+# its reproducer in tests/fuzz/crashes/ and stops here. The corpus is then minimized (the seeds and
+# the fewest inputs covering every edge), replayed on both builds, and
+# FUZZ_FRAMES seeded random and mutated frames go through the stack in FUZZ_PROCS processes.
+FUZZ_TIME   ?= 60
+FUZZ_FRAMES ?= 10000000
+FUZZ_PROCS  ?= 2
+fuzz: setup
+	AIOSTACK_NO_EXTENSIONS=1 $(PY) tests/fuzz/run.py frame --time $(FUZZ_TIME)
+	AIOSTACK_NO_EXTENSIONS=1 $(PY) tests/fuzz/run.py segments --time $(FUZZ_TIME)
+	$(PY) tests/fuzz/run.py frame --time $(FUZZ_TIME)
+	$(PY) tests/fuzz/run.py segments --time $(FUZZ_TIME)
+	$(PY) tests/fuzz/run.py frame --minimize
+	$(PY) tests/fuzz/run.py segments --minimize
+	$(PY) -m pytest -q tests/fuzz
+	AIOSTACK_NO_EXTENSIONS=1 $(PY) -m pytest -q tests/fuzz
+	$(PY) tests/fuzz/frame_generator.py --frames $(FUZZ_FRAMES) --procs $(FUZZ_PROCS)
+
+# Integrity and churn at length (tests/soak/): SOAK_BYTES each way through the fault wrapper with
+# SHA-256 equal, then SOAK_CONNECTIONS connections at once with churn for SOAK_TIME seconds, RSS
+# flat and counters reconciled. make test runs 20 MB and a 60-second churn (tests/soak/test_soak.py).
+SOAK_BYTES       ?= 1000000000
+SOAK_TIME        ?= 180
+SOAK_CONNECTIONS ?= 10000
+soak: setup
+	$(PY) tests/soak/soak_integrity.py --bytes $(SOAK_BYTES)
+	$(PY) tests/soak/soak_churn.py --time $(SOAK_TIME) --connections $(SOAK_CONNECTIONS)
 
 lint: setup
 	$(VENV)/bin/ruff check .
