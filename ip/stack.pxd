@@ -1,5 +1,7 @@
 # C types of the network layer for the compiled build (Cython, pure-Python mode).
 
+cimport cython
+
 from aiostack.drivers.buffers cimport Packet, PacketPool
 from aiostack.ip.flow cimport FlowRoute
 from aiostack.ip.ipv4 cimport IPv4Header
@@ -47,7 +49,11 @@ cdef class IPStack:
     cdef public dict transports
     cdef public object udp
 
+    @cython.locals(buf=bytearray, off=cython.longlong, end=cython.longlong, link_bcast=cython.bint,
+                   ethertype=cython.longlong)
     cpdef receive(self, Interface iface, Packet pkt, double now)
+    @cython.locals(buf=bytearray, dst=cython.longlong, src=cython.longlong, dst_bcast=cython.bint,
+                   hl=cython.longlong)
     cpdef _ipv4_input(self, Interface iface, Packet pkt, long long off, long long end, bint link_bcast, double now)
     cpdef _l4_input(self, Interface iface, IPv4Header hdr, object view, long long ip_off, long long end,
                     bint csum_valid, bint link_bcast, bint dst_bcast, double now)
