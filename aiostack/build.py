@@ -40,6 +40,7 @@ COMPILED = (
     "aiostack.ip.timers",
     "aiostack.ip.flow",
     "aiostack.ip.filter",
+    "aiostack.ip.martians",
     "aiostack.ip.stack",
     "aiostack.drivers.buffers",
     "aiostack.drivers.memory",
