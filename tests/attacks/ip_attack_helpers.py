@@ -160,13 +160,13 @@ def _fragment(i: int, rng: random.Random, stack_mac: bytes, dst: int) -> bytes:
     src = aton(HOST)
     ident = (i // 2) & 0xFFFF
     if kind == "teardrop":
-        # the classic pair: [0, 36) with MF, then [24, 28) inside it
+        # the pair: [0, 40) with MF, then [24, 32) inside it (teardrop's overlap)
         if (i // len(FRAGMENT_KINDS)) & 1 == 0:
-            payload = udp(src, dst, 5000, 9, b"T" * 28)
+            payload = udp(src, dst, 5000, 9, b"T" * 32)
             frag = 0x2000
         else:
-            payload = b"t" * 4
-            frag = 24 >> 3
+            payload = b"t" * 8
+            frag = 0x2000 | 24 >> 3
         ident = (i // (2 * len(FRAGMENT_KINDS))) & 0xFFFF
     elif kind == "tiny":
         payload = b"x" * 8
