@@ -208,6 +208,87 @@ def inject(kind: str, count: int, rate: float, stack_mac: str, seed: int) -> dic
     return {"kind": kind, "sent": sent, "errors": errors, "seconds": round(time.monotonic() - start, 3)}
 
 
+PACKET_VNET_HDR = 15
+SOL_PACKET = 263
+
+
+def _data_segments(sock: socket.socket, seconds: float) -> Any:
+    """(IPv4 packet, segment size) of the data segments the stack sends from PORT, for
+    ``seconds``; the size is the GSO size when the device is to cut the segment (read from the
+    virtio_net_hdr PACKET_VNET_HDR puts in front of each frame), else the payload length."""
+    stack = aton(STACK)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            raw = sock.recv(70000)
+        except TimeoutError:
+            continue
+        _flags, gso_type, _hl, gso_size = struct.unpack_from("<BBHH", raw, 0)
+        ip = raw[10 + 14 :]
+        if len(ip) < 40 or ip[9] != 6 or int.from_bytes(ip[12:16], "big") != stack:
+            continue
+        ihl = (ip[0] & 0x0F) * 4
+        sport = int.from_bytes(ip[ihl : ihl + 2], "big")
+        payload = int.from_bytes(ip[2:4], "big") - ihl - (ip[ihl + 12] >> 4) * 4
+        if sport == PORT and payload > 0:
+            yield bytes(ip), (gso_size if gso_type else payload)
+
+
+def icmp_live(stack_mac: str, repeat: int) -> dict[str, Any]:
+    """ICMP attacks on a live connection: sniff one data segment the stack sends from port
+    PORT, then send, as the host (a router on the path), ``repeat`` times each: Fragmentation
+    Needed with MTU 68 and with MTU 0 quoting a wrong sequence number (SND.UNA + 2**31), the
+    same quoting the segment's own (right) sequence number, Port Unreachable quoting it, and a
+    Redirect quoting it; then report the sizes of the segments sent after them."""
+    mac = bytes.fromhex(stack_mac.replace(":", ""))
+    host_mac = bytes.fromhex("02aa00000001")
+    sniff = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+    sniff.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
+    sniff.bind((IFACE, 0))
+    sniff.settimeout(0.2)
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    sock.bind((IFACE, 0))
+    quoted = None
+    sizes_before = []
+    for ip, size in _data_segments(sniff, 15):
+        quoted = ip[: (ip[0] & 0x0F) * 4 + 8]
+        sizes_before.append(size)
+        break
+    if quoted is None:
+        return {"error": "no data segment seen"}
+    ihl = (quoted[0] & 0x0F) * 4
+    seq = int.from_bytes(quoted[ihl + 4 : ihl + 8], "big")
+    wrong = quoted[: ihl + 4] + ((seq + (1 << 31)) & 0xFFFFFFFF).to_bytes(4, "big")
+    src = aton(HOST)
+    stack = aton(STACK)
+    sent = 0
+
+    def send(itype: int, code: int, mtu: int, quote: bytes) -> None:
+        nonlocal sent
+        rest = mtu.to_bytes(4, "big") if itype == 3 else socket.inet_aton(HOST)
+        body = bytes([itype, code, 0, 0]) + rest + quote
+        body = body[:2] + _csum(body).to_bytes(2, "big") + body[4:]
+        sock.send(eth(mac, host_mac, ipv4_header(src, stack, 1, len(body)) + body))
+        sent += 1
+
+    for _ in range(repeat):
+        send(3, 4, 68, wrong)
+        send(3, 4, 0, wrong)
+    # the right sequence number: quote segments as they go by (one of them is in flight)
+    for n, (ip, _size) in enumerate(_data_segments(sniff, 10)):
+        quoted = ip[: (ip[0] & 0x0F) * 4 + 8]
+        send(3, 4, 68, quoted)
+        if n + 1 == repeat:
+            break
+    for _ in range(repeat):
+        send(3, 3, 0, quoted)
+        send(5, 1, 0, quoted)
+    sizes_after = sorted({size for _ip, size in _data_segments(sniff, 2.0)})
+    sock.close()
+    sniff.close()
+    return {"kind": "icmp-live", "sent": sent, "seq": seq, "sizes_before": sizes_before, "sizes_after": sizes_after}
+
+
 def _flush(sock: socket.socket, batch: list[bytes], sent: int, errors: int) -> tuple[int, int]:
     for frame in batch:
         try:
@@ -304,7 +385,10 @@ def main(argv: list[str]) -> int:
     i.add_argument("mac")
     i.add_argument("seed", type=int)
     a = p.parse_args(argv)
-    print(json.dumps(inject(a.kind, a.count, a.rate, a.mac, a.seed)), flush=True)
+    if a.kind == "icmp-live":
+        print(json.dumps(icmp_live(a.mac, a.count)), flush=True)
+    else:
+        print(json.dumps(inject(a.kind, a.count, a.rate, a.mac, a.seed)), flush=True)
     return 0
 
 
