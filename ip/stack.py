@@ -864,7 +864,12 @@ class IPStack:
     def counters(self) -> dict[str, object]:
         drops = Counter(self.drops)
         drops.update(self.reassembler.drops)
-        return {"stats": dict(self.stats), "drops": dict(drops)}
+        arp_state = {  # the neighbour tables' bounded state (ip/arp.py), summed over interfaces
+            "entries": sum(len(i.arp.entries) for i in self.interfaces),
+            "resolving": sum(len(i.arp.pending) for i in self.interfaces),
+            "queued": sum(i.arp.queued for i in self.interfaces),
+        }
+        return {"stats": dict(self.stats), "drops": dict(drops), "arp": arp_state}
 
     def close(self) -> None:
         for iface in self.interfaces:

@@ -96,6 +96,14 @@ def _frames(kind: str, count: int, stack_mac: bytes, seed: int) -> Any:
             src = aton("198.18.0.0") | rng.randrange(1, 1 << 17)
             seg = tcp_syn(src, dst, rng.randrange(1024, 65535), PORT, rng.getrandbits(32))
             yield eth(stack_mac, host_mac, ipv4_header(src, dst, 6, len(seg), ident=i & 0xFFFF, frag=0x4000) + seg)
+        elif kind == "arp-requests":  # who-has STACK from many in-subnet senders
+            spa = aton("10.78.0.0") | rng.randrange(256, 65534)
+            arp = struct.pack("!HHBBH6sI6sI", 1, 0x0800, 6, 4, 1, mac, spa, b"\0" * 6, dst)
+            yield eth(b"\xff" * 6, mac, arp + bytes(18), 0x0806)
+        elif kind == "arp-replies":  # unsolicited is-at for addresses we never asked about
+            spa = aton("10.78.0.0") | rng.randrange(256, 65534)
+            arp = struct.pack("!HHBBH6sI6sI", 1, 0x0800, 6, 4, 2, mac, spa, stack_mac, dst)
+            yield eth(stack_mac, mac, arp + bytes(18), 0x0806)
         elif kind == "martians":
             yield _martian(i, rng, stack_mac, dst)
         elif kind == "fragments":
