@@ -32,10 +32,14 @@ excess counted, never raised):
   per-neighbour ``unres_qlen``): these frames hold buffers of the pool every transmit draws
   from, so without a global cap a flood toward unresolvable addresses empties the pool
   (``arp_queue_total_full``, ``arp_pending_full``).
-- **SYN-ACKs are not queued** (:meth:`resolve` instead of :meth:`enqueue`, the TCP layer's
-  choice): a SYN-ACK is re-made when the peer retransmits its SYN (or the SYN queue's timer
-  fires, or from the cookie), and a spoofed SYN flood from on-link addresses that never answer
-  ARP would otherwise park one buffer per SYN until the resolution fails.
+- **SYN-ACKs are queued only while the queue is less than half full**
+  (:meth:`may_queue_remakeable`, asked by the TCP layer): a SYN-ACK is re-made when the peer
+  retransmits its SYN (or the SYN queue's timer fires, or from the cookie), so under a spoofed
+  SYN flood from on-link addresses that never answer ARP it is the frame to give up first —
+  those SYN-ACKs then take at most half the global cap, the other half stays for frames that
+  cannot be re-made. Not queuing them at all was tried and rejected: a legitimate first SYN
+  from a neighbour not yet in the table (a reactor that did not see its ARP request, an entry
+  expired while idle) then waits a whole SYN retransmission (1 s) for its answer.
 - **Unsolicited replies** (RFC 826 merge; Linux ``arp_accept=0``, ``locktime``): an ARP packet
   never creates an entry unless it is a request for us; it updates an existing entry, but a
   *different* MAC within ``locktime`` (1 s) of the last update is ignored
@@ -195,13 +199,16 @@ class ArpCache:
         pending.packets.append(pkt)
         self.queued += 1
 
-    def resolve(self, ip: int, now: float) -> bytes | None:
-        """The MAC for ``ip`` if known; else start resolving it (within ``max_pending``) and
-        return None, queuing nothing: for frames the sender re-makes anyway (SYN-ACKs)."""
-        mac = self.lookup(ip, now)
-        if mac is None and self._start(ip, now) is None:
+    def may_queue_remakeable(self, ip: int, now: float) -> bool:
+        """Whether a frame its sender can re-make (a SYN-ACK) may go on toward ``ip``: yes when
+        the MAC is known or the frames waiting for resolution fill less than half of
+        ``queue_total_limit``; otherwise resolution starts (within ``max_pending``) and the
+        caller drops the frame — the other half stays for frames that cannot be re-made."""
+        if self.lookup(ip, now) is not None or self.queued < self.queue_total_limit // 2:
+            return True
+        if self._start(ip, now) is None:
             self.drops["arp_pending_full"] += 1
-        return mac
+        return False
 
     def _start(self, ip: int, now: float) -> _Pending | None:
         pending = self.pending.get(ip)

@@ -476,8 +476,8 @@ class TcpLayer:
         except OSError:
             self.drops["tcp_tx_no_route"] += 1
             return
-        if flags & _SYN_ACK == _SYN_ACK and iface.arp.resolve(hop, now) is None:
-            self.drops["tcp_synack_unresolved"] += 1  # not queued: re-made on the SYN's retry (ip/arp.py)
+        if flags & _SYN_ACK == _SYN_ACK and not iface.arp.may_queue_remakeable(hop, now):
+            self.drops["tcp_synack_unresolved"] += 1  # re-made on the SYN's retry (ip/arp.py)
             return
         pool = self.ip.pool
         if iface.large_pool is not None and (gso_size or length + 200 > pool.mtu_capacity):
