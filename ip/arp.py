@@ -19,11 +19,13 @@ Behaviour:
 Bounds, so that hostile ARP traffic and floods toward unresolvable neighbours stay cheap (each
 excess counted, never raised):
 
-- **Table size** (``max_entries``, Linux ``gc_thresh3`` = 1024): a new entry in a full table
-  first sweeps expired entries; when none expired, the entry closest to expiry is evicted
-  (``arp_cache_evicted`` in stats) — a flood of requests from many senders then costs each legitimate
-  neighbour at most one re-resolution, while refusing newcomers would lock new neighbours out
-  for ``reachable_time``.
+- **Table size** (``max_entries``, Linux ``gc_thresh3`` = 1024): in a full table (after a
+  sweep of expired entries) a request's sender is not added (``arp_table_full`` in stats) — a
+  flood of requests from many senders must not push out the neighbours in use; an answer to
+  our own request (a neighbour we need now) evicts the entry closest to expiry
+  (``arp_cache_evicted`` in stats). Evicting for every request was tried first and rejected:
+  a 30k-sender request flood then evicted the legitimate client's entry every 0.2 s, and its
+  re-resolutions, queued behind the flood, timed out.
 - **Expiry by a sweep** on the timer wheel every ``reachable_time / 2`` s, not only on lookup:
   entries nobody looks up any more leave (``arp_expired`` in stats).
 - **Unresolved neighbours** (``max_pending`` = 256 addresses being resolved at once, each a
@@ -244,10 +246,18 @@ class ArpCache:
             return
         entry = self.entries.get(ip)
         if entry is None:
-            if not create and ip not in self.pending:
+            if ip in self.pending:  # the answer to our own request: room is made for it
+                if len(self.entries) >= self.max_entries:
+                    self._make_room(now)
+            elif not create:
                 return
-            if len(self.entries) >= self.max_entries:
-                self._make_room(now)
+            elif len(self.entries) >= self.max_entries and (self.sweep(now) == 0 or
+                                                             len(self.entries) >= self.max_entries):
+                # a request's sender only takes a free slot: a flood of requests from many
+                # senders must not push out the neighbours in use (Linux's neighbour GC also
+                # keeps referenced entries); we resolve a new neighbour ourselves when needed
+                self.stats["arp_table_full"] += 1
+                return
             self.entries[ip] = _Entry(mac, now + self.reachable_time, now)
             if self.sweep_timer is None:
                 self._schedule_sweep(now)
