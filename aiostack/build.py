@@ -43,6 +43,7 @@ COMPILED = (
     "aiostack.ip.flow",
     "aiostack.ip.fragments",
     "aiostack.ip.filter",
+    "aiostack.ip.martians",
     "aiostack.ip.stack",
     "aiostack.drivers.buffers",
     "aiostack.drivers.rss",

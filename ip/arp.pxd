@@ -4,6 +4,7 @@ cdef class _Entry:
     cdef public double expires
     cdef public object mac
     cdef public bint refreshing
+    cdef public double updated
 
 
 cdef class ArpCache:
@@ -12,11 +13,18 @@ cdef class ArpCache:
     cdef public object _on_failure
     cdef public object _on_resolved
     cdef public object drops
+    cdef public object stats
     cdef public double reachable_time
     cdef public double refresh_time
     cdef public double retry_interval
     cdef public int retries
     cdef public int queue_limit
+    cdef public int queue_total_limit
+    cdef public int max_pending
+    cdef public int max_entries
+    cdef public double locktime
+    cdef public long long queued
+    cdef public object sweep_timer
     cdef public dict entries
     cdef public dict pending
     cdef public set static

@@ -10,9 +10,11 @@ cdef class FlowRoute:
     cdef public bytes _mac
     cdef public unsigned int dst
     cdef public bytes eth_tail
+    cdef public int frag
     cdef public unsigned int hop
     cdef public object iface
     cdef public long long ip_sum
+    cdef public long long pmtu
     cdef public int proto
     cdef public long long pseudo_sum
     cdef public unsigned int src

@@ -7,6 +7,11 @@ interface, the next hop, the constant parts of the Ethernet header and of both c
 datagram then costs one :meth:`FlowRoute.write` — Ethernet and IPv4 headers in front of the
 transport header, in the packet's headroom — and the transport never learns the IPv4 layout.
 A route is good while the routing table's ``version`` is the one it was made under.
+
+TCP datagrams carry Don't Fragment (RFC 1191 §3: path-MTU discovery sets DF on every datagram;
+Linux's ``ip_no_pmtu_disc=0`` default does it for TCP): a router on a smaller-MTU path then says
+so with an ICMP Fragmentation Needed (whose MTU lands in :attr:`FlowRoute.pmtu`, see
+``TcpLayer.icmp_error``) instead of fragmenting every segment.
 """
 
 from __future__ import annotations
@@ -35,8 +40,10 @@ class FlowRoute:
     parts. ``pseudo_sum`` is the transport pseudo-header's sum less its length (RFC 768, RFC 9293
     §3.1): add the transport length and fold."""
 
-    __slots__ = ("_headers", "_mac", "dst", "eth_tail", "hop", "iface", "ip_sum", "proto", "pseudo_sum", "src", "ttl",
-                 "version")
+    __slots__ = (
+        "_headers", "_mac", "dst", "eth_tail", "frag", "hop", "iface", "ip_sum", "pmtu", "proto", "pseudo_sum", "src",
+        "ttl", "version",
+    )
 
     def __init__(self, version: int, iface: Interface, hop: int, src: int, dst: int, proto: int,
                  ttl: int = ipv4.DEFAULT_TTL) -> None:
@@ -48,10 +55,16 @@ class FlowRoute:
         self.proto = proto
         self.ttl = ttl
         self.eth_tail = iface.mac + ethernet.ETHERTYPE_IPV4.to_bytes(2, "big")
+        self.frag = ipv4.FLAG_DF if proto == ipv4.PROTO_TCP else 0
+        """The flags/fragment-offset word: DF for TCP (module notes)."""
+        self.pmtu = iface.mtu
+        """The path MTU toward ``dst`` (RFC 1191): the interface's, lowered by validated
+        Fragmentation Needed messages, never below ``icmp.PMTU_FLOOR``."""
         addr_sum = (src >> 16) + (src & 0xFFFF) + (dst >> 16) + (dst & 0xFFFF)
-        # The IPv4 header's words that do not change between datagrams: version/IHL, TTL/protocol,
-        # the addresses; total length and identification are added per datagram (RFC 1071).
-        self.ip_sum = 0x4500 + (ttl << 8 | proto) + addr_sum
+        # The IPv4 header's words that do not change between datagrams: version/IHL, flags,
+        # TTL/protocol, the addresses; total length and identification are added per datagram
+        # (RFC 1071).
+        self.ip_sum = 0x4500 + self.frag + (ttl << 8 | proto) + addr_sum
         self.pseudo_sum = addr_sum + proto
         # Both headers as they go out, but for the three IPv4 fields that change per datagram
         # (total length, identification, checksum): copied in whole, then those six bytes
@@ -75,7 +88,8 @@ class FlowRoute:
         where the frame now starts."""
         if mac != self._mac:
             _ETH_IPV4.pack_into(
-                self._headers, 0, mac, self.eth_tail, 0x45, 0, 0, 0, 0, self.ttl, self.proto, 0, self.src, self.dst
+                self._headers, 0, mac, self.eth_tail, 0x45, 0, 0, 0, self.frag, self.ttl, self.proto, 0, self.src,
+                self.dst,
             )
             self._mac = mac
         total = ipv4.HEADER_LEN + l4_len

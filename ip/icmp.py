@@ -34,6 +34,27 @@ MAX_QUOTE = 576 - 20 - HEADER_LEN
 """Quote as much of the offending datagram as fits a 576-byte reply (RFC 1812 §4.3.2.3)."""
 
 
+PMTU_FLOOR = 552
+"""The smallest path MTU a Fragmentation Needed message can set (Linux's ``min_pmtu``; RFC 1191
+§3 leaves the floor to the host, RFC 8201 and RFC 5927 §7 warn that forged messages announcing
+tiny MTUs are an attack): an MTU of 68, or 0 from a pre-RFC 1191 router, is raised to this, so a
+forged message cannot shrink segments to nothing."""
+
+
+def next_hop_mtu(view: bytes | bytearray | memoryview, l4: int) -> int:
+    """The Next-Hop MTU of a Destination Unreachable, Fragmentation Needed (RFC 1191 §4: the low
+    16 bits of the header's second word) whose ICMP header is at ``view[l4]``."""
+    return (view[l4 + 6] << 8) | view[l4 + 7]
+
+
+def path_mtu(reported: int, current: int, floor: int = PMTU_FLOOR) -> int:
+    """The path MTU after a validated Fragmentation Needed announcing ``reported`` on a path of
+    ``current``: never larger than ``current`` (RFC 1191 §6.3: an increase is only learnt by
+    probing), never below ``floor`` (a reported 0 — RFC 1191 §5's old routers — or anything
+    under the floor becomes the floor, as Linux's ``__ip_rt_update_pmtu`` does)."""
+    return min(current, max(reported, floor))
+
+
 def may_answer_with_error(quoted: bytes | bytearray | memoryview, link_broadcast: bool) -> bool:
     """RFC 1122 §3.2.2: no error about an ICMP error, a broadcast or multicast, a non-initial
     fragment, or a datagram whose source is not a unicast host. ``quoted`` starts at the IP header;

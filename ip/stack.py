@@ -21,7 +21,7 @@ from typing import Protocol
 from ..drivers.base import Offloads
 from ..drivers.buffers import Packet, PacketPool
 from ..drivers.steering import queue_for
-from . import arp, ethernet, icmp, ipv4, udp
+from . import arp, ethernet, icmp, ipv4, martians, udp
 from .checksum import ones_sum, pseudo_header_sum
 from .flow import FlowRoute
 from .fragments import Reassembler, fragment_ranges
@@ -54,9 +54,12 @@ class Transport(Protocol):
         """A datagram for this protocol: its transport header starts at ``view[l4]``, ends at
         ``end``; ``csum_valid`` means the device vouched for the checksum."""
 
-    def icmp_error(self, itype: int, code: int, local: int, remote: int, view: memoryview, l4: int, end: int) -> None:
+    def icmp_error(
+        self, itype: int, code: int, local: int, remote: int, view: memoryview, l4: int, end: int, mtu: int = 0
+    ) -> None:
         """An ICMP error quoting one of our datagrams, from ``local`` to ``remote``: its
-        transport header at ``view[l4:end]`` (at least 8 bytes of it)."""
+        transport header at ``view[l4:end]`` (at least 8 bytes of it); ``mtu`` is the Next-Hop
+        MTU field (meaningful for Fragmentation Needed, RFC 1191 §4)."""
 
 
 class Interface:
@@ -121,6 +124,10 @@ class IPStack:
         arp_retries: int = 3,
         arp_retry_interval: float = 1.0,
         arp_reachable_time: float = 60.0,
+        arp_max_entries: int = 1024,
+        arp_max_pending: int = 256,
+        arp_queue_total: int = 256,
+        arp_locktime: float = 1.0,
     ) -> None:
         self.pool = pool
         self.timers = timers if timers is not None else TimerWheel(now)
@@ -159,6 +166,10 @@ class IPStack:
             "retries": arp_retries,
             "retry_interval": arp_retry_interval,
             "reachable_time": arp_reachable_time,
+            "max_entries": arp_max_entries,
+            "max_pending": arp_max_pending,
+            "queue_total_limit": arp_queue_total,
+            "locktime": arp_locktime,
         }
 
     # == configuration ========================================================================
@@ -192,6 +203,7 @@ class IPStack:
             on_failure=self._arp_failed,
             on_resolved=lambda ip, mac_, pkts, i=iface: self._arp_resolved(i, ip, mac_, pkts),
             drops=self.drops,
+            stats=self.stats,
             **self._arp_opts,  # type: ignore[arg-type]
         )
         self.interfaces.append(iface)
@@ -278,8 +290,9 @@ class IPStack:
             return
         if a.tpa == iface.addr:
             self.stats["arp_for_us"] += 1
-            if a.spa:
-                iface.arp.learn(a.spa, a.sha, now, create=True)
+            if a.spa:  # RFC 826: only a request for us from our subnet creates an entry
+                iface.arp.learn(a.spa, a.sha, now,
+                                create=a.op == arp.OP_REQUEST and a.spa & iface.netmask == iface.network)
             if a.op == arp.OP_REQUEST:
                 self._send_arp(iface, arp.OP_REPLY, a.sha, a.spa, tha=a.sha)
             return
@@ -312,8 +325,8 @@ class IPStack:
             self.drops["ipv4_not_for_us"] += 1
             return
         src = hdr.src
-        if not ipv4.is_unicast_source(src) or src == iface.broadcast:
-            self.drops["ipv4_bad_source"] += 1
+        if (martian := martians.check(self.interfaces, iface, hdr, buf, off, self.stats)) is not None:
+            self.drops[martian] += 1
             return
         if link_bcast and not dst_bcast:
             # RFC 1122 §3.3.6: a unicast IP datagram in a link-layer broadcast is discarded.
@@ -538,7 +551,7 @@ class IPStack:
             if transport is None:
                 self.stats["icmp_error_other_protocol"] += 1
             else:
-                transport.icmp_error(itype, code, qsrc, qdst, view, ports, end)
+                transport.icmp_error(itype, code, qsrc, qdst, view, ports, end, icmp.next_hop_mtu(view, l4))
             return
         sport, dport = udp.HEADER.unpack_from(view, ports)[:2]
         ep = self.udp.by_port.get(sport)
@@ -851,7 +864,12 @@ class IPStack:
     def counters(self) -> dict[str, object]:
         drops = Counter(self.drops)
         drops.update(self.reassembler.drops)
-        return {"stats": dict(self.stats), "drops": dict(drops)}
+        arp_state = {  # the neighbour tables' bounded state (ip/arp.py), summed over interfaces
+            "entries": sum(len(i.arp.entries) for i in self.interfaces),
+            "resolving": sum(len(i.arp.pending) for i in self.interfaces),
+            "queued": sum(i.arp.queued for i in self.interfaces),
+        }
+        return {"stats": dict(self.stats), "drops": dict(drops), "arp": arp_state}
 
     def close(self) -> None:
         for iface in self.interfaces:

@@ -20,7 +20,7 @@ from ..ip.flow import HEADERS_LEN
 from ..ip.stack import Interface, IPStack
 from . import segment as wire
 from .config import TcpConfig
-from .connection import Connection, Host, State
+from .connection import TS_HEADER, Connection, Host, State
 from .cookies import SynCookies
 from .drop_totals import connection_drops, connection_stats, retire, retire_stats
 from .isn import IsnGenerator
@@ -30,6 +30,7 @@ from .seq import MASK
 from .time_wait import syn_may_reopen
 
 _MSS_OF_MTU: dict[int, int] = {}
+_SYN_ACK = wire.SYN | wire.ACK
 EPHEMERAL_FIRST = 32768
 EPHEMERAL_LAST = 60999
 
@@ -386,10 +387,14 @@ class TcpLayer(Host):
         self.ready_listeners.add(lst)
         return True
 
-    def icmp_error(self, itype: int, code: int, local: int, remote: int, view: memoryview, l4: int, end: int) -> None:
+    def icmp_error(
+        self, itype: int, code: int, local: int, remote: int, view: memoryview, l4: int, end: int, mtu: int = 0
+    ) -> None:
         """RFC 1122 §4.2.3.9 / RFC 5927: hard errors (protocol/port unreachable) abort a
         connection still in SYN-SENT; others are recorded as soft errors. The quoted sequence
         number must lie in SND.UNA..SND.MAX (RFC 5927 §4.1) or the message is ignored.
+        Fragmentation Needed lowers the connection's MSS to the path MTU (RFC 1191 §6.3, floor
+        :data:`~aiostack.ip.icmp.PMTU_FLOOR`: :func:`_path_mtu_changed`).
         ``local``/``remote`` are the quoted datagram's addresses (read by the network layer),
         its TCP header starts at ``view[l4]``."""
         quoted = wire.parse_quoted(view, l4, end)
@@ -408,7 +413,9 @@ class TcpLayer(Host):
             icmp.CODE_PROTOCOL_UNREACHABLE,
             icmp.CODE_PORT_UNREACHABLE,
         )
-        if conn.state == State.SYN_SENT and hard:
+        if itype == icmp.DEST_UNREACHABLE and code == icmp.CODE_FRAG_NEEDED:
+            _path_mtu_changed(self, conn, mtu)
+        elif conn.state == State.SYN_SENT and hard:
             conn.error = errno.ECONNREFUSED
             conn._to_closed()
         elif itype == icmp.DEST_UNREACHABLE:
@@ -491,6 +498,9 @@ class TcpLayer(Host):
         except OSError:
             self.drops["tcp_tx_no_route"] += 1
             return
+        if flags & _SYN_ACK == _SYN_ACK and not iface.arp.may_queue_remakeable(hop, now):
+            self.drops["tcp_synack_unresolved"] += 1  # re-made on the SYN's retry (ip/arp.py)
+            return
         pool = self.ip.pool
         if iface.large_pool is not None and (gso_size or length + 200 > pool.mtu_capacity):
             pool = iface.large_pool
@@ -518,7 +528,7 @@ class TcpLayer(Host):
             csum = ~ones_sum(pkt.view[off : pkt.end], phs) & 0xFFFF
             buf[co] = csum >> 8
             buf[co + 1] = csum & 0xFF
-        self.ip.ip_output(iface, hop, pkt, laddr, raddr, ipv4.PROTO_TCP, 64, 0, 0, 0, now)
+        self.ip.ip_output(iface, hop, pkt, laddr, raddr, ipv4.PROTO_TCP, 64, 0, ipv4.FLAG_DF, 0, now)
         self.stats["segments_out"] += 1
 
     def notify(self, conn: Connection) -> None:
@@ -601,3 +611,25 @@ class TcpLayer(Host):
         for conn in list(self.connections.values()):
             if conn.state != State.TIME_WAIT:
                 conn.abort(now)
+
+
+def _path_mtu_changed(layer: TcpLayer, conn: Connection, reported: int) -> None:
+    """A validated Fragmentation Needed (RFC 1191 §6.3, RFC 5927 §7): the connection's segments
+    shrink to the path MTU, floored (:func:`~aiostack.ip.icmp.path_mtu`) so a forged MTU of 68
+    or 0 leaves 512-byte segments, never less; the flow's :class:`~aiostack.ip.flow.FlowRoute`
+    remembers it (RFC 1191 §5: per destination) for the connections that share it. Lost
+    segments go again at the new size through the ordinary loss recovery."""
+    rt = conn.tx_route
+    current = rt.pmtu if rt is not None else 0
+    if not current:
+        current = layer._mss_for(conn.remote_addr)[0].mtu
+    mtu = icmp.path_mtu(reported, current)
+    if rt is not None:
+        rt.pmtu = mtu
+    mss = mtu - 40 - (TS_HEADER if conn.ts_ok else 0)
+    if mss < conn.snd_mss:
+        conn.snd_mss = mss
+        conn._cc_mss_changed()
+        layer.stats["pmtu_lowered"] += 1
+    else:
+        layer.stats["pmtu_unchanged"] += 1
