@@ -7,7 +7,7 @@ connection closes and adds the live ones when asked, so an attack's segments sho
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 __all__ = ["connection_drops", "connection_stats", "retire", "retire_stats"]
 
@@ -31,10 +31,7 @@ def retire(total: Counter[str], conn: object) -> None:
 
 def connection_drops(connections: Iterable[object], retired: Counter[str]) -> dict[str, int]:
     """Drops of every live connection plus those already retired."""
-    total: Counter[str] = Counter(retired)
-    for conn in connections:
-        retire(total, conn)
-    return dict(total)
+    return _live_plus_retired(connections, retired, retire)
 
 
 def retire_stats(total: Counter[str], conn: object) -> None:
@@ -48,7 +45,13 @@ def retire_stats(total: Counter[str], conn: object) -> None:
 
 def connection_stats(connections: Iterable[object], retired: Counter[str]) -> dict[str, int]:
     """Event counts of every live connection plus those already retired."""
+    return _live_plus_retired(connections, retired, retire_stats)
+
+
+def _live_plus_retired(
+    connections: Iterable[object], retired: Counter[str], fold: Callable[[Counter[str], object], None]
+) -> dict[str, int]:
     total: Counter[str] = Counter(retired)
     for conn in connections:
-        retire_stats(total, conn)
+        fold(total, conn)
     return dict(total)

@@ -40,7 +40,7 @@ from aiostack.drivers.buffers import PacketPool
 from aiostack.ip import ipv4
 from aiostack.ip.stack import IPStack
 from aiostack.tcp.config import TcpConfig
-from aiostack.tcp.connection import Connection, State
+from aiostack.tcp.connection import SYNCHRONIZED, Connection, State
 from aiostack.tcp.layer import Listener, TcpLayer
 
 __all__ = [
@@ -693,15 +693,7 @@ def snd_nxt_in(state: State) -> int:
     return 1
 
 
-SYNCHRONIZED_STATES = [
-    State.ESTABLISHED,
-    State.FIN_WAIT_1,
-    State.FIN_WAIT_2,
-    State.CLOSE_WAIT,
-    State.CLOSING,
-    State.LAST_ACK,
-    State.TIME_WAIT,
-]
+SYNCHRONIZED_STATES = sorted(SYNCHRONIZED)
 """Every state :func:`to_state` reaches after the handshake."""
 
 
