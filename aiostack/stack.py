@@ -133,10 +133,11 @@ class Stack:
     async def start(self) -> None:
         if not self.reactor.ports:
             raise RuntimeError("no interface attached")
-        # Load (and if need be compile) the numba checksum loop now, not on the first long frame:
-        # that costs 0.35-0.6 s once per process, which would stall the first conversation.
-        # Not when every device checksums for us (TAP, AF_PACKET with offloads): then only the
-        # odd long ICMP message needs it, and loading numba costs ~120 MB of RSS.
+        # Pure build: load (and if need be compile) the numba checksum loop now, not on the first
+        # long frame: that costs 0.35-0.6 s once per process, which would stall the first
+        # conversation. Not when every device checksums for us (TAP, AF_PACKET with offloads):
+        # then only the odd long ICMP message needs it, and loading numba costs ~120 MB of RSS.
+        # (The compiled build's checksum is C at every length: warm_up() does nothing there.)
         if any(not (d.offloads.rx_csum and d.offloads.tx_csum) for d in self.drivers):
             warm_up_checksum()
         tune_allocator()
