@@ -3,7 +3,7 @@
 cdef class _Entry:
     cdef public double expires
     cdef public object mac
-    cdef public bint refreshing
+    cdef public double probe_at
     cdef public double updated
 
 

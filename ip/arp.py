@@ -7,7 +7,9 @@ callback, failures through ``on_failure``.
 Behaviour:
 
 - a resolved entry lives ``reachable_time`` seconds; in its last ``refresh_time`` seconds a lookup
-  sends one unicast request to refresh it, so an active flow never stalls on expiry;
+  sends a unicast request to refresh it, again every ``retry_interval`` until a reply comes (RFC
+  1122 §2.3.2.1: the unicast poll is retransmitted; one lost request, e.g. while the transmit pool
+  is empty, must not let an active flow's entry expire into a broadcast re-resolution);
 - an unresolved address queues up to ``queue_limit`` packets while ``retries`` broadcast requests
   go out ``retry_interval`` apart (RFC 1122 §2.3.2.2 asks to queue at least one); when all go
   unanswered the queued packets are dropped and counted (``arp_unresolved``) and ``on_failure``
@@ -103,12 +105,12 @@ def parse_packet(buf: bytes | bytearray | memoryview, offset: int, end: int) -> 
 
 
 class _Entry:
-    __slots__ = ("expires", "mac", "refreshing", "updated")
+    __slots__ = ("expires", "mac", "probe_at", "updated")
 
     def __init__(self, mac: bytes, expires: float, updated: float = 0.0) -> None:
         self.mac = mac
         self.expires = expires
-        self.refreshing = False
+        self.probe_at = 0.0  # when a lookup may send the next refresh request
         self.updated = updated
 
 
@@ -176,8 +178,8 @@ class ArpCache:
         if now >= entry.expires:
             del self.entries[ip]
             return None
-        if not entry.refreshing and now >= entry.expires - self.refresh_time:
-            entry.refreshing = True
+        if now >= entry.probe_at and now >= entry.expires - self.refresh_time:
+            entry.probe_at = now + self.retry_interval
             self._send_request(ip, entry.mac)
         return entry.mac
 
@@ -270,7 +272,7 @@ class ArpCache:
                 entry.mac = mac
             entry.updated = now
             entry.expires = now + self.reachable_time
-            entry.refreshing = False
+            entry.probe_at = 0.0
         pending = self.pending.pop(ip, None)
         if pending is not None:
             if pending.timer is not None:
