@@ -16,12 +16,14 @@ cdef class ReceiveBuffer:
     cdef public long long _ooo_bytes
     cdef public object _stamps
     cdef public object _starts
+    cdef public TcpMemory mem
     cdef public unsigned int _base
     cdef public unsigned int _rcv_nxt
     cdef public int capacity
     cdef public bint fin_received
-    cdef public long long max_ooo_bytes
+    # 32-bit: with the ints above, no padding, and the object fits pymalloc's 160-byte class
+    # (a million idle connections each hold one)
+    cdef public int max_ooo_bytes
     cdef public int max_ooo_segments
-    cdef public TcpMemory mem
 
     cpdef _sync(self)

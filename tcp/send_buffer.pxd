@@ -6,9 +6,11 @@ from aiostack.tcp.memory cimport TcpMemory
 
 cdef class SendBuffer:
     cdef public object _buf
-    cdef public long long _head
-    cdef public long long capacity
     cdef public TcpMemory mem
+    # 32-bit (a send buffer stays under 2 GiB): the object then fits pymalloc's 64-byte class,
+    # and a million idle connections each hold one
+    cdef public int _head
+    cdef public int capacity
 
     @cython.locals(start=cython.longlong, end=cython.longlong, count=cython.longlong)
     cpdef long long copy_into(self, bytearray dest, long long dest_off, long long offset, long long n) except -1
