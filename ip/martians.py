@@ -34,6 +34,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from .ipv4 import is_unicast_source
+
 if TYPE_CHECKING:
     from .ipv4 import IPv4Header
     from .stack import Interface
@@ -56,8 +58,7 @@ def check(
     """The drop reason for the datagram whose header ``hdr`` starts at ``buf[off]``, received
     on ``iface``; None when it may be delivered (``stats`` counts what is noted but delivered)."""
     src = hdr.src
-    first = src >> 24
-    if first == 0 or first == 127 or first >= 224 or src == iface.broadcast:
+    if not is_unicast_source(src) or src == iface.broadcast:
         return "ipv4_bad_source"
     for i in interfaces:
         if src == i.addr:
