@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import random
+import socket
 from collections.abc import Callable
+from typing import Any
 
 from aiostack.drivers.fault import FaultProfile, FaultWrapper
 from aiostack.drivers.memory import MemoryLink
@@ -48,3 +51,42 @@ async def until(predicate: Callable[[], bool], what: str, limit: float = 5.0) ->
         while not predicate():
             await asyncio.sleep(0.001)
     assert predicate(), what
+
+
+CHUNK = 1 << 18
+
+
+def chunks(seed: int, total: int):  # type: ignore[no-untyped-def]
+    """``total`` bytes of a seeded pattern in CHUNK pieces, no two equal (a misplaced piece
+    changes the hash), without holding them all."""
+    base = random.Random(seed).randbytes(CHUNK)
+    sent = 0
+    i = 0
+    while sent < total:
+        n = min(CHUNK, total - sent)
+        k = (i * 7919) % CHUNK
+        yield (base[k:] + base[:k])[:n]
+        sent += n
+        i += 1
+
+
+async def pump(sock: Any, seed: int, total: int) -> str:
+    """Send ``chunks(seed, total)`` and shut the sending side; the SHA-256 of what was sent."""
+    h = hashlib.sha256()
+    for piece in chunks(seed, total):
+        h.update(piece)
+        await sock.sendall(piece)
+    sock.shutdown(socket.SHUT_WR)
+    return h.hexdigest()
+
+
+async def drain(sock: Any) -> tuple[int, str]:
+    """Read to end of stream: bytes received and their SHA-256."""
+    h = hashlib.sha256()
+    n = 0
+    while True:
+        data = await sock.recv(1 << 17)
+        if not data:
+            return n, h.hexdigest()
+        h.update(data)
+        n += len(data)

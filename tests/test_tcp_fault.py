@@ -5,55 +5,14 @@ SHA-256, and the close completes on both ends."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import random
 import socket
 
 from aiostack.drivers.fault import FaultProfile
 from aiostack.tcp.connection import State
-from memnet import SERVER, pair
+from memnet import SERVER, drain, pair, pump
 
 MB = 1_000_000
 TOTAL = 200 * MB
-CHUNK = 1 << 18
-
-
-def chunks(seed: int, total: int):  # type: ignore[no-untyped-def]
-    """``total`` bytes of a seeded pattern, in chunks, without holding them all."""
-    rng = random.Random(seed)
-    base = rng.randbytes(CHUNK)
-    sent = 0
-    i = 0
-    while sent < total:
-        n = min(CHUNK, total - sent)
-        # Rotate the base chunk so no two chunks are equal (a misplaced chunk changes the hash).
-        k = (i * 7919) % CHUNK
-        piece = (base[k:] + base[:k])[:n]
-        yield piece
-        sent += n
-        i += 1
-
-
-async def pump(sock, seed: int) -> str:  # type: ignore[no-untyped-def]
-    h = hashlib.sha256()
-    for piece in chunks(seed, TOTAL):
-        h.update(piece)
-        await sock.sendall(piece)
-    sock.shutdown(socket.SHUT_WR)
-    return h.hexdigest()
-
-
-async def drain(sock) -> tuple[int, str]:  # type: ignore[no-untyped-def]
-    h = hashlib.sha256()
-    n = 0
-    while True:
-        data = await sock.recv(1 << 17)
-        if not data:
-            return n, h.hexdigest()
-        h.update(data)
-        n += len(data)
-
-
 async def test_200mb_each_way_through_faults() -> None:
     fault = FaultProfile(loss=0.05, reorder=0.02, duplicate=0.01, corrupt=0.001)
     client, server = pair(fault=fault, seed=11)
@@ -66,7 +25,7 @@ async def test_200mb_each_way_through_faults() -> None:
         ssock, _ = await asyncio.wait_for(lsock.accept(), 60)
         await asyncio.wait_for(connect, 60)
         results = await asyncio.wait_for(
-            asyncio.gather(pump(csock, 1), drain(ssock), pump(ssock, 2), drain(csock)), 600
+            asyncio.gather(pump(csock, 1, TOTAL), drain(ssock), pump(ssock, 2, TOTAL), drain(csock)), 600
         )
         sent_up, (got_up, hash_up), sent_down, (got_down, hash_down) = results
         assert got_up == got_down == TOTAL

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
-import random
 import socket
 import sys
 import time
@@ -25,45 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aiostack.drivers.fault import FaultProfile
 from aiostack.tcp.connection import State
-from memnet import SERVER, pair
+from memnet import SERVER, drain, pair, pump
 
-CHUNK = 1 << 18
 FAULTS = FaultProfile(loss=0.02, reorder=0.02, duplicate=0.01, corrupt=0.001)
 """Per frame, each direction: 2% lost, 2% reordered, 1% duplicated, 0.1% with a flipped bit."""
-
-
-def chunks(seed: int, total: int):  # type: ignore[no-untyped-def]
-    """``total`` bytes of a seeded pattern in CHUNK pieces, no two equal (a misplaced piece
-    changes the hash), without holding them all."""
-    base = random.Random(seed).randbytes(CHUNK)
-    sent = 0
-    i = 0
-    while sent < total:
-        n = min(CHUNK, total - sent)
-        k = (i * 7919) % CHUNK
-        yield (base[k:] + base[:k])[:n]
-        sent += n
-        i += 1
-
-
-async def _pump(sock: Any, seed: int, total: int) -> str:
-    h = hashlib.sha256()
-    for piece in chunks(seed, total):
-        h.update(piece)
-        await sock.sendall(piece)
-    sock.shutdown(socket.SHUT_WR)
-    return h.hexdigest()
-
-
-async def _drain(sock: Any) -> tuple[int, str]:
-    h = hashlib.sha256()
-    n = 0
-    while True:
-        data = await sock.recv(1 << 17)
-        if not data:
-            return n, h.hexdigest()
-        h.update(data)
-        n += len(data)
 
 
 async def transfer(total: int, fault: FaultProfile = FAULTS, seed: int = 11, limit: float = 7200) -> dict[str, Any]:
@@ -80,7 +43,7 @@ async def transfer(total: int, fault: FaultProfile = FAULTS, seed: int = 11, lim
         await asyncio.wait_for(connect, 60)
         start = time.perf_counter()
         results = await asyncio.wait_for(
-            asyncio.gather(_pump(csock, 1, total), _drain(ssock), _pump(ssock, 2, total), _drain(csock)), limit
+            asyncio.gather(pump(csock, 1, total), drain(ssock), pump(ssock, 2, total), drain(csock)), limit
         )
         elapsed = time.perf_counter() - start
         sent_up, (got_up, hash_up), sent_down, (got_down, hash_down) = results
