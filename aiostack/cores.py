@@ -279,6 +279,7 @@ def run_per_core(
     ``device`` is given, or the kernel's stack is asked for), fork ``target`` once per core under a
     :class:`Supervisor` with the parent's control socket, until SIGINT/SIGTERM; the exit status."""
     n = options.cores
+    host_secret()  # drawn before the reactors fork: they and their successors inherit it
     if options.stack == "kernel":
         return Supervisor(n, lambda k: target(k, None, channels[k])).run()
     with contextlib.ExitStack() as cleanup:
@@ -294,6 +295,21 @@ def run_per_core(
         if sup.control is not None:
             cleanup.callback(sup.control.close)
         return sup.run()
+
+
+_host_secret: bytes | None = None
+
+
+def host_secret() -> bytes:
+    """The TCP secret of this host's reactors (RFC 6528 §3 "secretkey"), drawn once per run by
+    the parent, as Linux keeps one per host: ISNs and timestamp offsets then increase across
+    the reactors and across a restarted reactor, so a peer holding one of its connections in
+    TIME-WAIT accepts the successor's SYN for the same ports (RFC 6191 §2) instead of stalling
+    it for 2·MSL."""
+    global _host_secret
+    if _host_secret is None:
+        _host_secret = os.urandom(32)
+    return _host_secret
 
 
 def make_channels(n: int) -> contextlib.AbstractContextManager[dict[int, dict[int, Any]]]:
@@ -386,7 +402,7 @@ def build_reactor_stack(
     driver = with_filter(driver, options)
     for ch in channels.values():  # a restarted reactor: resume the rings, fail calls lost with the dead one
         ch.resync()
-    stack = Stack(pool=driver.pool, batch=options.batch, busy_poll=options.busy_poll_us / 1e6)
+    stack = Stack(pool=driver.pool, batch=options.batch, busy_poll=options.busy_poll_us / 1e6, secret=host_secret())
     stack.attach(driver, options.addr, name=options.iface if options.driver != "memory" else driver.name)
     if options.gateway:
         stack.set_gateway(str(options.gateway))

@@ -71,12 +71,13 @@ class Stack:
         clock: Callable[[], float] = time.monotonic,
         tcp: bool = True,
         tcp_config: TcpConfig | None = None,
+        secret: bytes | None = None,
         **ip_options: Any,
     ) -> None:
         self.pool = pool if pool is not None else PacketPool()
         self.clock = clock
         self.ip = IPStack(self.pool, clock(), seed=seed, **ip_options)
-        self.tcp: TcpLayer | None = TcpLayer(self.ip, config=tcp_config) if tcp else None
+        self.tcp: TcpLayer | None = TcpLayer(self.ip, config=tcp_config, secret=secret) if tcp else None
         self.reactor = Reactor(self.ip, [], batch=batch, busy_poll=busy_poll, clock=clock)
         self.reactor.tcp = self.tcp
         if self.tcp is not None:

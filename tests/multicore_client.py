@@ -48,10 +48,13 @@ def main() -> int:
             sock.close()
         await asyncio.sleep(0.3)
         tcp = ctx.network.counters()["tcp"]
-        print(json.dumps({"core": ctx.core, "pid": os.getpid(), "ok": ok, "drops": tcp["drops"],
-                          "resets_sent": tcp["stats"].get("resets_sent", 0),
-                          "active_opens": tcp["stats"].get("active_opens", 0), "pings": pings,
-                          "datagrams": datagrams, "handed_over": stack.ip.stats["icmp_handed_over"]}), flush=True)
+        report = {"core": ctx.core, "pid": os.getpid(), "ok": ok, "drops": tcp["drops"],
+                  "resets_sent": tcp["stats"].get("resets_sent", 0),
+                  "active_opens": tcp["stats"].get("active_opens", 0), "pings": pings,
+                  "datagrams": datagrams, "handed_over": stack.ip.stats["icmp_handed_over"]}
+        # one write(2) of the whole line: both reactors share the pipe, and a line under PIPE_BUF
+        # written at once is never interleaved with the other's (print() may write it in pieces)
+        os.write(sys.stdout.fileno(), (json.dumps(report) + "\n").encode())
         await asyncio.sleep(3600)  # the test stops the run (SIGINT to the parent) once all reported
 
     return run_reactors(options, app)
