@@ -15,6 +15,7 @@ import errno
 from collections import Counter
 from dataclasses import dataclass
 
+from ..counts import Counts
 from .buffers import Packet, PacketPool
 
 IFNAMSIZ = 16
@@ -66,7 +67,7 @@ class QueueCounters:
         self.rx_bytes = 0
         self.tx_packets = 0
         self.tx_bytes = 0
-        self.drops: Counter[str] = Counter()
+        self.drops: Counter[str] = Counts()
 
     def drop(self, reason: str, n: int = 1) -> None:
         self.drops[reason] += n

@@ -58,6 +58,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ..counts import Counts
 from .ethernet import BROADCAST, ZERO_MAC, is_multicast
 
 if TYPE_CHECKING:
@@ -149,8 +150,8 @@ class ArpCache:
         self._send_request = send_request
         self._on_failure = on_failure
         self._on_resolved = on_resolved
-        self.drops: Counter[str] = drops if drops is not None else Counter()
-        self.stats: Counter[str] = stats if stats is not None else Counter()
+        self.drops: Counter[str] = drops if drops is not None else Counts()
+        self.stats: Counter[str] = stats if stats is not None else Counts()
         self.reachable_time = reachable_time
         self.refresh_time = refresh_time
         self.retry_interval = retry_interval

@@ -41,6 +41,8 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import Counter, OrderedDict
 
+from ..counts import Counts
+
 __all__ = ["FRAGMENT_OVERHEAD", "MAX_PAYLOAD", "Reassembler", "fragment_ranges"]
 
 MAX_PAYLOAD = 65535 - 20
@@ -98,7 +100,7 @@ class Reassembler:
         self.max_bytes = max_bytes
         self.max_datagrams = max_datagrams
         self.memory = 0
-        self.drops: Counter[str] = Counter()
+        self.drops: Counter[str] = Counts()
         # OrderedDict, not dict: popping the front of a plain dict repeatedly is O(n) per pop
         # (iteration skips the deleted entries left at the front until the next resize).
         self._datagrams: OrderedDict[_Key, _Datagram] = OrderedDict()

@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
+from ..counts import Counts
 from ..drivers.base import Offloads
 from ..drivers.buffers import Packet, PacketPool
 from ..drivers.steering import queue_for
@@ -137,8 +138,8 @@ class IPStack:
         self.udp = udp.UdpPortTable(self.rng)
         self.reassembler = Reassembler(timeout=reassembly_timeout, max_bytes=reassembly_max_bytes)
         self.icmp_limiter = icmp.RateLimiter(icmp_rate, icmp_burst)
-        self.drops: Counter[str] = Counter()
-        self.stats: Counter[str] = Counter()
+        self.drops: Counter[str] = Counts()
+        self.stats: Counter[str] = Counts()
         self.ready: set[udp.UdpEndpoint] = set()
         self.arp_events: list[tuple[int, bool]] = []
         self.transports: dict[int, Transport] = {}

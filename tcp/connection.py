@@ -22,6 +22,7 @@ import errno
 from collections import Counter
 from typing import TYPE_CHECKING
 
+from ..counts import Counts
 from . import segment as wire
 from .config import TcpConfig
 from .congestion import create as create_congestion
@@ -111,7 +112,7 @@ class Host:
     __slots__ = ("stats",)
 
     def __init__(self) -> None:
-        self.stats: Counter[str] = Counter()
+        self.stats: Counter[str] = Counts()
         """The layer's counters: a connection adds the events worth seeing across connections
         (retransmitted segments, tail loss probes) besides its own ``stats``."""
 
@@ -357,7 +358,7 @@ class Connection:
         """Events of this connection worth counting (retransmissions, probes, cuts …)."""
         stats = self._stats
         if stats is None:
-            stats = self._stats = Counter()
+            stats = self._stats = Counts()
         return stats
 
     @property
@@ -365,7 +366,7 @@ class Connection:
         """Segments this connection discarded, by reason."""
         drops = self._drops
         if drops is None:
-            drops = self._drops = Counter()
+            drops = self._drops = Counts()
         return drops
 
     def _cc_mss_changed(self) -> None:

@@ -12,6 +12,7 @@ import errno
 import os
 from collections import Counter, deque
 
+from ..counts import Counts
 from ..drivers.buffers import Packet
 from ..drivers.vnet import VIRTIO_NET_HDR_GSO_TCPV4 as GSO_TCPV4
 from ..ip import icmp, ipv4
@@ -93,12 +94,12 @@ class TcpLayer(Host):
         self.acks_owed: list[Connection] = []
         self.acks_soon: list[Connection] = []
         self.ready_listeners: set[Listener] = set()
-        self.drops: Counter[str] = Counter()
+        self.drops: Counter[str] = Counts()
         self.memory = TcpMemory.from_config(self.config)
         """Per-reactor buffer bounds (tcp/memory.py); every connection's buffers charge it."""
-        self.retired_drops: Counter[str] = Counter()
+        self.retired_drops: Counter[str] = Counts()
         """Drops counted by connections that are gone (tcp/drop_totals.py)."""
-        self.retired_stats: Counter[str] = Counter()
+        self.retired_stats: Counter[str] = Counts()
         """Events counted by connections that are gone (tcp/drop_totals.py)."""
         self._rng = ip.rng
         ip.transports[ipv4.PROTO_TCP] = self

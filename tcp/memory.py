@@ -33,6 +33,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from ..counts import Counts
+
 __all__ = ["TcpMemory"]
 
 
@@ -68,7 +70,7 @@ class TcpMemory:
         self.snd_used = 0
         self.rcv_used = 0
         self.ooo_used = 0
-        self.stats: Counter[str] = Counter()
+        self.stats: Counter[str] = Counts()
 
     @classmethod
     def from_config(cls, config: object) -> TcpMemory:

@@ -81,6 +81,7 @@ from operator import attrgetter
 
 __all__ = ["DUPTHRESH", "PTO_MIN", "REO_WND_PERSIST", "WCDELACKT", "Rack", "Sent", "pto"]
 
+from ..counts import Counts
 from .seq import HALF, MASK, seq_sub
 
 DUPTHRESH = 3
@@ -203,7 +204,7 @@ class Rack:
         """Counts by event (made on first use)."""
         stats = self._stats
         if stats is None:
-            stats = self._stats = Counter()
+            stats = self._stats = Counts()
         return stats
 
     def _make_queues(self) -> list[Sent]:

@@ -70,6 +70,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections import Counter
 
+from ..counts import Counts
 from .seq import MASK, seq_sub
 
 __all__ = ["ReceiveBuffer"]
@@ -156,7 +157,7 @@ class ReceiveBuffer:
         """Trimmed and refused data by reason (made on first use)."""
         drops = self._drops
         if drops is None:
-            drops = self._drops = Counter()
+            drops = self._drops = Counts()
         return drops
 
     @property

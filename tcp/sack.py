@@ -51,6 +51,7 @@ from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Iterable
 
+from ..counts import Counts
 from .seq import HALF, MASK, seq_sub
 
 __all__ = ["DUPTHRESH", "Scoreboard"]
@@ -93,7 +94,7 @@ class Scoreboard:
         """Counts by event (made on first use: most scoreboards never count anything)."""
         stats = self._stats
         if stats is None:
-            stats = self._stats = Counter()
+            stats = self._stats = Counts()
         return stats
 
     @property
@@ -101,7 +102,7 @@ class Scoreboard:
         """Refused SACK blocks by reason (made on first use)."""
         drops = self._drops
         if drops is None:
-            drops = self._drops = Counter()
+            drops = self._drops = Counts()
         return drops
 
     # -- recording -------------------------------------------------------------------------------
