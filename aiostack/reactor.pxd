@@ -1,8 +1,15 @@
 # C types of the reactor for the compiled build (Cython, pure-Python mode).
 
+cimport cython
+
+from aiostack.drivers.buffers cimport Packet
+from aiostack.ip.stack cimport Interface, IPStack
+from aiostack.tcp.layer cimport TcpLayer
+
+
 cdef class Port:
     cdef public object driver
-    cdef public object iface
+    cdef public Interface iface
     cdef public object queues
     cdef public long long tx_queue
 
@@ -23,9 +30,19 @@ cdef class Reactor:
     cdef public double busy_poll
     cdef public object clock
     cdef public long long internal_errors
-    cdef public object ip
+    cdef public IPStack ip
     cdef public long long iterations
     cdef public object loop
     cdef public list ports
     cdef public long long sleeps
-    cdef public object tcp
+    cdef public TcpLayer tcp
+
+    cpdef kick(self)
+    @cython.locals(ip=IPStack, tcp=TcpLayer, port=Port, iface=Interface, pkt=Packet, got=cython.longlong,
+                   sent=cython.longlong, batch=cython.longlong, drained=cython.bint, now=cython.double)
+    cpdef long long run_once(self) except? -1
+    @cython.locals(ip=IPStack, tcp=TcpLayer)
+    cpdef _wake(self)
+    cpdef _wake_one(self, dict waiters, object obj)
+    @cython.locals(port=Port, sent=cython.longlong)
+    cpdef long long _flush(self) except? -1

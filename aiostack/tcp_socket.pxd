@@ -18,3 +18,7 @@ cdef class TcpSocket:
     cdef public bint _reuseport
     cdef public object _stack
     cdef public object _tcp
+
+    cpdef _check_open(self)
+    cpdef double _now(self) except? -1
+    cpdef Connection _connected(self)

@@ -4,7 +4,7 @@ the fields ``__slots__`` lists in ``connection.py``, typed."""
 cimport cython
 from aiostack.tcp.segment cimport Segment
 from aiostack.ip.flow cimport FlowRoute
-from aiostack.ip.timers cimport TimerWheel
+from aiostack.ip.timers cimport Timer, TimerWheel
 from aiostack.tcp.rack cimport Rack, pto
 from aiostack.tcp.receive_buffer cimport ReceiveBuffer
 from aiostack.tcp.rtt cimport RttEstimator
@@ -32,10 +32,7 @@ cdef class Connection:
     cdef object __weakref__
     # objects, and values that may be None
     cdef public object _cc
-    cdef public object _delack_timer
     cdef public object _drops
-    cdef public object _idle_timer
-    cdef public object _rtx_timer
     cdef public object _scoreboard
     cdef public object _stats
     cdef public object config
@@ -51,6 +48,9 @@ cdef class Connection:
     cdef public SendBuffer sndbuf
     cdef public Rack _rack
     cdef public TimerWheel timers
+    cdef public Timer _delack_timer
+    cdef public Timer _idle_timer
+    cdef public Timer _rtx_timer
     cdef public RttEstimator rtt
     cdef public ReceiveBuffer rcvbuf
     # times (seconds, as the host's clock gives them)

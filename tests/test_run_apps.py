@@ -158,7 +158,7 @@ def test_udp_datagram_endpoint_roundtrips_with_kernel(netns: NetNS) -> None:
 
 
 def test_two_reactors_share_the_aiohttp_app(netns: NetNS, tmp_path: Path) -> None:
-    """``--cores 2``: wrk's requests spread over both reactors. An aiohttp app exports no counter
+    """``--cores 2``: wrk's connections spread over both reactors, and both serve. An aiohttp app exports no counter
     of its own, so they are counted from the stack side: the TCP segments each reactor received.
     wrk keeps each connection busy with one small request at a time — one segment per request,
     its ACK of the previous response riding on it — so segments per reactor are requests per
@@ -183,7 +183,9 @@ def test_two_reactors_share_the_aiohttp_app(netns: NetNS, tmp_path: Path) -> Non
     accepted = {k: c["app"]["loop"]["accepted"] for k, c in by_core.items()}
     print("segments in per reactor:", received, "accepted:", accepted)
     assert set(received) == {0, 1} and total > 0, received
+    # The flows spread by the steering hash (50 connections: each reactor gets at least a fifth,
+    # but for a chance of ~1e-5); the segments each serves depend on how the machine shares its
+    # CPUs between the reactors and wrk, so they only have to be there.
     for k, n in received.items():
-        assert n / total >= 0.30, (received, {k: c["app"]["loop"] for k, c in by_core.items()})
-    assert all(c["app"]["loop"]["accepted"] > 0 for c in by_core.values()), by_core
+        assert n > 0 and accepted[k] >= 0.2 * sum(accepted.values()), (received, accepted)
     finish(proc)
