@@ -5,6 +5,7 @@ cimport cython
 from aiostack.tcp.segment cimport Segment
 from aiostack.ip.flow cimport FlowRoute
 from aiostack.ip.timers cimport Timer, TimerWheel
+from aiostack.tcp.congestion.base cimport CongestionControl
 from aiostack.tcp.rack cimport Rack, pto
 from aiostack.tcp.receive_buffer cimport ReceiveBuffer
 from aiostack.tcp.rtt cimport RttEstimator
@@ -31,7 +32,6 @@ cdef class Host:
 cdef class Connection:
     cdef object __weakref__
     # objects, and values that may be None
-    cdef public object _cc
     cdef public object _drops
     cdef public object _scoreboard
     cdef public object _stats
@@ -46,6 +46,7 @@ cdef class Connection:
     cdef public FlowRoute tx_route
     cdef public object user
     cdef public SendBuffer sndbuf
+    cdef public CongestionControl _cc
     cdef public Rack _rack
     cdef public TimerWheel timers
     cdef public Timer _delack_timer
@@ -127,6 +128,8 @@ cdef class Connection:
 
     # the established path: C calls between these (the rest stay Python methods), with typed
     # locals where they do sequence and window arithmetic
+    cpdef CongestionControl _congestion(self)
+    cpdef Rack _loss_detection(self)
     cpdef long long _ts_now(self, double now)
     cpdef long long _flight(self)
     cpdef long long _data_end(self)

@@ -36,7 +36,7 @@ from .seq import seq_ge, seq_gt, seq_le, seq_lt
 
 if TYPE_CHECKING:
     from ..ip.timers import Timer, TimerWheel
-    from .congestion import CongestionControl
+    from .congestion.base import CongestionControl
     from .segment import Segment
 
 FIN = wire.FIN
@@ -329,6 +329,11 @@ class Connection:
         """The congestion controller, started from the current SMSS and the connection's
         creation time: the state an eagerly made one would be in (its ``set_mss`` calls rescale
         the initial window exactly; no other hook runs before the first use)."""
+        return self._congestion()
+
+    def _congestion(self) -> CongestionControl:
+        """:attr:`cc`, as the established path reads it (a C call in the compiled build, where
+        a property is a lookup by name)."""
         cc = self._cc
         if cc is None:
             cfg = self.config
@@ -348,6 +353,10 @@ class Connection:
     @property
     def rack(self) -> Rack:
         """RACK-TLP (RFC 8985): transmit records and loss detection; used when SACK is on."""
+        return self._loss_detection()
+
+    def _loss_detection(self) -> Rack:
+        """:attr:`rack`, as the established path reads it (see :meth:`_congestion`)."""
         rack = self._rack
         if rack is None:
             rack = self._rack = Rack()
@@ -423,11 +432,11 @@ class Connection:
     def _options(self, now: float) -> bytes:
         if self.ts_ok:
             rb = self.rcvbuf
-            if self.sack_ok and rb is not None and rb.has_ooo:
+            if self.sack_ok and rb is not None and rb.holds_ooo():
                 blocks = tuple(rb.sack_blocks(3))
                 return wire.encode_options(timestamps=(self._ts_now(now), self.ts_recent), sack_blocks=blocks)
             return wire.timestamp_option((int(now * 1000) + self.ts_offset) & MASK, self.ts_recent)
-        if self.sack_ok and self.rcvbuf is not None and self.rcvbuf.has_ooo:
+        if self.sack_ok and self.rcvbuf is not None and self.rcvbuf.holds_ooo():
             return wire.encode_options(sack_blocks=tuple(self.rcvbuf.sack_blocks(4)))
         return b""
 
@@ -465,7 +474,7 @@ class Connection:
         if rb is None:
             return min(self.config.rcvbuf, 0xFFFF)
         rcv_nxt = rb.rcv_nxt
-        available = rb.window
+        available = rb.free_window()
         new_edge = (rcv_nxt + available) & MASK
         old_edge = self.rcv_adv
         threshold = min(self.config.rcvbuf // 2, self.local_mss)
@@ -536,7 +545,7 @@ class Connection:
         data segments carry those blocks, and a full SMSS of payload would make the frame
         larger than the MTU."""
         rb = self.rcvbuf
-        if rb is None or not self.sack_ok or not rb.has_ooo:
+        if rb is None or not self.sack_ok or not rb.holds_ooo():
             return self.snd_mss
         blocks = len(rb.sack_blocks(3 if self.ts_ok else 4))
         if not blocks:
@@ -549,7 +558,7 @@ class Connection:
         (the FIN then waits) should a caller have offered more. ``arm=False`` leaves the
         retransmission timer to the caller (a burst arms it once, after its last segment)."""
         rb = self.rcvbuf
-        if length > self.snd_mss or (rb is not None and rb.has_ooo and self.sack_ok):
+        if length > self.snd_mss or (rb is not None and rb.holds_ooo() and self.sack_ok):
             cur = self._cur_mss()
             if cur == self.snd_mss and self.gso_max > cur:
                 cur = self.gso_max // cur * cur  # TSO: the device cuts it into snd_mss pieces
@@ -562,7 +571,7 @@ class Connection:
         self._emit(seq, flags, now, offset, length)
         end = (seq + length + (1 if fin else 0)) & MASK
         if self.sack_ok:
-            self.rack.on_transmit(seq, end, now)
+            self._loss_detection().on_transmit(seq, end, now)
         if seq_gt(end, self.snd_max):
             self.snd_max = end
             if self.rtt_seq is None and not self.ts_ok:
@@ -603,8 +612,8 @@ class Connection:
         During SACK recovery (fast or after an RTO) "in flight" is RFC 6675's pipe, counted with
         RACK's lost marks (:attr:`.rack.Rack.pipe`)."""
         if self.sack_ok and (self.in_recovery or self.rto_recovery):
-            return max(0, min(self.snd_wnd, self.cc.cwnd) - self.rack.pipe)
-        cwnd = self.cc.cwnd + self.recovery_inflation
+            return max(0, min(self.snd_wnd, self._congestion().cwnd) - self._loss_detection().pipe)
+        cwnd = self._congestion().cwnd + self.recovery_inflation
         return max(0, min(self.snd_wnd, cwnd) - self._flight())
 
     def _output_data(self, now: float) -> bool:
@@ -682,7 +691,7 @@ class Connection:
         Each retransmission is at most one SMSS."""
         sent = False
         mss = self._cur_mss()
-        rack = self.rack
+        rack = self._loss_detection()
         board = self.scoreboard
         # At most cwnd/SMSS segments per call, as Linux's packet-counted pipe: a receiver that
         # SACKs 1-byte pieces leaves 1-byte holes, and a byte-counted pipe would let hundreds
@@ -769,7 +778,7 @@ class Connection:
         whose SACK lets RACK mark everything sent before it lost; the RTO stays the last resort.
         """
         rtt = self.rtt
-        rto = rtt.rto
+        rto = rtt.timeout()
         deadline = now + rto
         is_pto = False
         if (
@@ -835,7 +844,7 @@ class Connection:
     def _rack_detect(self, now: float) -> None:
         """Run RACK's loss detection; start recovery if it found a loss, arm its timer if a
         segment is not yet due."""
-        rack = self.rack
+        rack = self._loss_detection()
         lost, timeout = rack.detect_loss(now, self.in_recovery or self.rto_recovery, self.rtt.srtt)
         if lost:
             self.stats["rack_lost_segments"] += lost
@@ -852,17 +861,17 @@ class Connection:
         remember the RecoveryPoint and fast-retransmit the first lost segment at once."""
         self.in_recovery = True
         self.recover = self.snd_max
-        self.cc.on_loss(now, self._flight())
+        self._congestion().on_loss(now, self._flight())
         self.stats["fast_retransmits"] += 1
         self.high_rxt = self.snd_una
         self.rescue_rxt = None
         self.tlp_end = None  # this recovery's reduction covers whatever a probe revealed
         if self.sack_ok:
-            lost = self.rack.next_lost()
+            lost = self._loss_detection().next_lost()
             if lost is None:
                 length = min(self._cur_mss(), (self._data_end() - self.snd_una) & MASK)
                 lost = (self.snd_una, (self.snd_una + max(length, 1)) & MASK)
-                self.rack.mark_lost(*lost)
+                self._loss_detection().mark_lost(*lost)
             self._retransmit(lost[0], lost[1], now)
             return
         length = min(self._cur_mss(), (self._data_end() - self.snd_una) & MASK)
@@ -895,7 +904,7 @@ class Connection:
             self.tlp_end = (self.snd_nxt + length + (1 if fin else 0)) & MASK
             self.snd_nxt = self._send_segment(self.snd_nxt, length, now, fin=fin)
         else:
-            last = self.rack.last()
+            last = self._loss_detection().last()
             if last is None:
                 self._rtx_is_pto = False
                 self._retransmission_timeout(now)
@@ -925,8 +934,8 @@ class Connection:
             self.tlp_end = None
             self.stats["tlp_recoveries"] += 1
             if not (self.in_recovery or self.rto_recovery or self.tlp_in_recovery):
-                self.cc.on_loss(now, self._flight())
-                self.cc.on_recovery_exit(now)
+                self._congestion().on_loss(now, self._flight())
+                self._congestion().on_recovery_exit(now)
         elif ack == self.snd_una and not seg.sack_blocks and not seg.payload:
             self.tlp_end = None  # a plain duplicate ACK: both copies arrived
 
@@ -960,7 +969,7 @@ class Connection:
         if self.snd_una == self.snd_max:
             self._stop_rtx()
             return
-        self.cc.on_rto(now, self._flight())
+        self._congestion().on_rto(now, self._flight())
         self.in_recovery = False
         self.recovery_inflation = 0
         self.dupacks = 0
@@ -975,7 +984,7 @@ class Connection:
         self.tlp_end = None
         self._reo_deadline = 0.0
         if self.sack_ok:
-            rack = self.rack
+            rack = self._loss_detection()
             self.rto_recovery = True
             rack.on_rto(now, rack.reo_wnd(True, self.rtt.srtt), keep_sacks=keep_sacks)
             # The loss window: the first lost segment now, the rest as ACKs open cwnd.
@@ -1038,7 +1047,7 @@ class Connection:
             return
         # Keep-alives share the idle timer but never run while there is data to send (RFC 9293
         # §3.8.4): the persist timer takes it over.
-        delay = min(self.rtt.rto * (1 << min(self.persist_backoff, 10)), self.config.max_persist)
+        delay = min(self.rtt.timeout() * (1 << min(self.persist_backoff, 10)), self.config.max_persist)
         self._set_idle_timer(now + max(delay, self.config.min_rto), self._on_persist)
 
     def _persist_pending(self) -> bool:
@@ -1164,7 +1173,7 @@ class Connection:
             if self.rtt.srtt is None:
                 self.rtt.initial_rto = max(self.rtt.initial_rto, 3.0)
             if self.retries > 1:
-                self.cc.cwnd = self.snd_mss
+                self._congestion().cwnd = self.snd_mss
         self.state = State.ESTABLISHED
         self.retries = 0
         self.rtt.reset_backoff()
@@ -1245,7 +1254,7 @@ class Connection:
             if flight == 0:
                 # RFC 5681 §4.1 restart window after an idle period longer than the RTO; CUBIC
                 # also keeps shorter idle gaps out of its curve's clock (RFC 9438 §5.8).
-                self.cc.on_idle(now, self.rtt.rto, idle_since=self.last_tx)
+                self._congestion().on_idle(now, self.rtt.timeout(), idle_since=self.last_tx)
             if (
                 all_sent
                 and n <= self.snd_mss
@@ -1254,8 +1263,8 @@ class Connection:
                 and snd_nxt == self.snd_max
                 and not self.in_recovery
                 and not self.rto_recovery
-                and n <= min(self.snd_wnd, self.cc.cwnd) - flight
-                and not (self.sack_ok and self.rcvbuf is not None and self.rcvbuf.has_ooo)
+                and n <= min(self.snd_wnd, self._congestion().cwnd) - flight
+                and not (self.sack_ok and self.rcvbuf is not None and self.rcvbuf.holds_ooo())
             ):
                 # The request/response case: all of it fits one segment the windows allow and
                 # Nagle lets go (what _output_data would decide, without its general loop).
@@ -1270,7 +1279,7 @@ class Connection:
         if rb is None:
             self.raise_error()
             raise BlockingIOError(errno.EAGAIN, "no data yet")
-        before = rb.window
+        before = rb.free_window()
         data = rb.read(n)
         if data:
             # Open the window the application just made room in, if this read moved its right edge
@@ -1279,9 +1288,9 @@ class Connection:
             # is not this read's doing: only the SYN-ACK's unscaled 64 KB leaves one (RFC 7323
             # §2.2), and the peer, 64 KB from blocked, learns the real window from our next
             # segment — the reply, not a pure ACK sent ahead of it.
-            grown = rb.window - before
+            grown = rb.free_window() - before
             rcv_nxt = rb.rcv_nxt
-            edge_gap = (rcv_nxt + rb.window - self.rcv_adv) & MASK
+            edge_gap = (rcv_nxt + rb.free_window() - self.rcv_adv) & MASK
             gap_before = (rcv_nxt + before - self.rcv_adv) & MASK
             enough = min(2 * self.local_mss, self.config.rcvbuf // 2)
             if grown and edge_gap >= enough and not (gap_before >= enough and gap_before < 0x80000000) and (
@@ -1308,11 +1317,11 @@ class Connection:
     @property
     def readable(self) -> bool:
         rb = self.rcvbuf
-        return bool(self.error) or (rb is not None and (rb.readable > 0 or rb.fin_received))
+        return bool(self.error) or (rb is not None and (rb.ready_bytes() > 0 or rb.fin_received))
 
     @property
     def writable(self) -> bool:
-        return self.state in CAN_SEND and self.sndbuf.space > 0 and not self.fin_queued
+        return self.state in CAN_SEND and self.sndbuf.free_space() > 0 and not self.fin_queued
 
     def shutdown_write(self, now: float) -> None:
         """Half-close: our FIN after the queued data (CLOSE in ESTABLISHED/CLOSE-WAIT, §3.10.4)."""
@@ -1337,7 +1346,7 @@ class Connection:
         reset (RFC 9293 §3.10.4 allows it; RFC 2525 §2.17 asks for it), else an orderly FIN."""
         self.orphaned = True
         rb = self.rcvbuf
-        if rb is not None and rb.readable and self.state in SYNCHRONIZED:
+        if rb is not None and rb.ready_bytes() and self.state in SYNCHRONIZED:
             self.stats["reset_unread_data"] += 1
             self.abort(now)
             return
@@ -1562,7 +1571,7 @@ class Connection:
             or self.rto_recovery
             or self.tlp_end is not None
             or self.read_closed
-            or rb.has_ooo
+            or rb.holds_ooo()
             or rb.fin_received
             or (self.sack_ok and self.scoreboard.has_sacks)
         ):
@@ -1750,8 +1759,8 @@ class Connection:
                 self.in_recovery = False
                 self.recovery_inflation = 0
                 self.dupacks = 0
-                self.cc.on_recovery_exit(now)
-                self.rack.on_recovery_exit()
+                self._congestion().on_recovery_exit(now)
+                self._loss_detection().on_recovery_exit()
                 self.stats["recoveries"] += 1
             elif not self.sack_ok:
                 # Partial ACK (RFC 6582 §3.2 step 5): retransmit the next hole, deflate.
@@ -1762,10 +1771,10 @@ class Connection:
         else:
             if self.rto_recovery and seq_ge(ack, self.recover):
                 self.rto_recovery = False  # RFC 6675 §5.1: a new recovery may start again
-                self.rack.on_recovery_exit()
+                self._loss_detection().on_recovery_exit()
             self.dupacks = 0
-            app_limited = flight + acked < self.cc.cwnd and not seq_lt(self.snd_nxt, self._data_end())
-            self.cc.on_ack(acked, now, self.last_rtt, flight, app_limited=app_limited)
+            app_limited = flight + acked < self._congestion().cwnd and not seq_lt(self.snd_nxt, self._data_end())
+            self._congestion().on_ack(acked, now, self.last_rtt, flight, app_limited=app_limited)
         if self.snd_una == self.snd_max:
             self._stop_rtx()
             if self.keepalive:
@@ -1774,7 +1783,7 @@ class Connection:
             if self.sack_ok:
                 self._rack_detect(now)
             self._arm_rtx(now)
-        if data_acked and self.sndbuf.space:
+        if data_acked and self.sndbuf.free_space():
             self.host.notify(self)
 
     def _sack_update(self, seg: Segment, ack: int, now: float) -> bool:
@@ -1782,7 +1791,7 @@ class Connection:
         whether it carried a D-SACK (RFC 2883)."""
         blocks = seg.sack_blocks
         board = self.scoreboard
-        rack = self.rack
+        rack = self._loss_detection()
         if not blocks and not board.has_sacks:
             # The common case, no SACK information at all: only the cumulative ACK for RACK.
             if not rack.empty:
@@ -1838,21 +1847,21 @@ class Connection:
                 return
             # A peer that agreed to SACK but sends duplicate ACKs without blocks: RFC 5681.
             length = min(self.snd_mss, (self._data_end() - self.snd_una) & MASK)
-            self.rack.mark_lost(self.snd_una, (self.snd_una + max(length, 1)) & MASK)
+            self._loss_detection().mark_lost(self.snd_una, (self.snd_una + max(length, 1)) & MASK)
         # Enter recovery (RFC 6582 §3.2 step 2 / RFC 6675 §5 step 4).
         self._enter_recovery(now)
 
     def _receive_data(self, seg: Segment, now: float) -> None:
         rb = self.rcvbuf
         assert rb is not None
-        had_ooo = rb.has_ooo
+        had_ooo = rb.holds_ooo()
         had_fin = rb.fin_received
         advanced = rb.add(seg.seq, seg.payload)
         if advanced:
             # add() counts a held FIN it consumed as one more sequence number, not a byte.
             self.stats["bytes_received"] += advanced - (1 if rb.fin_received and not had_fin else 0)
             self.host.notify(self)
-        in_order = advanced > 0 and seg.seq == ((rb.rcv_nxt - advanced) & MASK) and not rb.has_ooo
+        in_order = advanced > 0 and seg.seq == ((rb.rcv_nxt - advanced) & MASK) and not rb.holds_ooo()
         if not in_order or had_ooo:
             # Out of order, or filling a hole: ACK at once (RFC 5681 §4.2, RFC 9293 §3.8.6.3).
             self.ack_now = True
@@ -1879,10 +1888,10 @@ class Connection:
             mask |= READABLE | POLLRDHUP
             if wr_shut:
                 mask |= POLLHUP
-        elif rb is not None and rb.readable:  # can_recv
+        elif rb is not None and rb.ready_bytes():  # can_recv
             mask |= READABLE
         # can_send, or a send would fail at once; never while the handshake is under way
-        if (wr_shut or (state in CAN_SEND and self.sndbuf.space > 0)) and state not in _HANDSHAKING:
+        if (wr_shut or (state in CAN_SEND and self.sndbuf.free_space() > 0)) and state not in _HANDSHAKING:
             mask |= WRITABLE
         return mask
 

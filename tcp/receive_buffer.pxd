@@ -18,7 +18,7 @@ cdef class ReceiveBuffer:
     cdef public object _starts
     cdef public TcpMemory mem
     cdef public unsigned int _base
-    cdef public unsigned int _rcv_nxt
+    cdef public unsigned int rcv_nxt
     cdef public int capacity
     cdef public bint fin_received
     # 32-bit: with the ints above, no padding, and the object fits pymalloc's 160-byte class
@@ -26,4 +26,7 @@ cdef class ReceiveBuffer:
     cdef public int max_ooo_bytes
     cdef public int max_ooo_segments
 
+    cpdef long long ready_bytes(self)
+    cpdef long long free_window(self) except? -1
+    cpdef bint holds_ooo(self)
     cpdef _sync(self)

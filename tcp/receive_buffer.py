@@ -101,7 +101,6 @@ class ReceiveBuffer:
         "_fin_off",
         "_nxt",
         "_ooo_bytes",
-        "_rcv_nxt",
         "_stamps",
         "_starts",
         "capacity",
@@ -109,6 +108,7 @@ class ReceiveBuffer:
         "max_ooo_bytes",
         "max_ooo_segments",
         "mem",
+        "rcv_nxt",
     )
 
     def __init__(
@@ -123,15 +123,16 @@ class ReceiveBuffer:
         self.max_ooo_bytes = capacity if max_ooo_bytes is None else max_ooo_bytes
         self._drops: Counter[str] | None = None
         self.fin_received = False
-        # RCV.NXT as a sequence number (the caller's int object when already in range: one fewer
-        # object per connection)
-        self._rcv_nxt = rcv_nxt if 0 <= rcv_nxt <= MASK else rcv_nxt & MASK
+        # (the caller's int object when already in range: one fewer object per connection)
+        self.rcv_nxt: int = rcv_nxt if 0 <= rcv_nxt <= MASK else rcv_nxt & MASK
+        """RCV.NXT (RFC 9293 §3.3.1): the next sequence number expected, modulo 2**32. Only this
+        buffer moves it."""
         # RCV.NXT while the fast path applies (nothing out of order, no FIN pending), else -1.
-        self._fast_seq = self._rcv_nxt
+        self._fast_seq = self.rcv_nxt
         # Stream offsets: _nxt is RCV.NXT's offset, _base the sequence number at offset 0. They are
         # kept only while the slow path is in use; on the fast path they are re-based on entry to
         # the slow path (_sync), so the per-segment path updates a single attribute.
-        self._base = self._rcv_nxt
+        self._base = self.rcv_nxt
         self._nxt = 0
         # Readable bytes, in order, ending at RCV.NXT: a bytearray while there are any, else the
         # shared empty bytes (an idle connection holds no buffer).
@@ -160,18 +161,19 @@ class ReceiveBuffer:
             drops = self._drops = Counts()
         return drops
 
-    @property
-    def rcv_nxt(self) -> int:
-        """RCV.NXT (RFC 9293 §3.3.1): the next sequence number expected, modulo 2**32."""
-        return self._rcv_nxt
+    # The established path calls the methods below; the properties beside them are for readers.
+    # (In the compiled build a method of a typed object is a C call, a property a lookup by name.)
 
-    @property
-    def readable(self) -> int:
+    def ready_bytes(self) -> int:
         """Bytes ready for the application."""
         return len(self._buf)
 
     @property
-    def window(self) -> int:
+    def readable(self) -> int:
+        """:meth:`ready_bytes`."""
+        return self.ready_bytes()
+
+    def free_window(self) -> int:
         """Free buffer space to advertise (RFC 9293 §3.8.6.2.2; never negative).
 
         ``capacity - readable - ooo_bytes``: out-of-order data counts against the buffer, as in
@@ -186,9 +188,18 @@ class ReceiveBuffer:
         return w
 
     @property
-    def has_ooo(self) -> bool:
+    def window(self) -> int:
+        """:meth:`free_window`."""
+        return self.free_window()
+
+    def holds_ooo(self) -> bool:
         """Whether any data is held out of order (there is a hole at RCV.NXT)."""
         return bool(self._starts)
+
+    @property
+    def has_ooo(self) -> bool:
+        """:meth:`holds_ooo`."""
+        return self.holds_ooo()
 
     @property
     def ooo_bytes(self) -> int:
@@ -221,7 +232,7 @@ class ReceiveBuffer:
                 buf += data  # type: ignore[operator]
             else:
                 self._buf = bytearray(data)
-            self._rcv_nxt = self._fast_seq = (seq + n) & MASK
+            self.rcv_nxt = self._fast_seq = (seq + n) & MASK
             mem = self.mem
             if mem is not None:
                 mem.rcv_used += n
@@ -246,7 +257,7 @@ class ReceiveBuffer:
         """
         self._sync()
         nxt = self._nxt
-        off = nxt + seq_sub(seq, self._rcv_nxt)
+        off = nxt + seq_sub(seq, self.rcv_nxt)
         if self.fin_received:
             if off != nxt - 1:
                 self.drops["tcp_fin_conflict"] += 1  # a retransmitted FIN sits at RCV.NXT - 1
@@ -352,7 +363,7 @@ class ReceiveBuffer:
             return 0
         self._sync()
         nxt = self._nxt
-        start = nxt + seq_sub(seq, self._rcv_nxt)
+        start = nxt + seq_sub(seq, self.rcv_nxt)
         end = start + n
         if end <= nxt:
             self.drops["tcp_rcv_duplicate"] += 1
@@ -388,7 +399,7 @@ class ReceiveBuffer:
             self._consume_fin()
             advanced += 1
         elif not self._starts and self._fin_off is None and not self.fin_received:
-            self._fast_seq = self._rcv_nxt  # back to the fast path
+            self._fast_seq = self.rcv_nxt  # back to the fast path
         return advanced
 
     def _add_in_order(self, data: bytes | bytearray | memoryview, start: int, end: int) -> int:
@@ -421,7 +432,7 @@ class ReceiveBuffer:
             nxt = pos
         advanced = nxt - self._nxt
         self._nxt = nxt
-        self._rcv_nxt = (self._base + nxt) & MASK
+        self.rcv_nxt = (self._base + nxt) & MASK
         return advanced
 
     def _add_ooo(self, data: bytes | bytearray | memoryview, start: int, end: int) -> None:
@@ -524,9 +535,9 @@ class ReceiveBuffer:
             self._ooo_bytes -= cut
 
     def _sync(self) -> None:
-        """Re-base the stream offsets if the fast path was in use (it updates only _rcv_nxt)."""
+        """Re-base the stream offsets if the fast path was in use (it updates only rcv_nxt)."""
         if not self._starts and self._fin_off is None:
-            self._base = self._rcv_nxt
+            self._base = self.rcv_nxt
             self._nxt = 0
 
     def _consume_fin(self) -> None:
@@ -534,4 +545,4 @@ class ReceiveBuffer:
         self._fast_seq = -1  # nothing follows a FIN
         self.fin_received = True
         self._nxt += 1
-        self._rcv_nxt = (self._rcv_nxt + 1) & MASK
+        self.rcv_nxt = (self.rcv_nxt + 1) & MASK

@@ -9,3 +9,5 @@ cdef class RttEstimator:
     cdef public double initial_rto
     cdef public double max_rto
     cdef public double min_rto
+
+    cpdef double timeout(self) except? -1

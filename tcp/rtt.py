@@ -102,9 +102,14 @@ class RttEstimator:
 
     @property
     def rto(self) -> float:
+        """:meth:`timeout`."""
+        return self.timeout()
+
+    def timeout(self) -> float:
         """The current retransmission timeout in seconds, backoff included (RFC 6298 §2, §5.5).
 
-        Always within ``[min_rto, max_rto]``.
+        Always within ``[min_rto, max_rto]``. (The connection calls this; :attr:`rto` is the same
+        for readers: a method of a typed object is a C call in the compiled build.)
         """
         if self._srtt is None or self._rttvar is None:
             base = self.initial_rto

@@ -14,3 +14,4 @@ cdef class SendBuffer:
 
     @cython.locals(start=cython.longlong, end=cython.longlong, count=cython.longlong)
     cpdef long long copy_into(self, bytearray dest, long long dest_off, long long offset, long long n) except -1
+    cpdef long long free_space(self) except? -1

@@ -30,14 +30,21 @@ class SendBuffer:
         """Bytes queued: unacknowledged (in flight) and not yet sent."""
         return len(self._buf) - self._head
 
-    @property
-    def space(self) -> int:
+    def free_space(self) -> int:
+        """Bytes :meth:`write` would take now: the buffer's free room, within the reactor's total
+        (:class:`~aiostack.tcp.memory.TcpMemory`). The established path calls this; :attr:`space`
+        is the same for readers (a method of a typed object is a C call in the compiled build)."""
         held = len(self._buf) - self._head
         space = self.capacity - held
         mem = self.mem
         if mem is not None:
             space = min(space, mem.snd_room(held))
         return max(0, space)
+
+    @property
+    def space(self) -> int:
+        """:meth:`free_space`."""
+        return self.free_space()
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         """Queue as much of ``data`` as fits; returns how many bytes were taken."""

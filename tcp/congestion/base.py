@@ -46,7 +46,6 @@ that covers a huge stretch (after a lost ACK burst) cannot cause a line-rate bur
 
 from __future__ import annotations
 
-import abc
 from typing import ClassVar
 
 __all__ = ["ABC_LIMIT", "INFINITE_SSTHRESH", "INITIAL_WINDOW", "CongestionControl"]
@@ -62,7 +61,7 @@ ABC_LIMIT = 2
 """L of RFC 3465 §2.2: slow start credits at most ``L·SMSS`` per ACK."""
 
 
-class CongestionControl(abc.ABC):
+class CongestionControl:
     """A pluggable congestion controller: ``cwnd`` and ``ssthresh`` in bytes (RFC 5681).
 
     ``mss`` is the sender's SMSS; ``initial_window`` the initial window in segments (default
@@ -72,7 +71,9 @@ class CongestionControl(abc.ABC):
 
     Public state: ``cwnd``, ``ssthresh``, ``mss``, ``initial_window`` (segments), ``in_recovery``
     and the property :attr:`in_slow_start`. Subclasses implement :meth:`_congestion_avoidance`
-    and :meth:`_ssthresh_after_loss`, and may extend the hooks (calling ``super()``).
+    and :meth:`_ssthresh_after_loss`, and may extend the hooks, calling the base class's by name
+    (``CongestionControl.on_ack(self, …)``: a C call in the compiled build, where ``super()``
+    cannot reach a cpdef method).
     """
 
     __slots__ = ("_in_loss", "_last_event", "cwnd", "in_recovery", "initial_window", "mss", "ssthresh")
@@ -109,7 +110,7 @@ class CongestionControl(abc.ABC):
 
     # -- hooks --------------------------------------------------------------------------------
 
-    def on_ack(self, acked: int, now: float, rtt: float | None, in_flight: int, *, app_limited: bool = False) -> None:
+    def on_ack(self, acked: int, now: float, rtt: float | None, in_flight: int, app_limited: bool = False) -> None:
         """``acked`` bytes of new data were cumulatively acknowledged (RFC 5681 §3.1).
 
         ``rtt`` is this ACK's RTT sample if it produced one (after Karn's rule), else ``None``;
@@ -157,7 +158,7 @@ class CongestionControl(abc.ABC):
         self.cwnd = self.ssthresh
         self.in_recovery = True
 
-    def on_recovery_exit(self, now: float, *, in_flight: int | None = None) -> None:
+    def on_recovery_exit(self, now: float, in_flight: int | None = None) -> None:
         """A full ACK ended fast recovery: deflate the window (RFC 6582 §3.2 step 3).
 
         Without ``in_flight``: ``cwnd = ssthresh`` (RFC 6582's second option; also where PRR,
@@ -193,7 +194,7 @@ class CongestionControl(abc.ABC):
         self.in_recovery = False
         self._in_loss = True
 
-    def on_idle(self, now: float, rto: float, *, idle_since: float | None = None) -> None:
+    def on_idle(self, now: float, rto: float, idle_since: float | None = None) -> None:
         """About to send new data with nothing in flight (RFC 5681 §4.1).
 
         Call this each time sending resumes from an empty pipe; the controller decides. The idle
@@ -233,16 +234,16 @@ class CongestionControl(abc.ABC):
 
     # -- the algorithm ------------------------------------------------------------------------
 
-    @abc.abstractmethod
     def _congestion_avoidance(self, acked: int, now: float) -> None:
         """Grow ``cwnd`` for ``acked`` bytes acknowledged in congestion avoidance (RFC 5681 §3.1)."""
+        raise NotImplementedError(f"{type(self).__name__} must define _congestion_avoidance")
 
-    @abc.abstractmethod
     def _ssthresh_after_loss(self, now: float, in_flight: int) -> int:
         """The new ``ssthresh`` in bytes for a congestion event (fast retransmit or first RTO).
 
         Called before ``cwnd`` changes, so ``self.cwnd`` is the window at the time of loss.
         """
+        raise NotImplementedError(f"{type(self).__name__} must define _ssthresh_after_loss")
 
     def __repr__(self) -> str:
         ssthresh = "inf" if self.ssthresh == INFINITE_SSTHRESH else str(self.ssthresh)

@@ -135,7 +135,7 @@ class Cubic(CongestionControl):
 
     # -- hooks --------------------------------------------------------------------------------
 
-    def on_ack(self, acked: int, now: float, rtt: float | None, in_flight: int, *, app_limited: bool = False) -> None:
+    def on_ack(self, acked: int, now: float, rtt: float | None, in_flight: int, app_limited: bool = False) -> None:
         """As :meth:`CongestionControl.on_ack`; also records ``rtt`` for the minimum RTT, and an
         application-limited ACK moves the epoch forward by the time since the last event so that
         ``t`` counts only window-limited time (RFC 9438 §5.8)."""
@@ -143,27 +143,27 @@ class Cubic(CongestionControl):
             self._min_rtt = rtt
         if app_limited and self._epoch_start is not None and not self.in_recovery:
             self._epoch_start += max(0.0, now - self._last_event)
-        super().on_ack(acked, now, rtt, in_flight, app_limited=app_limited)
+        CongestionControl.on_ack(self, acked, now, rtt, in_flight, app_limited=app_limited)
 
     def on_rto(self, now: float, in_flight: int) -> None:
         """Timeout (RFC 9438 §4.8): ``ssthresh`` by β (unless held, see the base class),
         ``cwnd`` = 1 SMSS, and the next congestion-avoidance stage starts with ``K = 0`` and
         ``W_max = W_est = cwnd_epoch``."""
-        super().on_rto(now, in_flight)
+        CongestionControl.on_rto(self, now, in_flight)
         self._epoch_start = None
         self._acc = 0.0
         self._after_timeout = True
 
-    def on_idle(self, now: float, rto: float, *, idle_since: float | None = None) -> None:
+    def on_idle(self, now: float, rto: float, idle_since: float | None = None) -> None:
         """As :meth:`CongestionControl.on_idle`; the idle time since the last event is also taken
         out of the epoch, so ``t`` does not advance while the flow sends nothing (RFC 9438 §5.8)."""
         if self._epoch_start is not None:
             self._epoch_start += max(0.0, now - self._last_event)
-        super().on_idle(now, rto, idle_since=idle_since)
+        CongestionControl.on_idle(self, now, rto, idle_since=idle_since)
 
     def set_mss(self, mss: int) -> None:
         self._acc = 0.0
-        super().set_mss(mss)
+        CongestionControl.set_mss(self, mss)
 
     # -- the algorithm ------------------------------------------------------------------------
 

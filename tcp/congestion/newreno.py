@@ -44,13 +44,13 @@ class NewReno(CongestionControl):
         """Fast recovery begins: ``ssthresh = cwnd = max(FlightSize/2, 2·SMSS)`` (RFC 5681 eq. (4))."""
         if not self.in_recovery:
             self._acked = 0
-        super().on_loss(now, in_flight)
+        CongestionControl.on_loss(self, now, in_flight)
 
     def on_rto(self, now: float, in_flight: int) -> None:
         """Timeout: ``ssthresh = max(FlightSize/2, 2·SMSS)`` unless held, ``cwnd = 1·SMSS`` (RFC 5681 §3.1)."""
         self._acked = 0
-        super().on_rto(now, in_flight)
+        CongestionControl.on_rto(self, now, in_flight)
 
     def set_mss(self, mss: int) -> None:
         self._acked = 0
-        super().set_mss(mss)
+        CongestionControl.set_mss(self, mss)
