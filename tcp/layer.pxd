@@ -4,9 +4,11 @@ from aiostack.ip.ipv4 cimport IPv4Header
 cimport cython
 
 from aiostack.drivers.buffers cimport Packet, PacketPool
+from aiostack.ip.checksum cimport ones_sum, pseudo_header_sum
 from aiostack.ip.flow cimport FlowRoute
 from aiostack.ip.stack cimport Interface, IPStack
 from aiostack.tcp.connection cimport Connection, Host
+from aiostack.tcp.segment cimport write_header
 
 
 cdef class Listener:

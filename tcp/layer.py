@@ -26,7 +26,7 @@ from .cookies import SynCookies
 from .drop_totals import connection_drops, connection_stats, retire, retire_stats
 from .isn import IsnGenerator
 from .memory import TcpMemory
-from .segment import Segment
+from .segment import CHECKSUM_OFFSET, HEADER_LEN, Segment, write_header
 from .seq import MASK
 from .time_wait import syn_may_reopen
 
@@ -457,19 +457,18 @@ class TcpLayer(Host):
         start = pkt.start
         if length:
             length = conn.sndbuf.copy_into(buf, start, offset, length)
-        hlen = wire.HEADER_LEN + len(options)
+        hlen = HEADER_LEN + len(options)
         tcp_off = start - hlen
         tcp_len = hlen + length
+        write_header(buf, tcp_off, conn.local_port, conn.remote_port, seq, ack, flags, window, options)
         offload = iface.offloads.tx_csum
-        wire.HEADER.pack_into(buf, tcp_off, conn.local_port, conn.remote_port, seq, ack, hlen << 2, flags, window,
-                              rt.pseudo_header_sum(tcp_len) if offload else 0, 0)
-        if options:
-            buf[tcp_off + wire.HEADER_LEN : start] = options
-        if not offload:
+        if offload:  # the pseudo-header sum, for the device to finish
+            csum = rt.pseudo_header_sum(tcp_len)
+        else:
             csum = ~ones_sum(pkt.view[tcp_off : start + length], rt.pseudo_sum + tcp_len) & 0xFFFF
-            co = tcp_off + wire.CHECKSUM_OFFSET
-            buf[co] = csum >> 8
-            buf[co + 1] = csum & 0xFF
+        co = tcp_off + CHECKSUM_OFFSET
+        buf[co] = csum >> 8
+        buf[co + 1] = csum & 0xFF
         ip.flow_output(rt, pkt, tcp_off, tcp_len, mac)
         if offload:
             _offload(pkt, tcp_off - pkt.start, hlen, length, gso_size)
@@ -516,8 +515,7 @@ class TcpLayer(Host):
         pkt.end = start + length
         hlen = 20 + len(options)
         off = pkt.prepend(hlen)
-        wire.write_header(buf, off, src_port=lport, dst_port=rport, seq=seq, ack=ack, flags=flags,
-                          window=window, options=options)
+        write_header(buf, off, lport, rport, seq, ack, flags, window, options)
         tcp_len = hlen + length
         phs = pseudo_header_sum(laddr, raddr, ipv4.PROTO_TCP, tcp_len)
         co = off + wire.CHECKSUM_OFFSET

@@ -1,5 +1,7 @@
 # C types of a parsed TCP segment for the compiled build (Cython, pure-Python mode).
 
+cimport cython
+
 cdef class Segment:
     # header fields
     cdef public long long src_port
@@ -19,3 +21,9 @@ cdef class Segment:
     cdef public object ts_ecr
     cdef public bint sack_permitted
     cdef public bint bad_options
+
+
+@cython.locals(olen=cython.longlong, hlen=cython.longlong)
+cpdef long long write_header(bytearray buf, long long off, long long src_port, long long dst_port, long long seq,
+                             long long ack, long long flags, long long window, object options=*,
+                             long long urgent=*) except -1

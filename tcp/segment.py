@@ -417,9 +417,8 @@ def _flatten(blocks: tuple[tuple[int, int], ...] | list[tuple[int, int]], n: int
 
 
 def write_header(
-    buf: bytearray | memoryview,
+    buf: bytearray,
     off: int,
-    *,
     src_port: int,
     dst_port: int,
     seq: int,
@@ -436,12 +435,10 @@ def write_header(
     caller. Field values out of range raise ``struct.error``.
     """
     olen = len(options)
-    if not olen:
-        HEADER.pack_into(buf, off, src_port, dst_port, seq, ack, 0x50, flags, window, 0, urgent)
-        return HEADER_LEN
     if olen & 3 or olen > MAX_OPTIONS_LEN:
         raise ValueError(f"TCP options must be a multiple of 4 bytes, at most 40 (got {olen})")
     hlen = HEADER_LEN + olen
     HEADER.pack_into(buf, off, src_port, dst_port, seq, ack, hlen << 2, flags, window, 0, urgent)
-    buf[off + HEADER_LEN : off + hlen] = options
+    if olen:
+        buf[off + HEADER_LEN : off + hlen] = options
     return hlen
