@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 
 from .addresses import format_address
 from .buffered import as_data_protocol, unwrap
-from .tcp.connection import State
+from .tcp.connection import CLOSED
 from .tcp.readiness import POLLERR, POLLIN
 from .tcp_socket import TcpSocket
 
@@ -229,7 +229,7 @@ class Transport(asyncio.Transport):
             try:
                 data = sock.recv_nowait(self.max_size)
             except BlockingIOError:
-                if conn.state != State.CLOSED:
+                if conn.state != CLOSED:
                     if not self._stack.reactor.running:
                         self._fatal_error(OSError(errno.ENETDOWN, "the stack is not running"),
                                           "Fatal read error on socket transport")

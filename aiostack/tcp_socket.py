@@ -15,7 +15,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from .addresses import Address, format_address, parse_address
-from .tcp.connection import Connection, State
+from .tcp.connection import CLOSED, SYN_RECEIVED, SYN_SENT, TIME_WAIT, Connection
 from .tcp.layer import Listener
 from .tcp.readiness import POLLHUP, READABLE, WRITABLE
 
@@ -157,7 +157,7 @@ class TcpSocket:
 
     def getpeername(self) -> Address:
         conn = self._connected()
-        if conn.state in (State.SYN_SENT, State.CLOSED) and not conn.rcvbuf:
+        if conn.state in (SYN_SENT, CLOSED) and not conn.rcvbuf:
             raise OSError(errno.ENOTCONN, "Transport endpoint is not connected")
         return format_address(conn.remote_addr, conn.remote_port)
 
@@ -177,9 +177,9 @@ class TcpSocket:
         conn.keepalive = self._keepalive
         self._conn = conn
         self._stack.reactor.kick()
-        while conn.state in (State.SYN_SENT, State.SYN_RECEIVED):
+        while conn.state in (SYN_SENT, SYN_RECEIVED):
             await self._wait(conn)
-        if conn.state == State.CLOSED or conn.error:
+        if conn.state == CLOSED or conn.error:
             err = conn.error or errno.ECONNREFUSED
             conn.error = 0
             raise OSError(err, errno.errorcode.get(err, "error"))
@@ -248,7 +248,7 @@ class TcpSocket:
             try:
                 data = conn.recv(bufsize, self._now())
             except BlockingIOError:
-                if conn.state == State.CLOSED and not conn.error:
+                if conn.state == CLOSED and not conn.error:
                     return b""
                 await self._wait(conn)
                 continue
@@ -295,7 +295,7 @@ class TcpSocket:
             if self._linger == (1, 0):
                 conn.orphaned = True
                 conn.abort(now)
-            elif conn.state != State.CLOSED:
+            elif conn.state != CLOSED:
                 conn.close(now)
             self._stack.reactor.forget(conn)
             if conn.user is self:
@@ -305,7 +305,7 @@ class TcpSocket:
     async def wait_closed(self) -> None:
         """Wait until the connection has left every state but CLOSED and TIME-WAIT."""
         conn = self._conn
-        while conn is not None and conn.state not in (State.CLOSED, State.TIME_WAIT):
+        while conn is not None and conn.state not in (CLOSED, TIME_WAIT):
             await self._wait(conn)
 
     # -- options ----------------------------------------------------------------------------
@@ -329,7 +329,7 @@ class TcpSocket:
                 if v < 2048:
                     raise OSError(errno.EINVAL, "buffer size too small")
                 if option == _socket.SO_RCVBUF:
-                    if conn is not None and conn.state != State.CLOSED and conn.rcvbuf is not None:
+                    if conn is not None and conn.state != CLOSED and conn.rcvbuf is not None:
                         raise OSError(errno.EISCONN, "SO_RCVBUF must be set before connect or listen")
                     cfg.rcvbuf = v
                 else:

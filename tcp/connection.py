@@ -79,25 +79,31 @@ class State(enum.IntEnum):
     TIME_WAIT = 10
 
 
+# The states by name, as the control bits above: in Python 3.11 a member read off its class
+# (``State.ESTABLISHED``) goes through EnumType's __getattr__ hook, ~700 instructions each time,
+# and the established path tests the state several times per segment.
+(CLOSED, LISTEN, SYN_SENT, SYN_RECEIVED, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSE_WAIT, CLOSING, LAST_ACK,
+ TIME_WAIT) = State
+
 _NOT_PREDICTED = FIN | SYN | RST | ACK | wire.URG
 """Flags header prediction looks at: of these, only ACK may be set (PSH may be anything)."""
 
 SYNCHRONIZED = frozenset(
     {
-        State.ESTABLISHED,
-        State.FIN_WAIT_1,
-        State.FIN_WAIT_2,
-        State.CLOSE_WAIT,
-        State.CLOSING,
-        State.LAST_ACK,
-        State.TIME_WAIT,
+        ESTABLISHED,
+        FIN_WAIT_1,
+        FIN_WAIT_2,
+        CLOSE_WAIT,
+        CLOSING,
+        LAST_ACK,
+        TIME_WAIT,
     }
 )
-CAN_RECEIVE_DATA = frozenset({State.ESTABLISHED, State.FIN_WAIT_1, State.FIN_WAIT_2})
-CAN_SEND = frozenset({State.ESTABLISHED, State.CLOSE_WAIT})
-_MAY_QUEUE = CAN_SEND | {State.SYN_SENT, State.SYN_RECEIVED}
+CAN_RECEIVE_DATA = frozenset({ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2})
+CAN_SEND = frozenset({ESTABLISHED, CLOSE_WAIT})
+_MAY_QUEUE = CAN_SEND | {SYN_SENT, SYN_RECEIVED}
 """States in which the application may queue data (it goes out once established)."""
-CAN_PROBE = frozenset({State.ESTABLISHED, State.CLOSE_WAIT, State.FIN_WAIT_1, State.CLOSING, State.LAST_ACK})
+CAN_PROBE = frozenset({ESTABLISHED, CLOSE_WAIT, FIN_WAIT_1, CLOSING, LAST_ACK})
 """States that may have data or a FIN outstanding: where a tail loss probe makes sense."""
 KEEP_SACKS_ON_RTO = False
 """RFC 6675 §5.1 / RFC 2018 §8: after an RTO the SACK information is expunged (the receiver may
@@ -194,7 +200,7 @@ class Connection:
         self.local_port = local_port
         self.remote_addr = remote_addr
         self.remote_port = remote_port
-        self.state = State.CLOSED
+        self.state = CLOSED
         self.segs_in = 0
         self.segs_out = 0
         """Segments received and sent (Linux's tcpi_segs_in/out); other events count in ``stats``."""
@@ -591,10 +597,10 @@ class Connection:
         if one is owed and nothing else carried it. ``arriving``: called at the end of segment
         processing — the host may take over an owed ACK (:meth:`Host.ack_later`)."""
         state = self.state
-        if state not in SYNCHRONIZED and state != State.SYN_RECEIVED:
+        if state not in SYNCHRONIZED and state != SYN_RECEIVED:
             return
         sent = False
-        if state in (State.ESTABLISHED, State.CLOSE_WAIT, State.FIN_WAIT_1, State.CLOSING, State.LAST_ACK):
+        if state in (ESTABLISHED, CLOSE_WAIT, FIN_WAIT_1, CLOSING, LAST_ACK):
             sent = self._output_data(now)
         if not sent and (self.ack_now or self.ack_pending >= 2):
             if arriving and self.host.ack_later(self):
@@ -830,7 +836,7 @@ class Connection:
             else:
                 self._retransmission_timeout(now)
         pending = [d for d in (self._rtx_deadline, self._reo_deadline) if d]
-        if pending and self.state != State.CLOSED:
+        if pending and self.state != CLOSED:
             self._aim_timer(min(pending))
 
     def _on_reo_timeout(self, now: float) -> None:
@@ -947,22 +953,22 @@ class Connection:
         self.retries += 1
         limit = (
             self.config.syn_retries
-            if state == State.SYN_SENT
+            if state == SYN_SENT
             else self.config.synack_retries
-            if state == State.SYN_RECEIVED
+            if state == SYN_RECEIVED
             else self.config.data_retries
         )
         if self.retries > limit:
             self.stats["timeouts"] += 1
-            self._fail(self.soft_error or errno.ETIMEDOUT, now, send_rst=state != State.SYN_SENT)
+            self._fail(self.soft_error or errno.ETIMEDOUT, now, send_rst=state != SYN_SENT)
             return
         self.rtt.backoff()
         self.stats["rto_expired"] += 1
-        if state == State.SYN_SENT:
+        if state == SYN_SENT:
             self._emit(self.iss, SYN, now)
             self._arm_rtx(now)
             return
-        if state == State.SYN_RECEIVED:
+        if state == SYN_RECEIVED:
             self._emit(self.iss, SYN | ACK, now)
             self._arm_rtx(now)
             return
@@ -1096,7 +1102,7 @@ class Connection:
     def _on_keepalive(self, *_: object) -> None:
         now = self.timers.now
         self._idle_timer = None
-        if not self.keepalive or self.state not in (State.ESTABLISHED, State.CLOSE_WAIT):
+        if not self.keepalive or self.state not in (ESTABLISHED, CLOSE_WAIT):
             return
         idle = now - self.last_rx
         cfg = self.config
@@ -1119,7 +1125,7 @@ class Connection:
         self._set_idle_timer(now + cfg.keepalive_interval, self._on_keepalive)
 
     def _enter_time_wait(self, now: float) -> None:
-        self.state = State.TIME_WAIT
+        self.state = TIME_WAIT
         self._stop_rtx()
         # 2·MSL of answering a retransmitted FIN (or taking a new SYN, RFC 6191) needs sequence
         # numbers and timestamps, not the sender's machinery: let the congestion controller,
@@ -1136,15 +1142,15 @@ class Connection:
 
     def _on_fin_wait2_timeout(self, *_: object) -> None:
         self._idle_timer = None
-        if self.state == State.FIN_WAIT_2:
+        if self.state == FIN_WAIT_2:
             self.stats["fin_wait2_timeouts"] += 1
             self._to_closed()
 
     # == state changes ========================================================================
     def _to_closed(self) -> None:
-        if self.state == State.CLOSED:
+        if self.state == CLOSED:
             return
-        self.state = State.CLOSED
+        self.state = CLOSED
         self._stop_rtx()
         if self._rtx_timer is not None:
             self._rtx_timer.cancel()
@@ -1158,7 +1164,7 @@ class Connection:
         self.host.closed(self)
 
     def _fail(self, err: int, now: float, *, send_rst: bool) -> None:
-        if send_rst and self.state in SYNCHRONIZED | {State.SYN_RECEIVED}:
+        if send_rst and self.state in SYNCHRONIZED | {SYN_RECEIVED}:
             self._send_rst(now)
         self.error = err
         self.sndbuf.clear()
@@ -1174,7 +1180,7 @@ class Connection:
                 self.rtt.initial_rto = max(self.rtt.initial_rto, 3.0)
             if self.retries > 1:
                 self._congestion().cwnd = self.snd_mss
-        self.state = State.ESTABLISHED
+        self.state = ESTABLISHED
         self.retries = 0
         self.rtt.reset_backoff()
         self._stop_rtx()
@@ -1184,9 +1190,9 @@ class Connection:
     # == application calls (RFC 9293 §3.10.1–§3.10.6) =========================================
     def connect(self, now: float) -> None:
         """Active OPEN: send a SYN (SYN-SENT)."""
-        if self.state != State.CLOSED:
+        if self.state != CLOSED:
             raise OSError(errno.EISCONN, "connection already in progress or established")
-        self.state = State.SYN_SENT
+        self.state = SYN_SENT
         self.snd_nxt = self.data_seq  # ISS + 1 on a fresh connection; sharing the int saves 32 bytes
         self.snd_max = self.snd_nxt
         self._emit(self.iss, SYN, now)
@@ -1194,7 +1200,7 @@ class Connection:
 
     def accept_syn(self, seg: Segment, now: float) -> None:
         """Passive OPEN completed by a SYN (LISTEN → SYN-RECEIVED): negotiate and answer SYN-ACK."""
-        self.state = State.SYN_RECEIVED
+        self.state = SYN_RECEIVED
         self._negotiate(seg)
         self._open_receive(seg.seq)
         if self.ts_ok:
@@ -1258,7 +1264,7 @@ class Connection:
             if (
                 all_sent
                 and n <= self.snd_mss
-                and state is State.ESTABLISHED
+                and state is ESTABLISHED
                 and (self.nodelay or flight == 0)
                 and snd_nxt == self.snd_max
                 and not self.in_recovery
@@ -1328,17 +1334,17 @@ class Connection:
         state = self.state
         if self.fin_queued:
             return
-        if state in (State.SYN_SENT, State.CLOSED, State.LISTEN):
+        if state in (SYN_SENT, CLOSED, LISTEN):
             self._to_closed()
             return
-        if state not in (State.ESTABLISHED, State.CLOSE_WAIT, State.SYN_RECEIVED):
+        if state not in (ESTABLISHED, CLOSE_WAIT, SYN_RECEIVED):
             return
         self.fin_queued = True
         self.fin_seq = self._data_end()
-        if state == State.CLOSE_WAIT:
-            self.state = State.LAST_ACK
+        if state == CLOSE_WAIT:
+            self.state = LAST_ACK
         else:
-            self.state = State.FIN_WAIT_1
+            self.state = FIN_WAIT_1
         self.output(now)
 
     def close(self, now: float) -> None:
@@ -1352,12 +1358,12 @@ class Connection:
             return
         self.read_closed = True
         self.shutdown_write(now)
-        if self.state == State.FIN_WAIT_2:
+        if self.state == FIN_WAIT_2:
             self._set_idle_timer(now + self.config.fin_wait2_timeout, self._on_fin_wait2_timeout)
 
     def abort(self, now: float) -> None:
         """ABORT (§3.10.5): a RST to the peer if it knows us, then CLOSED."""
-        if self.state in SYNCHRONIZED | {State.SYN_RECEIVED} and self.state != State.TIME_WAIT:
+        if self.state in SYNCHRONIZED | {SYN_RECEIVED} and self.state != TIME_WAIT:
             self._send_rst(now)
         self.sndbuf.clear()
         self._to_closed()
@@ -1366,13 +1372,13 @@ class Connection:
     def segment_arrives(self, seg: Segment, now: float) -> None:
         self.segs_in += 1
         state = self.state
-        if state is State.ESTABLISHED and self.config.header_prediction and self._predicted(seg, now):
+        if state is ESTABLISHED and self.config.header_prediction and self._predicted(seg, now):
             self.host.stats["header_predicted"] += 1  # Linux's TCPHPHits
             return
-        if state == State.SYN_SENT:
+        if state == SYN_SENT:
             self._syn_sent(seg, now)
             return
-        if state == State.CLOSED:
+        if state == CLOSED:
             return
         self._synchronized(seg, now)
 
@@ -1411,7 +1417,7 @@ class Connection:
             self.output(now)
             return
         # Simultaneous open (§3.10.7.3 fourth): SYN-RECEIVED, answer SYN-ACK with the same ISS.
-        self.state = State.SYN_RECEIVED
+        self.state = SYN_RECEIVED
         self._emit(self.iss, SYN | ACK, now)
         self._arm_rtx(now)
 
@@ -1450,10 +1456,10 @@ class Connection:
             self.drops["tcp_paws_rejected"] += 1
             self.send_ack(now)
             return
-        if self.state == State.TIME_WAIT:
+        if self.state == TIME_WAIT:
             self._time_wait_segment(seg, now)
             return
-        if self.state == State.SYN_RECEIVED and flags & SYN and not flags & RST and seg.seq == self.irs:
+        if self.state == SYN_RECEIVED and flags & SYN and not flags & RST and seg.seq == self.irs:
             # The peer's SYN again, or (simultaneous open) its SYN-ACK: both have SEG.SEQ = IRS,
             # before RCV.NXT, so the sequence test below would answer them with a bare ACK that
             # a peer in SYN-SENT drops (§3.10.7.3), stalling the handshake until our RTO.
@@ -1492,11 +1498,11 @@ class Connection:
         if flags & RST:
             if seg.seq == rb.rcv_nxt:
                 self.stats["resets_received"] += 1
-                if self.state == State.SYN_RECEIVED and self.listener is not None and not self.orphaned:
+                if self.state == SYN_RECEIVED and self.listener is not None and not self.orphaned:
                     self._to_closed()  # §3.10.7.4: a passive open returns to LISTEN
                     return
-                err = errno.ECONNREFUSED if self.state == State.SYN_RECEIVED else errno.ECONNRESET
-                if self.state in (State.CLOSING, State.LAST_ACK):
+                err = errno.ECONNREFUSED if self.state == SYN_RECEIVED else errno.ECONNRESET
+                if self.state in (CLOSING, LAST_ACK):
                     err = 0
                 self.error = err or self.error
                 self.sndbuf.clear()
@@ -1527,7 +1533,7 @@ class Connection:
         elif payload:
             self.drops["tcp_data_in_closing_state"] += 1
         # eighth: FIN
-        if flags & FIN and self.state not in (State.CLOSED, State.LISTEN, State.SYN_SENT):
+        if flags & FIN and self.state not in (CLOSED, LISTEN, SYN_SENT):
             rb.fin((seg.seq + len(payload)) & MASK)
             self.ack_now = True
         if rb.fin_received and not self._fin_processed:
@@ -1624,15 +1630,15 @@ class Connection:
     def _peer_fin(self, now: float) -> None:
         state = self.state
         self.host.notify(self)
-        if state in (State.SYN_RECEIVED, State.ESTABLISHED):
-            self.state = State.CLOSE_WAIT
-        elif state == State.FIN_WAIT_1:
+        if state in (SYN_RECEIVED, ESTABLISHED):
+            self.state = CLOSE_WAIT
+        elif state == FIN_WAIT_1:
             if seq_ge(self.snd_una, (self.fin_seq + 1) & MASK):
                 self.send_ack(now)
                 self._enter_time_wait(now)
             else:
-                self.state = State.CLOSING
-        elif state == State.FIN_WAIT_2:
+                self.state = CLOSING
+        elif state == FIN_WAIT_2:
             self.send_ack(now)
             self._enter_time_wait(now)
 
@@ -1670,7 +1676,7 @@ class Connection:
         updates and loss recovery. Returns False when the segment is to be dropped."""
         ack = seg.ack
         state = self.state
-        if state == State.SYN_RECEIVED:
+        if state == SYN_RECEIVED:
             if seq_le(self.snd_una, ack) and seq_le(ack, self.snd_max) and ack != self.iss:
                 self.snd_una = ack
                 self.snd_wnd = seg.window << self.snd_wscale
@@ -1717,15 +1723,15 @@ class Connection:
             self.snd_wl2 = ack
         # Our FIN acknowledged?
         if self.fin_queued and seq_ge(self.snd_una, (self.fin_seq + 1) & MASK):
-            if state == State.FIN_WAIT_1:
-                self.state = State.FIN_WAIT_2
+            if state == FIN_WAIT_1:
+                self.state = FIN_WAIT_2
                 self.host.notify(self)
                 if self.orphaned:
                     self._set_idle_timer(now + self.config.fin_wait2_timeout, self._on_fin_wait2_timeout)
-            elif state == State.CLOSING:
+            elif state == CLOSING:
                 self._enter_time_wait(now)
                 return False
-            elif state == State.LAST_ACK:
+            elif state == LAST_ACK:
                 self._to_closed()
                 return False
         return True
@@ -1880,7 +1886,7 @@ class Connection:
         and the asyncio transports read."""
         state = self.state
         rb = self.rcvbuf
-        closed = state == State.CLOSED
+        closed = state == CLOSED
         rd_shut = closed or self.read_closed or (rb is not None and rb.fin_received)  # not may_recv
         wr_shut = closed or self.fin_queued  # not may_send
         mask = POLLERR if self.error else 0
@@ -1896,4 +1902,4 @@ class Connection:
         return mask
 
 
-_HANDSHAKING = frozenset({State.SYN_SENT, State.SYN_RECEIVED})
+_HANDSHAKING = frozenset({SYN_SENT, SYN_RECEIVED})

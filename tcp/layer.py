@@ -21,7 +21,7 @@ from ..ip.flow import HEADERS_LEN
 from ..ip.stack import Interface, IPStack
 from . import segment as wire
 from .config import TcpConfig
-from .connection import TS_HEADER, Connection, Host, State
+from .connection import SYN_SENT, TIME_WAIT, TS_HEADER, Connection, Host
 from .cookies import SynCookies
 from .drop_totals import connection_drops, connection_stats, retire, retire_stats
 from .isn import IsnGenerator
@@ -239,7 +239,7 @@ class TcpLayer(Host):
         conn = self.connections.get(key)
         if (
             conn is not None
-            and conn.state == State.TIME_WAIT
+            and conn.state == TIME_WAIT
             and seg.flags & wire.SYN
             and not seg.flags & wire.ACK
             and self._time_wait_reuse(conn, seg, now)
@@ -416,7 +416,7 @@ class TcpLayer(Host):
         )
         if itype == icmp.DEST_UNREACHABLE and code == icmp.CODE_FRAG_NEEDED:
             _path_mtu_changed(self, conn, mtu)
-        elif conn.state == State.SYN_SENT and hard:
+        elif conn.state == SYN_SENT and hard:
             conn.error = errno.ECONNREFUSED
             conn._to_closed()
         elif itype == icmp.DEST_UNREACHABLE:
@@ -608,7 +608,7 @@ class TcpLayer(Host):
     def close(self) -> None:
         now = self.ip.timers.now
         for conn in list(self.connections.values()):
-            if conn.state != State.TIME_WAIT:
+            if conn.state != TIME_WAIT:
                 conn.abort(now)
 
 
