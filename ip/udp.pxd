@@ -1,0 +1,7 @@
+# C types of UDP for the compiled build (Cython, pure-Python mode).
+
+cdef class UdpLayer:
+    cdef object __weakref__
+    cdef public object ip
+    cdef public object ports
+    cdef public set ready
