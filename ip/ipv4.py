@@ -33,8 +33,9 @@ HEADER = struct.Struct("!BBHHHBBHII")
 _HEAD = struct.Struct("!BBHHHBBH")
 
 
-def parse_into(d: Datagram, buf: bytes | bytearray | memoryview, offset: int, end: int) -> str | None:
-    """Validate the header at ``buf[offset:end]`` and read its fields into ``d`` (the stack's
+def parse_into(d: Datagram, buf: memoryview, offset: int, end: int) -> str | None:
+    """Validate the header at ``buf[offset:end]`` (a view of the frame: the checksum is summed
+    over a slice of it, no copy) and read its fields into ``d`` (the stack's
     reused :class:`~aiostack.ip.datagram.Datagram`: no object per datagram); a drop reason string
     when invalid, None when ``d`` holds the header.
 
@@ -61,7 +62,7 @@ def parse_into(d: Datagram, buf: bytes | bytearray | memoryview, offset: int, en
         return "ipv4_bad_total_length"
     if total_length > avail:
         return "ipv4_truncated"
-    if ones_sum(memoryview(buf)[offset : offset + header_len]) != 0xFFFF:
+    if ones_sum(buf[offset : offset + header_len]) != 0xFFFF:
         return "ipv4_bad_checksum"
     d.header_len = header_len
     d.tos = tos

@@ -55,7 +55,6 @@ cdef class IPStack:
     @cython.locals(buf=bytearray, hdr=Datagram, dst=cython.longlong, src=cython.longlong, dst_bcast=cython.bint,
                    hl=cython.longlong, csum_valid=cython.bint)
     cpdef _ipv4_input(self, Interface iface, Packet pkt, long long off, long long end, bint link_bcast, double now)
-    cpdef _l4_input(self, Datagram d, double now)
     cpdef long long next_ident(self)
     cpdef FlowRoute flow_route(self, long long src, long long dst, long long proto)
     cpdef flow_output(self, FlowRoute rt, Packet pkt, long long l4_off, long long l4_len, object mac)

@@ -284,8 +284,9 @@ class IPStack:
         self, iface: Interface, pkt: Packet, off: int, end: int, link_bcast: bool, now: float
     ) -> None:
         buf = pkt.buf
+        view = pkt.view
         hdr = self.dgram
-        reason = ipv4.parse_into(hdr, buf, off, end)
+        reason = ipv4.parse_into(hdr, view, off, end)
         if reason is not None:
             self.drops[reason] += 1
             return
@@ -311,7 +312,6 @@ class IPStack:
             return
         self.stats["ipv4_rx"] += 1
         hl = hdr.header_len
-        view = pkt.view
         if hdr.flags & ipv4.FLAG_MF or hdr.offset:
             before = sum(self.reassembler.drops.values())
             whole = self.reassembler.add(
@@ -362,18 +362,15 @@ class IPStack:
         hdr.csum_valid = csum_valid
         hdr.link_bcast = link_bcast
         hdr.dst_bcast = dst_bcast
-        self._l4_input(hdr, now)
-
-    def _l4_input(self, d: Datagram, now: float) -> None:
-        """Hand the datagram to the transport registered for its protocol; none: Protocol
-        Unreachable (RFC 1122 §3.2.2.1) unless it was sent to a broadcast address."""
-        transport = self.transports.get(d.proto)
+        # To the transport registered for the protocol; none: Protocol Unreachable (RFC 1122
+        # §3.2.2.1) unless it was sent to a broadcast address.
+        transport = self.transports.get(hdr.proto)
         if transport is not None:
-            transport.input(d, now)
+            transport.input(hdr, now)
             return
         self.drops["ipv4_unknown_protocol"] += 1
-        if not d.dst_bcast:
-            self.icmp.send_error(icmp.DEST_UNREACHABLE, icmp.CODE_PROTOCOL_UNREACHABLE, d.quoted(), d.link_bcast, now)
+        if not dst_bcast:
+            self.icmp.send_error(icmp.DEST_UNREACHABLE, icmp.CODE_PROTOCOL_UNREACHABLE, hdr.quoted(), link_bcast, now)
 
     def steer_to(self, queue: int, queues: int) -> None:
         """This stack serves ``queue`` of a device with ``queues`` queues that steers flows by
