@@ -2,6 +2,7 @@
 
 cimport cython
 
+from aiostack.ip.checksum cimport ones_sum
 from aiostack.ip.datagram cimport Datagram
 
 @cython.locals(avail=cython.longlong, vihl=cython.longlong, tos=cython.longlong, total_length=cython.longlong,

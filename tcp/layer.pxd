@@ -3,6 +3,7 @@
 cimport cython
 
 from aiostack.drivers.buffers cimport Packet, PacketPool
+from aiostack.ip.checksum cimport ones_sum, pseudo_header_sum
 from aiostack.ip.datagram cimport Datagram
 from aiostack.ip.flow cimport FlowRoute
 from aiostack.ip.stack cimport Interface, IPStack
