@@ -12,6 +12,12 @@ that keeps anything copies it — the addresses and ports are ints, which are va
 taken with ``bytes(view[a:b])`` (UDP's receive queue, ICMP's echo replies and quotes, the frames
 handed to another reactor, reassembly's header copy all do). TCP keeps only ints from it (the
 connection key); the segment's payload view is consumed by the receive buffer within the call.
+Between datagrams the object still refers to the last one's view (for a datagram reassembled from
+fragments, its own bytes, at most 64 KB, until the next datagram replaces them).
+
+Re-entrancy: nothing a transport does within ``input`` feeds a frame to the same stack (frames
+sent go to the interfaces' ``tx`` lists, frames for other reactors through a callback that queues
+them), so one object per stack suffices.
 """
 
 from __future__ import annotations
