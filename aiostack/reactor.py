@@ -242,8 +242,8 @@ class Reactor:
     def _wake(self) -> None:
         ip = self.ip
         waiters = self._waiters
-        if ip.ready:
-            for ep in ip.take_ready():
+        if ip.udp.ready:
+            for ep in ip.udp.take_ready():
                 self._wake_one(waiters, ep)
         tcp = self.tcp
         if tcp is not None:
@@ -258,8 +258,8 @@ class Reactor:
                 for fut in self._arp_waiters.pop(hop, ()):
                     if not fut.done():
                         fut.set_result(ok)
-        if ip.echo_events:
-            for src, ident, seq, payload in ip.take_echo_events():
+        if ip.icmp.echo_events:
+            for src, ident, seq, payload in ip.icmp.take_echo_events():
                 echo = self._echo_waiters.pop((src, ident, seq), None)
                 if echo is not None and not echo.done():
                     echo.set_result(payload)

@@ -206,7 +206,7 @@ class Stack:
         start = self.clock()
         try:
             async with asyncio.timeout(timeout):
-                hop = self.ip.send_echo_request(dst, ident, seq, payload, start)
+                hop = self.ip.icmp.send_echo_request(dst, ident, seq, payload, start)
                 reactor.kick()
                 if hop and not await reactor.wait_resolution(hop):
                     raise OSError(errno.EHOSTUNREACH, f"No route to host: {ipv4.ntoa(hop)} did not answer ARP")

@@ -64,7 +64,7 @@ class UdpSocket:
         self._bind(addr, port, None)
 
     def _bind(self, addr: int, port: int, toward: tuple[int, int] | None) -> None:
-        ep = self._stack.ip.udp_bind(addr, port, toward=toward)
+        ep = self._stack.ip.udp.bind(addr, port, toward=toward)
         if self._rcvbuf is not None:
             ep.rcvbuf = self._rcvbuf
         ep.broadcast = self._broadcast
@@ -134,7 +134,7 @@ class UdpSocket:
             return
         self._closed = True
         if self._ep is not None:
-            self._stack.ip.udp_close(self._ep)
+            self._stack.ip.udp.close(self._ep)
             self._stack.reactor.forget(self._ep)
 
     # -- data -------------------------------------------------------------------------------
@@ -159,7 +159,7 @@ class UdpSocket:
         reactor = stack.reactor
         if not reactor.running:
             raise OSError(errno.ENETDOWN, "the stack is not running")
-        hop = stack.ip.udp_sendto(ep, data, dst, port, stack.clock())
+        hop = stack.ip.udp.sendto(ep, data, dst, port, stack.clock())
         if hop:
             waiter = reactor.wait_resolution(hop)
             reactor.kick()
@@ -192,7 +192,7 @@ class UdpSocket:
         reactor = stack.reactor
         if not reactor.running:
             raise OSError(errno.ENETDOWN, "the stack is not running")
-        hop = stack.ip.udp_sendto(ep, data, dst, port, stack.clock())
+        hop = stack.ip.udp.sendto(ep, data, dst, port, stack.clock())
         waiter = reactor.wait_resolution(hop) if hop else None
         reactor.kick()
         return waiter

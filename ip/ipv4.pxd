@@ -1,13 +1,11 @@
-# C types of a parsed IPv4 header for the compiled build (Cython, pure-Python mode).
+# C types of the IPv4 header parser for the compiled build (Cython, pure-Python mode).
 
-cdef class IPv4Header:
-    cdef public long long dst
-    cdef public long long flags
-    cdef public long long header_len
-    cdef public long long ident
-    cdef public long long offset
-    cdef public long long proto
-    cdef public long long src
-    cdef public long long tos
-    cdef public long long total_length
-    cdef public long long ttl
+cimport cython
+
+from aiostack.ip.checksum cimport ones_sum
+from aiostack.ip.datagram cimport Datagram
+
+@cython.locals(avail=cython.longlong, vihl=cython.longlong, tos=cython.longlong, total_length=cython.longlong,
+               ident=cython.longlong, frag=cython.longlong, ttl=cython.longlong, proto=cython.longlong,
+               _csum=cython.longlong, src=cython.longlong, dst=cython.longlong, header_len=cython.longlong)
+cpdef object parse_into(Datagram d, object buf, long long offset, long long end)

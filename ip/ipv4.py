@@ -9,8 +9,12 @@ from __future__ import annotations
 import functools
 import ipaddress
 import struct
+from typing import TYPE_CHECKING
 
 from .checksum import ones_sum
+
+if TYPE_CHECKING:
+    from .datagram import Datagram
 
 PROTO_ICMP = 1
 PROTO_TCP = 6
@@ -29,46 +33,11 @@ HEADER = struct.Struct("!BBHHHBBHII")
 _HEAD = struct.Struct("!BBHHHBBH")
 
 
-class IPv4Header:
-    """The fields of a received header the stack acts on. ``offset`` is in bytes (×8 applied)."""
-
-    __slots__ = ("dst", "flags", "header_len", "ident", "offset", "proto", "src", "tos", "total_length", "ttl")
-
-    def __init__(
-        self,
-        header_len: int,
-        tos: int,
-        total_length: int,
-        ident: int,
-        flags: int,
-        offset: int,
-        ttl: int,
-        proto: int,
-        src: int,
-        dst: int,
-    ) -> None:
-        self.header_len = header_len
-        self.tos = tos
-        self.total_length = total_length
-        self.ident = ident
-        self.flags = flags
-        self.offset = offset
-        self.ttl = ttl
-        self.proto = proto
-        self.src = src
-        self.dst = dst
-
-    @property
-    def more_fragments(self) -> bool:
-        return bool(self.flags & FLAG_MF)
-
-    @property
-    def is_fragment(self) -> bool:
-        return bool(self.flags & FLAG_MF) or self.offset != 0
-
-
-def parse_header(buf: bytes | bytearray | memoryview, offset: int, end: int) -> IPv4Header | str:
-    """Validate and read the header at ``buf[offset:end]``; a drop reason string when invalid.
+def parse_into(d: Datagram, buf: memoryview, offset: int, end: int) -> str | None:
+    """Validate the header at ``buf[offset:end]`` (a view of the frame: the checksum is summed
+    over a slice of it, no copy) and read its fields into ``d`` (the stack's
+    reused :class:`~aiostack.ip.datagram.Datagram`: no object per datagram); a drop reason string
+    when invalid, None when ``d`` holds the header.
 
     Checks, in the order RFC 1122 §3.2.1 lists them: version 4, IHL ≥ 5 and within the frame,
     total length ≥ IHL and within the frame (trailing Ethernet padding beyond it is ignored),
@@ -76,6 +45,7 @@ def parse_header(buf: bytes | bytearray | memoryview, offset: int, end: int) -> 
     they contain (RFC 1122 §3.2.1.8: unknown options are ignored). The TTL is not a reason to
     drop here: a host "MUST NOT discard a datagram just because it was received with TTL less
     than 2" (RFC 1122 §3.2.1.7); the TTL rule binds the sender, enforced in ``IPStack.send_ip``.
+    ``d.offset`` is the fragment offset in bytes (×8 applied).
     """
     avail = end - offset
     if avail < HEADER_LEN:
@@ -92,11 +62,19 @@ def parse_header(buf: bytes | bytearray | memoryview, offset: int, end: int) -> 
         return "ipv4_bad_total_length"
     if total_length > avail:
         return "ipv4_truncated"
-    if ones_sum(memoryview(buf)[offset : offset + header_len]) != 0xFFFF:
+    if ones_sum(buf[offset : offset + header_len]) != 0xFFFF:
         return "ipv4_bad_checksum"
-    return IPv4Header(
-        header_len, tos, total_length, ident, frag & 0xE000, (frag & OFFSET_MASK) << 3, ttl, proto, src, dst
-    )
+    d.header_len = header_len
+    d.tos = tos
+    d.total_length = total_length
+    d.ident = ident
+    d.flags = frag & 0xE000
+    d.offset = (frag & OFFSET_MASK) << 3
+    d.ttl = ttl
+    d.proto = proto
+    d.src = src
+    d.dst = dst
+    return None
 
 
 def write_header(

@@ -2,7 +2,7 @@
 malformed options (Linux's ``ip_route_input_slow`` martian checks and ``ip_options_compile``).
 
 :func:`check` returns the drop reason (a counter name) or None; :mod:`aiostack.ip.stack` calls it
-once per received datagram, after :func:`aiostack.ip.ipv4.parse_header` validated the lengths and
+once per received datagram, after :func:`aiostack.ip.ipv4.parse_into` validated the lengths and
 the checksum. The common case — no options, TTL > 0, an ordinary unicast source — costs a few
 comparisons.
 
@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 from .ipv4 import is_unicast_source
 
 if TYPE_CHECKING:
-    from .ipv4 import IPv4Header
+    from .datagram import Datagram
     from .stack import Interface
 
 OPT_EOL = 0
@@ -50,7 +50,7 @@ HEADER_LEN = 20
 def check(
     interfaces: Sequence[Interface],
     iface: Interface,
-    hdr: IPv4Header,
+    hdr: Datagram,
     buf: bytes | bytearray | memoryview,
     off: int,
     stats: Counter[str],

@@ -3,9 +3,11 @@
 cimport cython
 
 from aiostack.drivers.buffers cimport Packet, PacketPool
+from aiostack.ip.datagram cimport Datagram
 from aiostack.ip.flow cimport FlowRoute
-from aiostack.ip.ipv4 cimport IPv4Header
+from aiostack.ip.icmp_layer cimport IcmpLayer
 from aiostack.ip.timers cimport TimerWheel
+from aiostack.ip.udp cimport UdpLayer
 
 
 cdef class Interface:
@@ -31,32 +33,28 @@ cdef class IPStack:
     cdef public dict _flow_routes
     cdef public long long _ident
     cdef public object arp_events
+    cdef public Datagram dgram
     cdef public object drops
-    cdef public object echo_events
-    cdef public object echo_idents
-    cdef public object icmp_limiter
+    cdef public IcmpLayer icmp
     cdef public list interfaces
     cdef public object on_arp_reply
     cdef public object on_foreign_frame
     cdef public PacketPool pool
     cdef public object reassembler
-    cdef public object ready
     cdef public object rng
     cdef public object routes
     cdef public object stats
     cdef public object steering
     cdef public TimerWheel timers
     cdef public dict transports
-    cdef public object udp
+    cdef public UdpLayer udp
 
     @cython.locals(buf=bytearray, off=cython.longlong, end=cython.longlong, link_bcast=cython.bint,
                    ethertype=cython.longlong)
     cpdef receive(self, Interface iface, Packet pkt, double now)
-    @cython.locals(buf=bytearray, dst=cython.longlong, src=cython.longlong, dst_bcast=cython.bint,
-                   hl=cython.longlong)
+    @cython.locals(buf=bytearray, hdr=Datagram, dst=cython.longlong, src=cython.longlong, dst_bcast=cython.bint,
+                   hl=cython.longlong, csum_valid=cython.bint)
     cpdef _ipv4_input(self, Interface iface, Packet pkt, long long off, long long end, bint link_bcast, double now)
-    cpdef _l4_input(self, Interface iface, IPv4Header hdr, object view, long long ip_off, long long end,
-                    bint csum_valid, bint link_bcast, bint dst_bcast, double now)
     cpdef long long next_ident(self)
     cpdef FlowRoute flow_route(self, long long src, long long dst, long long proto)
     cpdef flow_output(self, FlowRoute rt, Packet pkt, long long l4_off, long long l4_len, object mac)

@@ -1,10 +1,14 @@
 """The network layer of one reactor, sans-I/O: frames and time in, frames and events out.
 
-:class:`IPStack` joins Ethernet, ARP, IPv4 (with fragmentation and reassembly), ICMP and UDP. The
-reactor hands it received frames (``receive``), the current time (``advance``) and application
-requests (``udp_sendto`` …); it answers with frames queued on each interface's ``tx`` list and
-with events: ``ready`` (UDP endpoints that have data or an error) and ``arp_events`` (next hops
-that resolved or failed, for senders waiting on them). It never reads a clock or touches a file.
+:class:`IPStack` joins Ethernet, ARP and IPv4 (with fragmentation and reassembly) and
+demultiplexes received datagrams to the transports registered in ``transports`` by protocol
+number: ICMP (:mod:`.icmp_layer`, ``icmp``) and UDP (:mod:`.udp`, ``udp``), made here, and TCP,
+which registers itself. Each gets the stack's one reused :class:`~.datagram.Datagram`. The
+reactor hands the stack received frames (``receive``), the current time (``advance``) and
+application requests (``udp.sendto`` …); it answers with frames queued on each interface's ``tx``
+list and with events: ``udp.ready`` (UDP endpoints that have data or an error),
+``icmp.echo_events`` and ``arp_events`` (next hops that resolved or failed, for senders waiting
+on them). It never reads a clock or touches a file.
 
 Every frame that is not used is counted in ``drops`` under a reason; nothing raises on bad input.
 """
@@ -16,51 +20,23 @@ import ipaddress
 import random
 from collections import Counter
 from collections.abc import Callable, Iterable
-from typing import Protocol
 
 from ..counts import Counts
 from ..drivers.base import Offloads
 from ..drivers.buffers import Packet, PacketPool
 from ..drivers.steering import queue_for
 from . import arp, ethernet, icmp, ipv4, martians, udp
-from .checksum import ones_sum, pseudo_header_sum
+from .checksum import ones_sum
+from .datagram import Datagram, Transport
 from .flow import FlowRoute
 from .fragments import Reassembler, fragment_ranges
+from .icmp_layer import IcmpLayer
 from .routes import RouteTable
 from .timers import TimerWheel
 
 _ETH = ethernet.HEADER_LEN
 _IP = ipv4.HEADER_LEN
-_UDP_CSUM_START = _ETH + _IP
-_UDP_CSUM_OFFSET = 6
 _FLOW_ROUTES_MAX = 65536
-
-
-class Transport(Protocol):
-    """What a transport protocol above IPv4 (TCP) offers the network layer."""
-
-    def input(
-        self,
-        iface: Interface,
-        hdr: ipv4.IPv4Header,
-        view: memoryview,
-        ip_off: int,
-        l4: int,
-        end: int,
-        csum_valid: bool,
-        link_bcast: bool,
-        dst_bcast: bool,
-        now: float,
-    ) -> None:
-        """A datagram for this protocol: its transport header starts at ``view[l4]``, ends at
-        ``end``; ``csum_valid`` means the device vouched for the checksum."""
-
-    def icmp_error(
-        self, itype: int, code: int, local: int, remote: int, view: memoryview, l4: int, end: int, mtu: int = 0
-    ) -> None:
-        """An ICMP error quoting one of our datagrams, from ``local`` to ``remote``: its
-        transport header at ``view[l4:end]`` (at least 8 bytes of it); ``mtu`` is the Next-Hop
-        MTU field (meaningful for Fragmentation Needed, RFC 1191 §4)."""
 
 
 class Interface:
@@ -109,7 +85,8 @@ class Interface:
 
 
 class IPStack:
-    """Ethernet/ARP/IPv4/ICMP/UDP for the interfaces of one reactor."""
+    """Ethernet/ARP/IPv4 for the interfaces of one reactor, with ICMP and UDP registered as its
+    transports."""
 
     def __init__(
         self,
@@ -135,14 +112,16 @@ class IPStack:
         self.rng = random.Random(seed)
         self.interfaces: list[Interface] = []
         self.routes = RouteTable()
-        self.udp = udp.UdpPortTable(self.rng)
         self.reassembler = Reassembler(timeout=reassembly_timeout, max_bytes=reassembly_max_bytes)
-        self.icmp_limiter = icmp.RateLimiter(icmp_rate, icmp_burst)
         self.drops: Counter[str] = Counts()
         self.stats: Counter[str] = Counts()
-        self.ready: set[udp.UdpEndpoint] = set()
         self.arp_events: list[tuple[int, bool]] = []
         self.transports: dict[int, Transport] = {}
+        """Protocol number → the transport layered on this stack (ICMP and UDP, made below; TCP
+        registers itself)."""
+        self.dgram = Datagram()
+        """The one received-datagram object, refilled for every datagram and handed to its
+        transport (a transport copies what it keeps: :mod:`.datagram`)."""
         self.on_arp_reply: Callable[[bytes], None] | None = None
         """Called with the raw frame of every well-formed ARP reply received (a multi-core
         reactor that gets the link's ARP passes them to the others)."""
@@ -154,11 +133,6 @@ class IPStack:
         (the device steers ICMP by addresses alone), a datagram reassembled here from fragments
         (steered by addresses too) whose ports name the other queue: then a frame larger than
         the MTU. Unset, such frames are handled here."""
-        """Protocol number → the transport layered on this stack (TCP registers itself here)."""
-        self.echo_idents: set[int] = set()
-        """ICMP echo identifiers of pings in progress (``send_echo_request``); their replies become
-        ``echo_events`` (source, identifier, sequence, payload)."""
-        self.echo_events: list[tuple[int, int, int, bytes]] = []
         self._ident = self.rng.randrange(0x10000)
         self._flow_routes: dict[tuple[int, int, int], FlowRoute] = {}
         """Shared by every flow between the same two addresses (~200 bytes each, which counts
@@ -172,6 +146,8 @@ class IPStack:
             "queue_total_limit": arp_queue_total,
             "locktime": arp_locktime,
         }
+        self.icmp = IcmpLayer(self, icmp_rate, icmp_burst)
+        self.udp = udp.UdpLayer(self)
 
     # == configuration ========================================================================
     def add_interface(
@@ -231,7 +207,7 @@ class IPStack:
         deadline = self.reassembler.next_deadline()
         if deadline is not None and deadline <= now:
             for quote in self.reassembler.expire(now):
-                self._send_icmp_error(icmp.TIME_EXCEEDED, icmp.CODE_REASSEMBLY_EXCEEDED, quote, False, now)
+                self.icmp.send_error(icmp.TIME_EXCEEDED, icmp.CODE_REASSEMBLY_EXCEEDED, quote, False, now)
 
     def next_deadline(self) -> float | None:
         a = self.timers.next_deadline()
@@ -309,9 +285,11 @@ class IPStack:
         self, iface: Interface, pkt: Packet, off: int, end: int, link_bcast: bool, now: float
     ) -> None:
         buf = pkt.buf
-        hdr = ipv4.parse_header(buf, off, end)
-        if isinstance(hdr, str):
-            self.drops[hdr] += 1
+        view = pkt.view
+        hdr = self.dgram
+        reason = ipv4.parse_into(hdr, view, off, end)
+        if reason is not None:
+            self.drops[reason] += 1
             return
         end = off + hdr.total_length
         dst = hdr.dst
@@ -335,7 +313,6 @@ class IPStack:
             return
         self.stats["ipv4_rx"] += 1
         hl = hdr.header_len
-        view = pkt.view
         if hdr.flags & ipv4.FLAG_MF or hdr.offset:
             before = sum(self.reassembler.drops.values())
             whole = self.reassembler.add(
@@ -366,142 +343,35 @@ class IPStack:
                 # Fragments carry no ports, so the device steered them all by addresses, here;
                 # the whole datagram belongs to the reactor its ports name.
                 owner = queue_for(queues, src, dst, (whole[0] << 8) | whole[1], (whole[2] << 8) | whole[3])
-                if carry := self._elsewhere(owner):
+                if carry := self.elsewhere(owner):
                     carry(bytes(view[off - _ETH : off]) + data, owner)
                     self.stats["ipv4_reassembled_handed_over"] += 1
                     return
-            self._l4_input(iface, hdr, memoryview(data), 0, len(data), False, link_bcast, dst_bcast, now)
-            return
-        self._l4_input(iface, hdr, view, off, end, pkt.csum_valid, link_bcast, dst_bcast, now)
-
-    def _l4_input(
-        self,
-        iface: Interface,
-        hdr: ipv4.IPv4Header,
-        view: memoryview,
-        ip_off: int,
-        end: int,
-        csum_valid: bool,
-        link_bcast: bool,
-        dst_bcast: bool,
-        now: float,
-    ) -> None:
-        proto = hdr.proto
-        l4 = ip_off + hdr.header_len
-        if proto == ipv4.PROTO_UDP:
-            self._udp_input(iface, hdr, view, ip_off, l4, end, csum_valid, link_bcast, dst_bcast, now)
-        elif proto == ipv4.PROTO_ICMP:
-            self._icmp_input(iface, hdr, view, ip_off, l4, end, link_bcast, dst_bcast, now)
-        elif proto in self.transports:
-            self.transports[proto].input(iface, hdr, view, ip_off, l4, end, csum_valid, link_bcast, dst_bcast, now)
+            view = memoryview(data)
+            off = 0
+            end = len(data)
+            hdr.total_length = end
+            hdr.flags = hdr.offset = 0
+            csum_valid = False
         else:
-            self.drops["ipv4_unknown_protocol"] += 1
-            if not dst_bcast:
-                self._send_icmp_error(
-                    icmp.DEST_UNREACHABLE, icmp.CODE_PROTOCOL_UNREACHABLE, view[ip_off:end], link_bcast, now
-                )
-
-    def _udp_input(
-        self,
-        iface: Interface,
-        hdr: ipv4.IPv4Header,
-        view: memoryview,
-        ip_off: int,
-        l4: int,
-        end: int,
-        csum_valid: bool,
-        link_bcast: bool,
-        dst_bcast: bool,
-        now: float,
-    ) -> None:
-        if end - l4 < udp.HEADER_LEN:
-            self.drops["udp_truncated"] += 1
+            csum_valid = pkt.csum_valid
+        hdr.iface = iface
+        hdr.view = view
+        hdr.ip_off = off
+        hdr.l4 = off + hl
+        hdr.end = end
+        hdr.csum_valid = csum_valid
+        hdr.link_bcast = link_bcast
+        hdr.dst_bcast = dst_bcast
+        # To the transport registered for the protocol; none: Protocol Unreachable (RFC 1122
+        # §3.2.2.1) unless it was sent to a broadcast address.
+        transport = self.transports.get(hdr.proto)
+        if transport is not None:
+            transport.input(hdr, now)
             return
-        sport, dport, ulen, csum = udp.HEADER.unpack_from(view, l4)
-        if ulen < udp.HEADER_LEN or ulen > end - l4:
-            self.drops["udp_bad_length"] += 1
-            return
-        uend = l4 + ulen
-        # RFC 768: a zero checksum means the sender computed none (IPv4 only).
-        if (
-            csum
-            and not csum_valid
-            and ones_sum(view[l4:uend], pseudo_header_sum(hdr.src, hdr.dst, ipv4.PROTO_UDP, ulen)) != 0xFFFF
-        ):
-            self.drops["udp_bad_checksum"] += 1
-            return
-        if dport == 0:
-            self.drops["udp_bad_port"] += 1
-            return
-        ep = self.udp.lookup(hdr.dst, dport, hdr.src, sport)
-        if ep is None:
-            self.drops["udp_no_port"] += 1
-            if not dst_bcast:
-                self._send_icmp_error(
-                    icmp.DEST_UNREACHABLE, icmp.CODE_PORT_UNREACHABLE, view[ip_off:end], link_bcast, now
-                )
-            return
-        n = ulen - udp.HEADER_LEN
-        if ep.rx_bytes + n > ep.rcvbuf:
-            self.drops["udp_rcvbuf_full"] += 1
-            return
-        ep.rx.append((bytes(view[l4 + udp.HEADER_LEN : uend]), (hdr.src, sport)))
-        ep.rx_bytes += n
-        self.ready.add(ep)
-        self.stats["udp_rx"] += 1
-
-    def _icmp_input(
-        self,
-        iface: Interface,
-        hdr: ipv4.IPv4Header,
-        view: memoryview,
-        ip_off: int,
-        l4: int,
-        end: int,
-        link_bcast: bool,
-        dst_bcast: bool,
-        now: float,
-    ) -> None:
-        if end - l4 < icmp.HEADER_LEN:
-            self.drops["icmp_truncated"] += 1
-            return
-        if ones_sum(view[l4:end]) != 0xFFFF:
-            self.drops["icmp_bad_checksum"] += 1
-            return
-        self.stats["icmp_rx"] += 1
-        itype = view[l4]
-        if itype == icmp.ECHO_REQUEST:
-            if dst_bcast or link_bcast:
-                # Linux's icmp_echo_ignore_broadcasts=1 default (RFC 1122 §3.2.2.6 leaves it open).
-                self.drops["icmp_echo_broadcast_ignored"] += 1
-                return
-            msg = bytearray(view[l4:end])
-            msg[0] = icmp.ECHO_REPLY
-            msg[2] = msg[3] = 0
-            csum = ~ones_sum(msg) & 0xFFFF
-            msg[2] = csum >> 8
-            msg[3] = csum & 0xFF
-            try:
-                self.send_ip(hdr.src, ipv4.PROTO_ICMP, msg, now, src=hdr.dst)
-            except OSError as exc:
-                self.drops[f"icmp_reply_{errno.errorcode.get(exc.errno or 0, 'error').lower()}"] += 1
-                return
-            self.stats["icmp_echo_replied"] += 1
-        elif itype in icmp.ERROR_TYPES:
-            self._icmp_error_input(view, ip_off, l4, end, itype, view[l4 + 1])
-        elif itype == icmp.ECHO_REPLY and end - l4 >= icmp.ECHO.size:
-            ident, seq = icmp.ECHO.unpack_from(view, l4)[3:]
-            carry = None if ident in self.echo_idents else self._elsewhere(ident % self.steering[1])
-            if carry:  # another reactor's ping: Stack.ping picks identifiers that name the queue
-                carry(bytes(view[ip_off - _ETH : end]), ident % self.steering[1])
-                self.stats["icmp_handed_over"] += 1
-            elif ident in self.echo_idents:
-                self.echo_events.append((hdr.src, ident, seq, bytes(view[l4 + icmp.ECHO.size : end])))
-                self.stats["icmp_echo_reply_rx"] += 1
-            else:
-                self.stats["icmp_ignored"] += 1
-        else:
-            self.stats["icmp_ignored"] += 1
+        self.drops["ipv4_unknown_protocol"] += 1
+        if not dst_bcast:
+            self.icmp.send_error(icmp.DEST_UNREACHABLE, icmp.CODE_PROTOCOL_UNREACHABLE, hdr.quoted(), link_bcast, now)
 
     def steer_to(self, queue: int, queues: int) -> None:
         """This stack serves ``queue`` of a device with ``queues`` queues that steers flows by
@@ -520,58 +390,10 @@ class IPStack:
         queue, queues = self.steering
         return queues == 1 or queue_for(queues, local, remote, lport, rport) == queue
 
-    def _elsewhere(self, owner: int) -> Callable[[bytes, int], None] | None:
+    def elsewhere(self, owner: int) -> Callable[[bytes, int], None] | None:
         """What carries a frame to the stack of queue ``owner``, if that is not this one (the
         frame is copied only then)."""
         return self.on_foreign_frame if owner != self.steering[0] else None
-
-    def _icmp_error_input(self, view: memoryview, ip_off: int, l4: int, end: int, itype: int, code: int) -> None:
-        """Deliver an ICMP error to the UDP endpoint it is about (RFC 1122 §4.1.3.3): a connected
-        endpoint gets the errno as its pending error, as Linux reports it on the next call. One
-        about a TCP or UDP flow another reactor owns goes to it (:meth:`steer_to`)."""
-        q = l4 + icmp.HEADER_LEN
-        if end - q < ipv4.HEADER_LEN + 8:
-            self.drops["icmp_error_short_quote"] += 1
-            return
-        vihl, _tos, _len, _ident, _frag, _ttl, qproto, _csum, qsrc, qdst = ipv4.HEADER.unpack_from(view, q)
-        qhl = (vihl & 0x0F) * 4
-        if vihl >> 4 != 4 or qhl < ipv4.HEADER_LEN or end - q < qhl + 8:
-            self.drops["icmp_error_bad_quote"] += 1
-            return
-        ports = q + qhl
-        queues = self.steering[1]
-        if queues > 1 and qproto in (ipv4.PROTO_TCP, ipv4.PROTO_UDP):
-            sport, dport = udp.HEADER.unpack_from(view, ports)[:2]  # TCP's ports sit where UDP's do
-            owner = queue_for(queues, qsrc, qdst, sport, dport)
-            if carry := self._elsewhere(owner):
-                carry(bytes(view[ip_off - _ETH : end]), owner)
-                self.stats["icmp_handed_over"] += 1
-                return
-        if qproto != ipv4.PROTO_UDP:
-            transport = self.transports.get(qproto)
-            if transport is None:
-                self.stats["icmp_error_other_protocol"] += 1
-            else:
-                transport.icmp_error(itype, code, qsrc, qdst, view, ports, end, icmp.next_hop_mtu(view, l4))
-            return
-        sport, dport = udp.HEADER.unpack_from(view, ports)[:2]
-        ep = self.udp.by_port.get(sport)
-        if ep is None or (ep.local_addr and ep.local_addr != qsrc):
-            self.stats["icmp_error_no_endpoint"] += 1
-            return
-        self.stats["icmp_error_rx"] += 1
-        if not ep.connected or ep.remote_addr != qdst or ep.remote_port != dport:
-            return
-        if itype == icmp.DEST_UNREACHABLE:
-            ep.error = {
-                icmp.CODE_PORT_UNREACHABLE: errno.ECONNREFUSED,
-                icmp.CODE_PROTOCOL_UNREACHABLE: errno.ENOPROTOOPT,
-                icmp.CODE_NET_UNREACHABLE: errno.ENETUNREACH,
-                icmp.CODE_FRAG_NEEDED: errno.EMSGSIZE,
-            }.get(code, errno.EHOSTUNREACH)
-        else:
-            ep.error = errno.EHOSTUNREACH
-        self.ready.add(ep)
 
     # == transmit =============================================================================
     def next_ident(self) -> int:
@@ -580,7 +402,8 @@ class IPStack:
         return self._ident
 
 
-    def _alloc(self) -> Packet:
+    def alloc(self) -> Packet:
+        """A transmit buffer from the pool; OSError(ENOBUFS), counted, when it is empty."""
         pkt = self.pool.try_alloc()
         if pkt is None:
             self.drops["tx_pool_exhausted"] += 1
@@ -650,7 +473,7 @@ class IPStack:
         if n > ipv4.MAX_PACKET - _IP:
             raise OSError(errno.EMSGSIZE, f"{n}-byte payload exceeds the IPv4 maximum")
         if _IP + n <= iface.mtu:
-            pkt = self._alloc()
+            pkt = self.alloc()
             start = pkt.start
             pkt.buf[start : start + n] = message
             pkt.end = start + n
@@ -663,7 +486,7 @@ class IPStack:
         ident = self.next_ident()
         mv = memoryview(message)
         for offset, length, more in pieces:
-            pkt = self._alloc()
+            pkt = self.alloc()
             start = pkt.start
             pkt.buf[start : start + length] = mv[offset : offset + length]
             pkt.end = start + length
@@ -740,122 +563,29 @@ class IPStack:
     def _arp_failed(self, ip: int) -> None:
         self.arp_events.append((ip, False))
 
-    def _send_icmp_error(
-        self, itype: int, code: int, quoted: bytes | bytearray | memoryview, link_bcast: bool, now: float
-    ) -> None:
-        """An ICMP error about ``quoted`` (the offending datagram from its IP header on), within
-        the rules of RFC 1122 §3.2.2 and the rate limit."""
-        if not icmp.may_answer_with_error(quoted, link_bcast):
-            return
-        dst = int.from_bytes(quoted[12:16], "big")
-        if any(dst == i.broadcast for i in self.interfaces):
-            return
-        if not self.icmp_limiter.allow(now):
-            self.stats["icmp_error_rate_limited"] += 1
-            return
-        body = bytes(quoted[: icmp.MAX_QUOTE])
-        msg = bytearray(icmp.HEADER_LEN + len(body))
-        msg[0] = itype
-        msg[1] = code
-        msg[icmp.HEADER_LEN :] = body
-        csum = ~ones_sum(msg) & 0xFFFF
-        msg[2] = csum >> 8
-        msg[3] = csum & 0xFF
-        try:
-            self.send_ip(dst, ipv4.PROTO_ICMP, msg, now, src=int.from_bytes(quoted[16:20], "big"))
-        except OSError:
-            self.drops["icmp_error_unsendable"] += 1
-            return
-        self.stats["icmp_error_tx"] += 1
-
-    # == UDP API (the socket layer in aiostack/ calls these) ===================================
+    # == the transports' calls, kept on the stack for callers that predate them ================
     def udp_bind(self, addr: int = 0, port: int = 0, *, toward: tuple[int, int] | None = None) -> udp.UdpEndpoint:
-        """A UDP endpoint on ``addr``:``port``. Port 0 picks an ephemeral one; with ``toward``
-        (the destination of the datagram or connect that binds it implicitly), one whose replies
-        the device steers to this stack (:meth:`steer_to`), as the kernel's autobind would pick
-        if it were one of several reactors."""
-        if addr and not any(i.addr == addr for i in self.interfaces):
-            raise OSError(errno.EADDRNOTAVAIL, f"{ipv4.ntoa(addr)} is not an address of this stack")
-        if port == 0 and toward is not None and self.steering[1] > 1:
-            dst, dport = toward
-            src = addr or self.route(dst)[0].addr
-            return self.udp.bind(addr, 0, accept=lambda p: self.steers_here(src, dst, p, dport))
-        return self.udp.bind(addr, port)
+        """:meth:`UdpLayer.bind <.udp.UdpLayer.bind>`."""
+        return self.udp.bind(addr, port, toward=toward)
 
     def udp_close(self, ep: udp.UdpEndpoint) -> None:
-        self.udp.unbind(ep)
-        self.ready.discard(ep)
+        self.udp.close(ep)
 
     def udp_sendto(
         self, ep: udp.UdpEndpoint, data: bytes | bytearray | memoryview, dst: int, dport: int, now: float
     ) -> int:
-        """Send one datagram from ``ep``. Returns 0 when queued for the driver, or the next hop
-        whose ARP resolution it waits for. Errors are OSError with the errno a kernel gives."""
-        if ep.closed:
-            raise OSError(errno.EBADF, "socket is closed")
-        n = len(data)
-        if n > udp.MAX_PAYLOAD:
-            raise OSError(errno.EMSGSIZE, f"message too long ({n} > {udp.MAX_PAYLOAD})")
-        if not 0 < dport < 65536:
-            raise OSError(errno.EINVAL, f"bad destination port {dport}")
-        if dst == 0:
-            raise OSError(errno.EDESTADDRREQ, "destination address required")
-        iface, hop = self.route(dst)
-        if (dst == ipv4.LIMITED_BROADCAST or dst == iface.broadcast) and not ep.broadcast:
-            raise OSError(errno.EACCES, "broadcast needs SO_BROADCAST")
-        if ipv4.is_multicast(dst):
-            raise OSError(errno.ENETUNREACH, "multicast is not supported yet")
-        src = ep.local_addr or iface.addr
-        ulen = udp.HEADER_LEN + n
-        self.stats["udp_tx"] += 1
-        if _IP + ulen > iface.mtu:
-            msg = bytearray(ulen)
-            udp.HEADER.pack_into(msg, 0, ep.local_port, dport, ulen, 0)
-            msg[udp.HEADER_LEN :] = data
-            csum = ~ones_sum(msg, pseudo_header_sum(src, dst, ipv4.PROTO_UDP, ulen)) & 0xFFFF
-            udp.HEADER.pack_into(msg, 0, ep.local_port, dport, ulen, csum or 0xFFFF)
-            return self.send_ip(dst, ipv4.PROTO_UDP, msg, now, src=src, ttl=ep.ttl)
-        pkt = self._alloc()
-        buf = pkt.buf
-        start = pkt.start
-        buf[start : start + n] = data
-        pkt.end = start + n
-        off = pkt.prepend(udp.HEADER_LEN)
-        phs = pseudo_header_sum(src, dst, ipv4.PROTO_UDP, ulen)
-        if iface.offloads.tx_csum:
-            # The device finishes the sum; the field holds the pseudo-header sum, not inverted.
-            udp.HEADER.pack_into(buf, off, ep.local_port, dport, ulen, phs)
-            pkt.csum_start = _UDP_CSUM_START
-            pkt.csum_offset = _UDP_CSUM_OFFSET
-        else:
-            udp.HEADER.pack_into(buf, off, ep.local_port, dport, ulen, 0)
-            csum = ~ones_sum(pkt.view[off : pkt.end], phs) & 0xFFFF
-            udp.HEADER.pack_into(buf, off, ep.local_port, dport, ulen, csum or 0xFFFF)
-        self.ip_output(iface, hop, pkt, src, dst, ipv4.PROTO_UDP, ep.ttl, 0, 0, 0, now)
-        return hop if hop in iface.arp.pending else 0
+        """:meth:`UdpLayer.sendto <.udp.UdpLayer.sendto>`."""
+        return self.udp.sendto(ep, data, dst, dport, now)
 
     def take_ready(self) -> set[udp.UdpEndpoint]:
-        ready = self.ready
-        self.ready = set()
-        return ready
+        return self.udp.take_ready()
 
     def send_echo_request(self, dst: int, ident: int, seq: int, payload: bytes, now: float) -> int:
-        """Send an ICMP echo request (RFC 792); replies with ``ident`` are reported in
-        ``echo_events``. Returns like :meth:`send_ip`."""
-        msg = bytearray(icmp.ECHO.size + len(payload))
-        icmp.ECHO.pack_into(msg, 0, icmp.ECHO_REQUEST, 0, 0, ident, seq)
-        msg[icmp.ECHO.size :] = payload
-        csum = ~ones_sum(msg) & 0xFFFF
-        msg[2] = csum >> 8
-        msg[3] = csum & 0xFF
-        self.echo_idents.add(ident)
-        self.stats["icmp_echo_request_tx"] += 1
-        return self.send_ip(dst, ipv4.PROTO_ICMP, msg, now)
+        """:meth:`IcmpLayer.send_echo_request <.icmp_layer.IcmpLayer.send_echo_request>`."""
+        return self.icmp.send_echo_request(dst, ident, seq, payload, now)
 
     def take_echo_events(self) -> list[tuple[int, int, int, bytes]]:
-        events = self.echo_events
-        self.echo_events = []
-        return events
+        return self.icmp.take_echo_events()
 
     def take_arp_events(self) -> list[tuple[int, bool]]:
         events = self.arp_events

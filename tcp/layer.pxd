@@ -1,10 +1,10 @@
 # C types of the TCP layer for the compiled build (Cython, pure-Python mode).
 
-from aiostack.ip.ipv4 cimport IPv4Header
 cimport cython
 
 from aiostack.drivers.buffers cimport Packet, PacketPool
 from aiostack.ip.checksum cimport ones_sum, pseudo_header_sum
+from aiostack.ip.datagram cimport Datagram
 from aiostack.ip.flow cimport FlowRoute
 from aiostack.ip.stack cimport Interface, IPStack
 from aiostack.tcp.connection cimport Connection, Host
@@ -43,8 +43,8 @@ cdef class TcpLayer(Host):
     cdef public object retired_drops
     cdef public object retired_stats
 
-    cpdef input(self, Interface iface, IPv4Header hdr, object view, long long ip_off, long long l4, long long end,
-                bint csum_valid, bint link_bcast, bint dst_bcast, double now)
+    @cython.locals(l4=cython.longlong, end=cython.longlong)
+    cpdef input(self, Datagram d, double now)
     @cython.locals(ip=IPStack, rt=FlowRoute, iface=Interface, pool=PacketPool, pkt=Packet, buf=bytearray,
                    gso_size=cython.longlong, start=cython.longlong, hlen=cython.longlong, tcp_off=cython.longlong,
                    tcp_len=cython.longlong, offload=cython.bint, csum=cython.longlong, co=cython.longlong)

@@ -17,6 +17,7 @@ from ..drivers.buffers import Packet
 from ..drivers.vnet import VIRTIO_NET_HDR_GSO_TCPV4 as GSO_TCPV4
 from ..ip import icmp, ipv4
 from ..ip.checksum import ones_sum, pseudo_header_sum
+from ..ip.datagram import Datagram
 from ..ip.flow import HEADERS_LEN
 from ..ip.stack import Interface, IPStack
 from . import segment as wire
@@ -206,23 +207,16 @@ class TcpLayer(Host):
         return conn
 
     # == input ================================================================================
-    def input(
-        self,
-        iface: Interface,
-        hdr: ipv4.IPv4Header,
-        view: memoryview,
-        ip_off: int,
-        l4: int,
-        end: int,
-        csum_valid: bool,
-        link_bcast: bool,
-        dst_bcast: bool,
-        now: float,
-    ) -> None:
-        if dst_bcast or link_bcast:
+    def input(self, d: Datagram, now: float) -> None:
+        """A datagram for TCP from the network layer (its reused :class:`~aiostack.ip.datagram.Datagram`:
+        only ints are kept from it; the segment's payload view is consumed within this call)."""
+        if d.dst_bcast or d.link_bcast:
             self.drops["tcp_broadcast"] += 1  # RFC 9293 §3.9.1.2: TCP is unicast only
             return
-        if not csum_valid and ones_sum(view[l4:end], pseudo_header_sum(hdr.src, hdr.dst, 6, end - l4)) != 0xFFFF:
+        view = d.view
+        l4 = d.l4
+        end = d.end
+        if not d.csum_valid and ones_sum(view[l4:end], pseudo_header_sum(d.src, d.dst, 6, end - l4)) != 0xFFFF:
             self.drops["tcp_bad_checksum"] += 1
             return
         seg = wire.parse(view, l4, end)
@@ -235,7 +229,7 @@ class TcpLayer(Host):
         if seg.bad_options:
             self.stats["tcp_bad_options"] += 1  # parsed up to the bad one (tcp/segment.py notes)
         self.stats["segments_in"] += 1
-        key = (hdr.dst, seg.dst_port, hdr.src, seg.src_port)
+        key = (d.dst, seg.dst_port, d.src, seg.src_port)
         conn = self.connections.get(key)
         if (
             conn is not None
@@ -248,7 +242,7 @@ class TcpLayer(Host):
         if conn is not None:
             conn.segment_arrives(seg, now)
             return
-        lst = self.listeners.get((hdr.dst, seg.dst_port)) or self.listeners.get((0, seg.dst_port))
+        lst = self.listeners.get((d.dst, seg.dst_port)) or self.listeners.get((0, seg.dst_port))
         if lst is not None:
             self._listen_input(lst, key, seg, now)
             return

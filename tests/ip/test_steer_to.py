@@ -73,7 +73,7 @@ def test_echo_replies_go_to_the_reactor_whose_ping_they_answer() -> None:
     theirs = echo_reply(0x1230 + 2)  # identifier ≡ 2 (mod 3): queue 2's ping (Stack.ping picks so)
     h.feed(theirs)
     assert handed == [(theirs, 2)]
-    h.ip.echo_idents.add(0x1231)  # our own ping (≡ 1): kept
+    h.ip.icmp.echo_idents.add(0x1231)  # our own ping (≡ 1): kept
     h.feed(echo_reply(0x1231))
     assert len(handed) == 1 and h.ip.stats["icmp_echo_reply_rx"] == 1
 

@@ -1,0 +1,9 @@
+# C types of UDP for the compiled build (Cython, pure-Python mode).
+
+from aiostack.ip.checksum cimport ones_sum, pseudo_header_sum
+
+cdef class UdpLayer:
+    cdef object __weakref__
+    cdef public object ip
+    cdef public object ports
+    cdef public set ready
