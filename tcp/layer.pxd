@@ -8,7 +8,7 @@ from aiostack.ip.datagram cimport Datagram
 from aiostack.ip.flow cimport FlowRoute
 from aiostack.ip.stack cimport Interface, IPStack
 from aiostack.tcp.connection cimport Connection, Host
-from aiostack.tcp.segment cimport write_header
+from aiostack.tcp.segment cimport Segment, parse, write_header
 
 
 cdef class Listener:
@@ -43,7 +43,7 @@ cdef class TcpLayer(Host):
     cdef public object retired_drops
     cdef public object retired_stats
 
-    @cython.locals(l4=cython.longlong, end=cython.longlong)
+    @cython.locals(l4=cython.longlong, end=cython.longlong, seg=Segment, conn=Connection)
     cpdef input(self, Datagram d, double now)
     @cython.locals(ip=IPStack, rt=FlowRoute, iface=Interface, pool=PacketPool, pkt=Packet, buf=bytearray,
                    gso_size=cython.longlong, start=cython.longlong, hlen=cython.longlong, tcp_off=cython.longlong,

@@ -19,6 +19,7 @@ from ..ip import icmp, ipv4
 from ..ip.checksum import ones_sum, pseudo_header_sum
 from ..ip.datagram import Datagram
 from ..ip.flow import HEADERS_LEN
+from ..ip.ipv4 import PROTO_TCP
 from ..ip.stack import Interface, IPStack
 from . import segment as wire
 from .config import TcpConfig
@@ -27,7 +28,7 @@ from .cookies import SynCookies
 from .drop_totals import connection_drops, connection_stats, retire, retire_stats
 from .isn import IsnGenerator
 from .memory import TcpMemory
-from .segment import CHECKSUM_OFFSET, HEADER_LEN, Segment, write_header
+from .segment import ACK, CHECKSUM_OFFSET, HEADER_LEN, SYN, Segment, parse, write_header
 from .seq import MASK
 from .time_wait import syn_may_reopen
 
@@ -219,10 +220,11 @@ class TcpLayer(Host):
         if not d.csum_valid and ones_sum(view[l4:end], pseudo_header_sum(d.src, d.dst, 6, end - l4)) != 0xFFFF:
             self.drops["tcp_bad_checksum"] += 1
             return
-        seg = wire.parse(view, l4, end)
-        if isinstance(seg, str):
-            self.drops[seg] += 1
+        parsed = parse(view, l4, end)
+        if isinstance(parsed, str):
+            self.drops[parsed] += 1
             return
+        seg = parsed
         if seg.src_port == 0 or seg.dst_port == 0:
             self.drops["tcp_port_zero"] += 1
             return
@@ -234,8 +236,8 @@ class TcpLayer(Host):
         if (
             conn is not None
             and conn.state == TIME_WAIT
-            and seg.flags & wire.SYN
-            and not seg.flags & wire.ACK
+            and seg.flags & SYN
+            and not seg.flags & ACK
             and self._time_wait_reuse(conn, seg, now)
         ):
             conn = None
@@ -429,7 +431,7 @@ class TcpLayer(Host):
         gso_size = conn.snd_mss if length > conn.snd_mss else 0
         rt = conn.tx_route
         if rt is None or rt.version != ip.routes.version:
-            rt = conn.tx_route = ip.flow_route(conn.local_addr, conn.remote_addr, ipv4.PROTO_TCP)
+            rt = conn.tx_route = ip.flow_route(conn.local_addr, conn.remote_addr, PROTO_TCP)
         now = ip.timers.now
         mac = rt.next_hop_mac(now) if rt is not None else None
         if rt is None or mac is None:

@@ -23,6 +23,7 @@ cdef class Segment:
     cdef public bint bad_options
 
 
+cpdef object parse(object buf, long long off, long long end)
 @cython.locals(olen=cython.longlong, hlen=cython.longlong)
 cpdef long long write_header(bytearray buf, long long off, long long src_port, long long dst_port, long long seq,
                              long long ack, long long flags, long long window, object options=*,
