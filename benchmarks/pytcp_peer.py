@@ -78,14 +78,32 @@ class PyTcpReader:
         return bytes(data)
 
 
+class _PyTcpTransport:
+    """What the example server asks of ``writer.transport`` (its request/idle watchdog): no
+    extra info, and ``abort()`` closes the PyTCP socket at once."""
+
+    def __init__(self, writer: PyTcpWriter) -> None:
+        self._writer = writer
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return default
+
+    def abort(self) -> None:
+        self._writer._closed = True
+        with contextlib.suppress(OSError):
+            self._writer._sock.close()
+
+
 class PyTcpWriter:
-    """``StreamWriter``'s write/drain/write_eof/close over a PyTCP socket."""
+    """``StreamWriter``'s write/drain/write_eof/close (and a ``transport`` to abort) over a PyTCP
+    socket."""
 
     def __init__(self, sock: Any) -> None:
         self._sock = sock
         self._pending: list[bytes] = []
         self._eof = False
         self._closed = False
+        self.transport = _PyTcpTransport(self)
 
     def write(self, data: bytes) -> None:
         self._pending.append(bytes(data))
