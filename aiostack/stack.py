@@ -263,12 +263,13 @@ class Stack:
         self._exports[name] = read
 
     def _pools(self) -> list[PacketPool]:
-        """The packet pools this stack's memory sits in: its own, and each device's large
-        (segmentation-offload) pool."""
+        """The packet pools this stack's memory sits in: its own, and each device's receive and
+        large (segmentation-offload) pools where they are not the stack's."""
         pools = [self.pool]
         for d in self.drivers:
-            if d.large_pool is not None and d.large_pool not in pools:
-                pools.append(d.large_pool)
+            for pool in (d.pool, d.large_pool):
+                if pool is not None and all(pool is not p for p in pools):
+                    pools.append(pool)
         return pools
 
     def buffer_bytes(self) -> int:

@@ -12,6 +12,13 @@ bytes fall far below their peak and calls ``malloc_trim(0)``.
 
     python benchmarks/memory_return.py [--connections 1000] [--body 10000000]
     AIOSTACK_MALLOC_TRIM=0 python benchmarks/memory_return.py     # without giving memory back
+    python benchmarks/memory_return.py --tap [--connections 1000]  # root: the issue's own shape
+
+``--tap`` runs the issue's reproduction instead (root, in a network namespace it creates and
+deletes): the HTTP example on a TAP with 5-second request and idle timeouts, and ``--connections``
+kernel sockets inside the namespace that request 10 MB with a 4 KiB receive buffer and never read
+(``tests/attacks/tcp_attack_helpers.py``'s slowloris attacker, stalled half only); the server's
+RSS before, with all of them stalled, and after the timeouts closed them.
 
 Prints one JSON object (RSS in MB: ``start``, ``peak``, ``closed`` right after the connections
 ended, ``after`` once the trim had its chance, and the trim counters).
@@ -122,13 +129,54 @@ async def run(connections: int, body: int, wait: float = 3.0) -> dict[str, Any]:
     return out
 
 
+def run_tap(connections: int, wait: float) -> dict[str, Any]:
+    import sys
+    from pathlib import Path
+
+    tests = Path(__file__).resolve().parent.parent / "tests"
+    sys.path[:0] = [str(tests), str(tests / "attacks")]
+    from tcp_attack_helpers import finish_attack, rss_kb, start_attack, start_server, stop_server
+
+    from aiostack.netns import NetNS
+
+    with NetNS() as ns:
+        server = start_server(ns, "--request-timeout", "5", "--idle-timeout", "5")
+        try:
+            start = rss_kb(server.pid) / 1024
+            attack = start_attack(ns, "slowloris", "0", str(connections), "10")
+            assert attack.stdout is not None
+            line = attack.stdout.readline().decode()
+            assert "attacking" in line, line
+            time.sleep(2.0)  # the send buffers fill
+            peak = rss_kb(server.pid) / 1024
+            seen = finish_attack(attack)  # the timeouts close them meanwhile
+            closed = rss_kb(server.pid) / 1024
+            time.sleep(wait)
+            after = rss_kb(server.pid) / 1024
+        finally:
+            counters = stop_server(server)
+    return {
+        "mode": "tap",
+        "connections": connections,
+        "rss_mb": {"start": round(start, 1), "peak": round(peak, 1), "closed": round(closed, 1),
+                   "after": round(after, 1)},
+        "attack": seen,
+        "malloc": counters.get("malloc"),
+        "pool": counters.get("pool"),
+        "tcp_memory": counters["tcp"]["memory"],
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--connections", type=int, default=1000)
     ap.add_argument("--body", type=int, default=10_000_000)
     ap.add_argument("--wait", type=float, default=3.0, help="seconds after the close before the last RSS")
+    ap.add_argument("--tap", action="store_true", help="the HTTP example on a TAP, kernel clients (root)")
     args = ap.parse_args()
-    print(json.dumps(asyncio.run(run(args.connections, args.body, args.wait)), indent=1))
+    run_it = (lambda: run_tap(args.connections, args.wait)) if args.tap else (
+        lambda: asyncio.run(run(args.connections, args.body, args.wait)))
+    print(json.dumps(run_it(), indent=1))
 
 
 if __name__ == "__main__":
