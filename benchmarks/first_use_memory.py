@@ -13,6 +13,12 @@ network namespace made and deleted here).
     python benchmarks/first_use_memory.py                            # compiled build
     AIOSTACK_NO_EXTENSIONS=1 python benchmarks/first_use_memory.py   # pure build
 
+Measured (issue #13, this machine): compiled build, TCP 62.9 MB at start, 67.1 after the first
+10 MB download, 67.2 after the second; UDP 61.8 -> 62.0 MB after the first 4000-byte datagram.
+Pure build: TCP 58.6 -> 62.0 -> 62.1; UDP 58.0 -> 58.0 MB, a 0.12 s round trip — where, before
+numba was kept to devices without checksum offload, the first 4000-byte datagram took the pure
+server to 180.5 MB (+122.5) and its round trip 1.32 s.
+
 Prints one JSON object (MB).
 """
 

@@ -20,6 +20,11 @@ kernel sockets inside the namespace that request 10 MB with a 4 KiB receive buff
 (``tests/attacks/tcp_attack_helpers.py``'s slowloris attacker, stalled half only); the server's
 RSS before, with all of them stalled, and after the timeouts closed them.
 
+Measured (compiled build): ``--tap --connections 1000``: server RSS 62.7 MB at start, 381.0 with
+the 1,000 stalled downloads, 73.3 MB once the timeouts had closed them (379.4 MB with
+``AIOSTACK_MALLOC_TRIM=0``). In-process, pure build, ``--connections 200 --body 3000000``: 224 ->
+723 -> 233 MB (723 without).
+
 Prints one JSON object (RSS in MB: ``start``, ``peak``, ``closed`` right after the connections
 ended, ``after`` once the trim had its chance, and the trim counters).
 """
