@@ -268,7 +268,7 @@ class Stack:
         pools = [self.pool]
         for d in self.drivers:
             for pool in (d.pool, d.large_pool):
-                if pool is not None and all(pool is not p for p in pools):
+                if isinstance(pool, PacketPool) and all(pool is not p for p in pools):
                     pools.append(pool)
         return pools
 
