@@ -90,6 +90,10 @@ class Options:
     queues: int | None = None  # None: one queue per core (resolved in __post_init__)
     batch: int = 64
     busy_poll_us: int = 200
+    pool_max: int = 65536
+    """Most packet buffers the reactor's pool grows to (4,096 are made at start; growth, 512 at a
+    time, only when all are in flight at once; ``pool.grows`` counts it). 65,536 2,240-byte
+    buffers are 147 MB."""
     filter: list[str] = field(default_factory=list)
     """Ingress filter rules (``aiostack.ip.filter``: ``drop src 10.0.0.0/8`` ...), in order."""
     xdp_mode: str = "auto"
@@ -146,6 +150,8 @@ class Options:
             raise ConfigError(f"--batch: must be >= 1, not {self.batch}")
         if self.busy_poll_us < 0:
             raise ConfigError(f"--busy-poll-us: must be >= 0, not {self.busy_poll_us}")
+        if self.pool_max < 4096:
+            raise ConfigError(f"--pool-max: must be >= 4096 (the buffers made at start), not {self.pool_max}")
         from .ip.filter import parse_rule
 
         if self.filter and self.stack != "native":
@@ -273,6 +279,10 @@ def add_standard_options(parser: argparse.ArgumentParser) -> None:
         "--queues", type=_int_in(1), default=None, metavar="N", help="device queues (default: one per core)"
     )
     g.add_argument("--batch", type=_int_in(1), default=64, metavar="N", help="rx burst size (default: 64)")
+    g.add_argument(
+        "--pool-max", type=_int_in(4096), default=65536, metavar="N",
+        help="most packet buffers the pool grows to when all 4,096 made at start are in flight (default: 65536)",
+    )
     g.add_argument(
         "--busy-poll-us",
         type=_int_in(0),

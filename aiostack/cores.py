@@ -397,7 +397,7 @@ def build_reactor_stack(
     from .drivers.buffers import Packet
     from .stack import Stack, pool_for_mtu
 
-    driver = device.take_queue(k, pool=pool_for_mtu(options.mtu))
+    driver = device.take_queue(k, pool=pool_for_mtu(options.mtu, max_count=options.pool_max))
     driver.close_others()
     driver = with_filter(driver, options)
     for ch in channels.values():  # a restarted reactor: resume the rings, fail calls lost with the dead one

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 from .build import build_name
 from .drivers.base import Driver
-from .drivers.buffers import DEFAULT_BUFFER_SIZE, DEFAULT_HEADROOM, PacketPool
+from .drivers.buffers import DEFAULT_BUFFER_SIZE, DEFAULT_HEADROOM, DEFAULT_POOL_BUFFERS, DEFAULT_POOL_MAX, PacketPool
 from .drivers.mac import mac_to_str
 from .gctune import tune_collector
 from .ip import ipv4
 from .ip.checksum import warm_up as warm_up_checksum
 from .ip.stack import Interface, IPStack
-from .malloc import tune_allocator
+from .malloc import MemoryReturn, tune_allocator
 from .reactor import Port, Reactor
 from .tcp.config import TcpConfig
 from .tcp.layer import TcpLayer
@@ -52,10 +52,13 @@ def current_stack() -> Stack:
     raise RuntimeError(f"{len(stacks)} aiostack stacks run on this event loop: pass stack= to choose one")
 
 
-def pool_for_mtu(mtu: int, count: int = 4096) -> PacketPool:
+def pool_for_mtu(mtu: int, count: int = DEFAULT_POOL_BUFFERS, max_count: int = DEFAULT_POOL_MAX) -> PacketPool:
     """A packet pool whose buffers hold a frame of ``mtu`` (plus Ethernet, a VLAN tag and slack),
-    so jumbo MTUs work; never smaller than the default buffer."""
-    return PacketPool(count=count, size=max(DEFAULT_BUFFER_SIZE, DEFAULT_HEADROOM + mtu + 64))
+    so jumbo MTUs work; never smaller than the default buffer. ``count`` buffers are made now;
+    when all are in flight at once the pool grows (512 at a time) up to ``max_count``
+    (``--pool-max``), counted in the stack's ``pool`` counters (``grows``, ``made``)."""
+    size = max(DEFAULT_BUFFER_SIZE, DEFAULT_HEADROOM + mtu + 64)
+    return PacketPool(count=max(count, max_count), size=size, initial=count)
 
 
 class Stack:
@@ -86,6 +89,7 @@ class Stack:
         self._exports: dict[str, Callable[[], Mapping[str, object]]] = {}
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.memory_return: MemoryReturn | None = None
         self._ping_ident = self.ip.rng.randrange(0x10000)
         self._ping_seq = 0
 
@@ -96,7 +100,8 @@ class Stack:
         from .devices import open_driver, with_filter
         from .drivers.pcap import PcapWrapper
 
-        stack = cls(pool=pool_for_mtu(options.mtu), batch=options.batch, busy_poll=options.busy_poll_us / 1e6)
+        pool = pool_for_mtu(options.mtu, max_count=options.pool_max)
+        stack = cls(pool=pool, batch=options.batch, busy_poll=options.busy_poll_us / 1e6)
         if driver is None:
             driver = open_driver(options, stack.pool, queues=options.queues or 1)
         driver = with_filter(driver, options)
@@ -145,6 +150,7 @@ class Stack:
         tune_collector()
         self.reactor.start()
         self._loop = asyncio.get_running_loop()
+        self.memory_return = MemoryReturn(self.buffer_bytes, pools=self._pools()).start(self._loop)
         _running.setdefault(self._loop, []).append(self)
 
     def close(self) -> None:
@@ -155,6 +161,8 @@ class Stack:
             self.tcp.close()
         if self.reactor.running:
             self.reactor.stop()
+        if self.memory_return is not None:
+            self.memory_return.stop()
         stacks = _running.get(self._loop) if self._loop is not None else None
         if stacks is not None and self in stacks:
             stacks.remove(self)
@@ -254,6 +262,25 @@ class Stack:
         over the reactors of a multi-core instance (Seastar's metrics registration, in small)."""
         self._exports[name] = read
 
+    def _pools(self) -> list[PacketPool]:
+        """The packet pools this stack's memory sits in: its own, and each device's receive and
+        large (segmentation-offload) pools where they are not the stack's."""
+        pools = [self.pool]
+        for d in self.drivers:
+            for pool in (d.pool, d.large_pool):
+                if isinstance(pool, PacketPool) and all(pool is not p for p in pools):
+                    pools.append(pool)
+        return pools
+
+    def buffer_bytes(self) -> int:
+        """Bytes held in buffers: pooled packets that exist and TCP's send, receive and
+        out-of-order data (what :class:`~aiostack.malloc.MemoryReturn` watches)."""
+        held = sum(p.made * p.size for p in self._pools())
+        if self.tcp is not None:
+            mem = self.tcp.memory
+            held += mem.snd_used + mem.rcv_used
+        return held
+
     def counters(self) -> dict[str, object]:
         """Everything counted: the network layer's stats and drops by reason, each driver's
         queues, the packet pool, the reactor, and what the application exported (:meth:`export`)."""
@@ -267,7 +294,10 @@ class Stack:
                 "buffers": self.pool.count,
                 "available": self.pool.available,
                 "alloc_failures": self.pool.failures,
+                "made": self.pool.made,
+                "grows": self.pool.grows,
             },
+            "malloc": self.memory_return.counters() if self.memory_return is not None else {},
             "reactor": {
                 "build": build_name(),
                 "iterations": self.reactor.iterations,

@@ -31,7 +31,10 @@ cdef class PacketPool:
     cdef public long long allocs
     cdef public long long count
     cdef public long long failures
+    cdef public long long grow_by
+    cdef public long long grows
     cdef public long long headroom
+    cdef public long long initial
     cdef public long long size
 
     cpdef bint _grow(self) except -1

@@ -138,46 +138,114 @@ class Packet:
         return f"<Packet {self.end - self.start} bytes at {self.start}>"
 
 
-class PacketPool:
-    """A fixed set of preallocated packets and a free list (LIFO, so hot buffers stay in cache)."""
+DEFAULT_POOL_BUFFERS = 4096
+"""Buffers a default pool makes up front: what a reactor holds at idle (9.2 MB of 2,240-byte
+buffers), enough for a burst of 64 frames on each of dozens of busy connections."""
 
-    __slots__ = ("_free", "_made", "allocs", "count", "failures", "headroom", "size")
+DEFAULT_POOL_MAX = 65536
+"""The most buffers a default pool grows to (147 MB of 2,240-byte buffers). Growth starts when
+every buffer is in flight at once — packets built in one reactor iteration wait for the flush, so
+10,000 connections each sending 16 KB in the same iteration need ~12,000 more than the 4,096 made
+up front (tests/soak/soak_churn.py at 10,000 connections). Beyond the cap, an allocation fails
+and the caller counts the drop (``tcp_tx_pool_exhausted`` ...), as before."""
+
+DEFAULT_GROW_BY = 512
+"""Buffers made at once when a growable pool runs dry (1.1 MB of 2,240-byte buffers): one growth
+step per 512 allocations instead of one per allocation."""
+
+
+class PacketPool:
+    """Preallocated packets and a free list (LIFO, so hot buffers stay in cache).
+
+    ``initial`` buffers are made up front; when every one of them is in use, the pool grows by
+    ``grow_by`` at a time up to ``count`` (the cap: at most ``count`` buffers ever exist), on the
+    allocation's slow path — the fast path (pop from the free list) is unchanged. ``grows``
+    counts the growth steps and ``made`` the buffers that exist, so growth is visible in the
+    stack's counters (``pool``). Buffers made by growth stay in the pool (the free list keeps
+    them) until :meth:`trim` lets go of free ones beyond ``initial`` — called off the hot path,
+    when the reactor's buffer memory has fallen well below its peak (``aiostack/malloc.py``).
+    """
+
+    __slots__ = ("_free", "_made", "allocs", "count", "failures", "grow_by", "grows", "headroom", "initial",
+                 "size")
 
     def __init__(
         self,
-        count: int = 4096,
+        count: int = DEFAULT_POOL_MAX,
         size: int = DEFAULT_BUFFER_SIZE,
         headroom: int = DEFAULT_HEADROOM,
         *,
         lazy: bool = False,
+        initial: int | None = None,
+        grow_by: int = DEFAULT_GROW_BY,
     ) -> None:
-        """``count`` buffers of ``size`` bytes. ``lazy``: made on first need (still at most
-        ``count``, and never freed) — for large buffers a process may never use, such as a
-        TAP's 64 KB segmentation-offload pool (33 MB of RSS otherwise). Measured (issue 13,
-        HTTP example on a TAP with TSO/GRO): a first 10 MB download adds 3.4 MB of RSS and a
-        100 MB one 0.3 MB more, since the lazy pool only grows to the buffers in flight at once;
-        the ~140 MB a process gains on its first fragmented (≥ 1473-byte) datagram is numba and
-        LLVM loading for the first long software checksum (``ip/checksum.py``), not this pool."""
+        """At most ``count`` buffers of ``size`` bytes; ``initial`` of them made now (default:
+        ``min(count, DEFAULT_POOL_BUFFERS)``, so an explicit ``count`` up to 4,096 is a fixed
+        pool), the rest ``grow_by`` at a time when the pool runs dry.
+
+        ``lazy``: none made now (``initial`` 0) and one at a time — for large buffers a process
+        may never use, such as a TAP's 64 KB segmentation-offload pool (33 MB of RSS otherwise).
+        Measured (issue 13, HTTP example on a TAP with TSO/GRO): a first 10 MB download adds 3.4
+        MB of RSS and a 100 MB one 0.3 MB more, since the lazy pool only grows to the buffers in
+        flight at once; the ~140 MB a process gains on its first fragmented (≥ 1473-byte)
+        datagram was numba and LLVM loading for the first long software checksum
+        (``ip/checksum.py``), not this pool."""
         if headroom >= size:
             raise ValueError("headroom must be smaller than the buffer size")
+        if lazy:
+            initial, grow_by = 0, 1
+        elif initial is None:
+            initial = min(count, DEFAULT_POOL_BUFFERS)
+        if not 0 <= initial <= count:
+            raise ValueError(f"initial buffers ({initial}) must be between 0 and count ({count})")
+        if grow_by < 1:
+            raise ValueError("grow_by must be at least 1")
         self.count = count
         self.size = size
         self.headroom = headroom
-        self._made = 0 if lazy else count
-        self._free = [] if lazy else [Packet(self, size, headroom) for _ in range(count)]
+        self.initial = initial
+        self.grow_by = grow_by
+        self._made = initial
+        self._free = [Packet(self, size, headroom) for _ in range(initial)]
         self.allocs = 0
         self.failures = 0
+        self.grows = 0
 
     @property
     def available(self) -> int:
+        """Buffers an allocation may still take: free ones and those the pool may still make."""
         return len(self._free) + self.count - self._made
 
+    @property
+    def made(self) -> int:
+        """Buffers that exist now (each holds ``size`` bytes of memory)."""
+        return self._made
+
     def _grow(self) -> bool:
-        if self._made >= self.count:
+        """The slow path of an allocation from an empty free list: make up to ``grow_by``
+        buffers (never more than ``count`` in all); False at the cap."""
+        n = min(self.grow_by, self.count - self._made)
+        if n <= 0:
             return False
-        self._made += 1
-        self._free.append(Packet(self, self.size, self.headroom))
+        self._made += n
+        self.grows += 1
+        free = self._free
+        size = self.size
+        headroom = self.headroom
+        for _ in range(n):
+            free.append(Packet(self, size, headroom))
         return True
+
+    def trim(self) -> int:
+        """Let go of free buffers beyond ``initial`` (the coldest first: the free list is LIFO,
+        so its bottom holds the buffers used least recently); returns how many. Off the hot path:
+        the caller decides when (``aiostack/malloc.py``)."""
+        n = min(self._made - self.initial, len(self._free))
+        if n <= 0:
+            return 0
+        del self._free[:n]
+        self._made -= n
+        return n
 
     @property
     def mtu_capacity(self) -> int:
