@@ -100,9 +100,10 @@ def malloc_trim() -> bool:
 
 class MemoryReturn:
     """Trims the heap (and lets growable packet pools shrink back) once the bytes a stack holds in
-    buffers — ``measure()``: TCP send/receive/out-of-order bytes and pooled packet buffers — have
-    fallen to ``fraction`` of their peak and by at least ``min_drop`` bytes, at most once every
-    ``min_gap`` seconds. :meth:`check` is the whole policy (no clock read: ``now`` is passed in);
+    buffers (``measure()``: TCP send/receive/out-of-order bytes and pooled packet buffers; their
+    peak also from ``high_water()``, the most held since its last call, so pressure that came and
+    went between two looks counts) have fallen to ``fraction`` of their peak and by at least
+    ``min_drop`` bytes, at most once every ``min_gap`` seconds. :meth:`check` is the whole policy (no clock read: ``now`` is passed in);
     :meth:`start` runs it every ``interval`` seconds on an event loop.
 
     Measured (``benchmarks/memory_return.py``, pure build, 200 stalled 3 MB downloads between two
@@ -116,6 +117,7 @@ class MemoryReturn:
     def __init__(
         self,
         measure: Callable[[], int],
+        high_water: Callable[[], int] | None = None,
         *,
         pools: Iterable[Any] = (),
         trim: Callable[[], bool] = malloc_trim,
@@ -125,6 +127,8 @@ class MemoryReturn:
         interval: float = TRIM_INTERVAL,
     ) -> None:
         self.measure = measure
+        self.high_water = high_water
+        """The most bytes held since its last call, if known (the peak between two looks)."""
         self.pools = list(pools)
         self._trim = trim
         self.min_drop = min_drop
@@ -142,10 +146,10 @@ class MemoryReturn:
     def check(self, now: float) -> bool:
         """One look at the buffer bytes; True when it trimmed."""
         held = self.measure()
-        if held > self.peak:
-            self.peak = held
-            self.peak_bytes = max(self.peak_bytes, held)
-            return False
+        top = held if self.high_water is None else max(held, self.high_water())
+        if top > self.peak:
+            self.peak = top
+            self.peak_bytes = max(self.peak_bytes, top)
         if self.peak - held < self.min_drop or held > self.peak * self.fraction or now - self.last_trim < self.min_gap:
             return False
         for pool in self.pools:

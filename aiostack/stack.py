@@ -150,7 +150,8 @@ class Stack:
         tune_collector()
         self.reactor.start()
         self._loop = asyncio.get_running_loop()
-        self.memory_return = MemoryReturn(self.buffer_bytes, pools=self._pools()).start(self._loop)
+        self.memory_return = MemoryReturn(self.buffer_bytes, high_water=self._buffer_high_water,
+                                          pools=self._pools()).start(self._loop)
         _running.setdefault(self._loop, []).append(self)
 
     def close(self) -> None:
@@ -279,6 +280,14 @@ class Stack:
         if self.tcp is not None:
             mem = self.tcp.memory
             held += mem.snd_used + mem.rcv_used
+        return held
+
+    def _buffer_high_water(self) -> int:
+        """:meth:`buffer_bytes` at its highest since the last call (pools only grow between trims;
+        TCP's bytes keep their own high-water mark)."""
+        held = sum(p.made * p.size for p in self._pools())
+        if self.tcp is not None:
+            held += self.tcp.memory.take_peak()
         return held
 
     def counters(self) -> dict[str, object]:

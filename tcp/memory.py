@@ -46,6 +46,7 @@ class TcpMemory:
         "min_per_connection",
         "ooo_total",
         "ooo_used",
+        "peak_used",
         "rcv_used",
         "rcvbuf_total",
         "snd_used",
@@ -70,7 +71,22 @@ class TcpMemory:
         self.snd_used = 0
         self.rcv_used = 0
         self.ooo_used = 0
+        self.peak_used = 0
+        """The most send + receive bytes held since :meth:`take_peak` last looked."""
         self.stats: Counter[str] = Counts()
+
+    def note_used(self) -> None:
+        """Called after the send or receive bytes grew: keeps :attr:`peak_used`, so a burst of
+        pressure between two looks of :class:`~aiostack.malloc.MemoryReturn` still counts."""
+        used = self.snd_used + self.rcv_used
+        if used > self.peak_used:
+            self.peak_used = used
+
+    def take_peak(self) -> int:
+        """:attr:`peak_used`, then start again from what is held now."""
+        peak = self.peak_used
+        self.peak_used = self.snd_used + self.rcv_used
+        return peak
 
     @classmethod
     def from_config(cls, config: object) -> TcpMemory:

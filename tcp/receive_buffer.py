@@ -236,6 +236,7 @@ class ReceiveBuffer:
             mem = self.mem
             if mem is not None:
                 mem.rcv_used += n
+                mem.note_used()
             return n
         mem = self.mem
         if mem is None:
@@ -244,6 +245,7 @@ class ReceiveBuffer:
         ooo = self._ooo_bytes
         advanced = self._add_slow(seq, data)
         mem.rcv_used += len(self._buf) + self._ooo_bytes - held
+        mem.note_used()
         mem.ooo_used += self._ooo_bytes - ooo
         return advanced
 

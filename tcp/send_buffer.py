@@ -62,6 +62,7 @@ class SendBuffer:
                     if n <= 0:
                         return 0
             mem.snd_used += n
+            mem.note_used()
         buf = self._buf
         if buf is _EMPTY:
             self._buf = buf = bytearray()
