@@ -103,8 +103,9 @@ class MemoryReturn:
     buffers (``measure()``: TCP send/receive/out-of-order bytes and pooled packet buffers; their
     peak also from ``high_water()``, the most held since its last call, so pressure that came and
     went between two looks counts) have fallen to ``fraction`` of their peak and by at least
-    ``min_drop`` bytes, at most once every ``min_gap`` seconds. :meth:`check` is the whole policy (no clock read: ``now`` is passed in);
-    :meth:`start` runs it every ``interval`` seconds on an event loop.
+    ``min_drop`` bytes, at most once every ``min_gap`` seconds. :meth:`check` is the whole policy
+    (no clock read: ``now`` is passed in); :meth:`start` runs it every ``interval`` seconds on an
+    event loop.
 
     Measured (``benchmarks/memory_return.py``, pure build, 200 stalled 3 MB downloads between two
     stacks on the memory link): RSS 224 MB at start, 723 at the peak; after the connections were
