@@ -23,6 +23,7 @@ cdef class Reactor:
     cdef public bint _running
     cdef public bint _scheduled
     cdef public object _timer
+    cdef public double _timer_at
     cdef public int _timers_deferred
     cdef public dict _waiters
     cdef public dict _watchers
@@ -38,6 +39,7 @@ cdef class Reactor:
     cdef public TcpLayer tcp
 
     cpdef kick(self)
+    cpdef _sleep(self, double now)
     @cython.locals(ip=IPStack, tcp=TcpLayer, port=Port, iface=Interface, pkt=Packet, got=cython.longlong,
                    sent=cython.longlong, batch=cython.longlong, drained=cython.bint, now=cython.double)
     cpdef long long run_once(self) except? -1

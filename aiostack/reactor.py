@@ -75,6 +75,7 @@ class Reactor:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._scheduled = False
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0  # the deadline _timer was set for
         self._last_activity = 0.0
         self._running = False
         self._waiters: dict[object, list[asyncio.Future[None]]] = {}
@@ -175,11 +176,18 @@ class Reactor:
             d = port.driver.next_deadline()
             if d is not None and (deadline is None or d < deadline):
                 deadline = d
-        if self._timer is not None:
-            self._timer.cancel()
+        timer = self._timer
+        if timer is not None:
+            if deadline is not None and self._timer_at <= deadline:
+                # It wakes us no later than needed: kept (an early wake is one iteration that
+                # finds nothing due and sleeps again), where re-arming cost a cancel and a new
+                # loop timer on every rest — the request/response pattern rests after each burst.
+                return
+            timer.cancel()
             self._timer = None
         if deadline is not None:
             assert self.loop is not None
+            self._timer_at = deadline
             self._timer = self.loop.call_later(max(0.0, deadline - now), self._on_timer)
 
     # -- one iteration ----------------------------------------------------------------------

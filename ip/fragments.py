@@ -241,7 +241,10 @@ class Reassembler:
     def next_deadline(self) -> float | None:
         """When :meth:`expire` next has work: the oldest reassembly's deadline (O(1)), or None."""
         pending = self._pending_deadline
-        for d in self._datagrams.values():  # the front entry only
+        datagrams = self._datagrams
+        if not datagrams:  # the common case, asked once per reactor iteration: no iterator made
+            return pending
+        for d in datagrams.values():  # the front entry only
             return d.deadline if pending is None else min(pending, d.deadline)
         return pending
 

@@ -56,5 +56,7 @@ cdef class IPStack:
                    hl=cython.longlong, csum_valid=cython.bint)
     cpdef _ipv4_input(self, Interface iface, Packet pkt, long long off, long long end, bint link_bcast, double now)
     cpdef long long next_ident(self)
+    cpdef advance(self, double now)
+    cpdef object next_deadline(self)
     cpdef FlowRoute flow_route(self, long long src, long long dst, long long proto)
     cpdef flow_output(self, FlowRoute rt, Packet pkt, long long l4_off, long long l4_len, object mac)

@@ -28,6 +28,7 @@ cdef class TimerWheel:
     cdef public double tick
 
     cpdef long long _tick_of(self, double t)
+    cpdef object next_deadline(self)
     @cython.locals(cur=cython.longlong, start=cython.longlong, n=cython.longlong, walk=cython.longlong,
                    k=cython.longlong, i=cython.longlong, slots=list, mins=list, ready=list, fired=cython.longlong)
     cpdef long long advance(self, double now) except? -1

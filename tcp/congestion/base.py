@@ -46,8 +46,6 @@ that covers a huge stretch (after a lost ACK burst) cannot cause a line-rate bur
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 __all__ = ["ABC_LIMIT", "INFINITE_SSTHRESH", "INITIAL_WINDOW", "CongestionControl"]
 
 INFINITE_SSTHRESH = 0x7FFFFFFF
@@ -78,7 +76,7 @@ class CongestionControl:
 
     __slots__ = ("_in_loss", "_last_event", "cwnd", "in_recovery", "initial_window", "mss", "ssthresh")
 
-    name: ClassVar[str] = ""
+    name = ""
     """The name this algorithm is registered under (``ALGORITHMS``)."""
 
     def __init__(self, mss: int, now: float, *, initial_window: int | None = None) -> None:
