@@ -39,4 +39,7 @@ cdef class Rack:
     cdef public object xmit_ts
 
     cpdef long long _off(self, long long seq)
+    cpdef on_transmit(self, long long seq, long long end_seq, double now)
+    cpdef on_ack(self, long long snd_una, object blocks, double now, bint dsack=*, long long snd_max=*,
+                 object ts_ecr=*, long long ts_offset=*)
     cpdef _deliver(self, Sent r, double now, object ts_ecr, long long ts_offset)

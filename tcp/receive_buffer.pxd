@@ -29,4 +29,6 @@ cdef class ReceiveBuffer:
     cpdef long long ready_bytes(self)
     cpdef long long free_window(self) except? -1
     cpdef bint holds_ooo(self)
+    cpdef long long add(self, long long seq, object data) except? -1
+    cpdef bytes read(self, long long n=*)
     cpdef _sync(self)

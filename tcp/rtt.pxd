@@ -1,5 +1,7 @@
 # C types of the RTT estimator for the compiled build (Cython, pure-Python mode).
 
+cimport cython
+
 cdef class RttEstimator:
     cdef public object _min_rtt
     cdef public object _rttvar
@@ -10,4 +12,5 @@ cdef class RttEstimator:
     cdef public double max_rto
     cdef public double min_rto
 
+    @cython.locals(base=cython.double)
     cpdef double timeout(self) except? -1

@@ -14,4 +14,8 @@ cdef class SendBuffer:
 
     @cython.locals(start=cython.longlong, end=cython.longlong, count=cython.longlong)
     cpdef long long copy_into(self, bytearray dest, long long dest_off, long long offset, long long n) except -1
+    @cython.locals(held=cython.longlong, space=cython.longlong)
     cpdef long long free_space(self) except? -1
+    @cython.locals(held=cython.longlong, n=cython.longlong, room=cython.longlong)
+    cpdef long long write(self, object data) except? -1
+    cpdef ack(self, long long n)
