@@ -6,6 +6,8 @@ from aiostack.drivers.buffers cimport Packet, PacketPool
 from aiostack.ip.datagram cimport Datagram
 from aiostack.ip.flow cimport FlowRoute
 from aiostack.ip.icmp_layer cimport IcmpLayer
+from aiostack.ip.ipv4 cimport parse_into
+from aiostack.ip.martians cimport check as check_martian
 from aiostack.ip.timers cimport TimerWheel
 from aiostack.ip.udp cimport UdpLayer
 

@@ -25,12 +25,14 @@ from ..counts import Counts
 from ..drivers.base import Offloads
 from ..drivers.buffers import Packet, PacketPool
 from ..drivers.steering import queue_for
-from . import arp, ethernet, icmp, ipv4, martians, udp
+from . import arp, ethernet, icmp, ipv4, udp
 from .checksum import ones_sum
 from .datagram import Datagram, Transport
 from .flow import FlowRoute
 from .fragments import Reassembler, fragment_ranges
 from .icmp_layer import IcmpLayer
+from .ipv4 import parse_into
+from .martians import check as check_martian
 from .routes import RouteTable
 from .timers import TimerWheel
 
@@ -287,7 +289,7 @@ class IPStack:
         buf = pkt.buf
         view = pkt.view
         hdr = self.dgram
-        reason = ipv4.parse_into(hdr, view, off, end)
+        reason = parse_into(hdr, view, off, end)
         if reason is not None:
             self.drops[reason] += 1
             return
@@ -304,7 +306,7 @@ class IPStack:
             self.drops["ipv4_not_for_us"] += 1
             return
         src = hdr.src
-        if (martian := martians.check(self.interfaces, iface, hdr, buf, off, self.stats)) is not None:
+        if (martian := check_martian(self.interfaces, iface, hdr, buf, off, self.stats)) is not None:
             self.drops[martian] += 1
             return
         if link_bcast and not dst_bcast:
