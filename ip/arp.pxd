@@ -1,5 +1,7 @@
 # C types of the neighbour table for the compiled build (Cython, pure-Python mode).
 
+cimport cython
+
 cdef class _Entry:
     cdef public double expires
     cdef public object mac
@@ -29,4 +31,5 @@ cdef class ArpCache:
     cdef public dict pending
     cdef public set static
 
+    @cython.locals(entry=_Entry)
     cpdef object lookup(self, long long ip, double now)

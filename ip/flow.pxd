@@ -2,12 +2,15 @@
 
 cimport cython
 
+from aiostack.ip.arp cimport ArpCache
+
 cdef long long _fold(long long s)
 
 
 cdef class FlowRoute:
     cdef public bytearray _headers
     cdef public bytes _mac
+    cdef public ArpCache arp
     cdef public unsigned int dst
     cdef public bytes eth_tail
     cdef public int frag

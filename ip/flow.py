@@ -41,14 +41,16 @@ class FlowRoute:
     §3.1): add the transport length and fold."""
 
     __slots__ = (
-        "_headers", "_mac", "dst", "eth_tail", "frag", "hop", "iface", "ip_sum", "pmtu", "proto", "pseudo_sum", "src",
-        "ttl", "version",
+        "_headers", "_mac", "arp", "dst", "eth_tail", "frag", "hop", "iface", "ip_sum", "pmtu", "proto", "pseudo_sum",
+        "src", "ttl", "version",
     )
 
     def __init__(self, version: int, iface: Interface, hop: int, src: int, dst: int, proto: int,
                  ttl: int = ipv4.DEFAULT_TTL) -> None:
         self.version = version
         self.iface = iface
+        self.arp = iface.arp
+        """The interface's ARP cache (held here too: a typed C call per datagram)."""
         self.hop = hop
         self.src = src
         self.dst = dst
@@ -75,7 +77,7 @@ class FlowRoute:
     def next_hop_mac(self, now: float) -> bytes | None:
         """The next hop's MAC from the ARP cache; None while it is unknown (the general path then
         queues the datagram and resolves it)."""
-        return self.iface.arp.lookup(self.hop, now)  # type: ignore[no-any-return]
+        return self.arp.lookup(self.hop, now)  # type: ignore[no-any-return]
 
     def pseudo_header_sum(self, l4_len: int) -> int:
         """The folded (not inverted) pseudo-header sum for a transport segment of ``l4_len`` bytes:
