@@ -14,3 +14,5 @@ cdef class RttEstimator:
 
     @cython.locals(base=cython.double)
     cpdef double timeout(self) except? -1
+    cpdef sample(self, double rtt)
+    cpdef reset_backoff(self)
