@@ -33,10 +33,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import socket
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiostack.drivers.memory import MemoryLink
@@ -67,9 +69,14 @@ async def _settle(stacks: tuple[Stack, ...], limit: float) -> None:
             return
 
 
-async def run(connections: int, body: int, wait: float = 3.0) -> dict[str, Any]:
+@contextlib.asynccontextmanager
+async def stalled_downloads(
+    body: int, config: TcpConfig, port: int = PORT
+) -> AsyncIterator[tuple[Stack, Stack, set[asyncio.Task[None]]]]:
+    """Two running stacks on the in-memory link, (client, server, the server's writer tasks): the
+    server listens on ``port`` and writes ``body`` bytes on every connection it accepts, then
+    closes it. The caller connects client sockets and never reads from them."""
     link = MemoryLink()
-    config = TcpConfig(msl=0.5)
     server = Stack(seed=2, tcp_config=config)
     server.attach(link.port(name="server"), f"{SERVER}/24")
     client = Stack(seed=1, tcp_config=config)
@@ -81,7 +88,7 @@ async def run(connections: int, body: int, wait: float = 3.0) -> dict[str, Any]:
         try:
             await sock.sendall(payload)
         except OSError:
-            pass
+            pass  # the client's RST
         finally:
             sock.close()
 
@@ -94,9 +101,18 @@ async def run(connections: int, body: int, wait: float = 3.0) -> dict[str, Any]:
 
     async with client, server:
         lsock = server.socket(socket.AF_INET, socket.SOCK_STREAM)
-        lsock.bind(("0.0.0.0", PORT))
+        lsock.bind(("0.0.0.0", port))
         lsock.listen(4096)
         acceptor = asyncio.create_task(accept(lsock))
+        try:
+            yield client, server, writers
+        finally:
+            acceptor.cancel()
+            lsock.close()
+
+
+async def run(connections: int, body: int, wait: float = 3.0) -> dict[str, Any]:
+    async with stalled_downloads(body, TcpConfig(msl=0.5)) as (client, server, writers):
         await client.ping(SERVER, timeout=5.0)
         gc.collect()
         start = rss_mb()
@@ -119,8 +135,6 @@ async def run(connections: int, body: int, wait: float = 3.0) -> dict[str, Any]:
         closed = rss_mb()
         await asyncio.sleep(wait)  # MemoryReturn checks once a second
         after = rss_mb()
-        acceptor.cancel()
-        lsock.close()
         out = {
             "connections": connections,
             "body_bytes": body,

@@ -13,27 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import Any
 
 import pytest
 
-from aiostack.drivers.memory import MemoryLink
 from aiostack.malloc import MemoryReturn, malloc_trim
-from aiostack.stack import Stack
 from aiostack.tcp.config import TcpConfig
-from memnet import CLIENT, SERVER, until
+from benchmarks.memory_return import SERVER, rss_mb, stalled_downloads
+from memnet import until
 
 CONNECTIONS = 48
 BODY = 2 << 20  # twice the send buffer: every writer stalls with a full buffer
 PORT = 9410
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
 
 
 async def test_rss_comes_back_down_after_stalled_peers_are_gone() -> None:
@@ -41,37 +31,10 @@ async def test_rss_comes_back_down_after_stalled_peers_are_gone() -> None:
         with open("/proc/self/maps") as f:
             if "libc.so" not in f.read():
                 pytest.skip("not glibc: no malloc_trim")
-    link = MemoryLink()
     config = TcpConfig(msl=0.5)
-    server = Stack(seed=2, tcp_config=config)
-    server.attach(link.port(name="server"), f"{SERVER}/24")
-    client = Stack(seed=1, tcp_config=config)
-    client.attach(link.port(name="client"), f"{CLIENT}/24")
-    payload = bytes(BODY)
-    writers: set[asyncio.Task[None]] = set()
-
-    async def write(sock: Any) -> None:
-        try:
-            await sock.sendall(payload)
-        except OSError:
-            pass  # the client's RST
-        finally:
-            sock.close()
-
-    async def accept(lsock: Any) -> None:
-        while True:
-            sock, _ = await lsock.accept()
-            task = asyncio.create_task(write(sock))
-            writers.add(task)
-            task.add_done_callback(writers.discard)
-
-    async with client, server:
+    async with stalled_downloads(BODY, config, PORT) as (client, server, writers):
         assert server.memory_return is not None and client.memory_return is not None
-        lsock = server.socket(socket.AF_INET, socket.SOCK_STREAM)
-        lsock.bind(("0.0.0.0", PORT))
-        lsock.listen(128)
-        acceptor = asyncio.create_task(accept(lsock))
-        start = _rss_mb()
+        start = rss_mb()
         socks = []
         for _ in range(CONNECTIONS):
             s = client.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -80,7 +43,7 @@ async def test_rss_comes_back_down_after_stalled_peers_are_gone() -> None:
         full = CONNECTIONS * config.sndbuf
         await until(lambda: server.tcp.memory.snd_used >= full, "every send buffer full", 60)  # type: ignore[union-attr]
         await until(lambda: client.tcp.memory.rcv_used >= full, "every receive buffer full", 60)  # type: ignore[union-attr]
-        peak = _rss_mb()
+        peak = rss_mb()
         for s in socks:
             s.close()
         socks.clear()
@@ -91,9 +54,7 @@ async def test_rss_comes_back_down_after_stalled_peers_are_gone() -> None:
             if server.memory_return.trims and client.memory_return.trims:
                 break
             await asyncio.sleep(0.1)
-        after = _rss_mb()
-        acceptor.cancel()
-        lsock.close()
+        after = rss_mb()
         print(f"RSS {start:.1f} -> peak {peak:.1f} -> after {after:.1f} MB; "
               f"server {server.counters()['malloc']}, client {client.counters()['malloc']}")
     grown = peak - start
