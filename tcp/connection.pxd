@@ -9,10 +9,11 @@ from aiostack.tcp.congestion.base cimport CongestionControl
 from aiostack.tcp.rack cimport Rack, pto
 from aiostack.tcp.receive_buffer cimport ReceiveBuffer
 from aiostack.tcp.rtt cimport RttEstimator
+from aiostack.tcp.sack cimport Scoreboard
 from aiostack.tcp.send_buffer cimport SendBuffer
 from aiostack.tcp.seq cimport seq_ge, seq_gt, seq_le, seq_lt
 
-cdef long long MASK  # 2**32 - 1: sequence arithmetic in C
+cdef long long MASK, HALF  # seq.py's, typed: sequence arithmetic in C
 
 cdef class Connection
 
@@ -33,7 +34,7 @@ cdef class Connection:
     cdef object __weakref__
     # objects, and values that may be None
     cdef public object _drops
-    cdef public object _scoreboard
+    cdef public Scoreboard _scoreboard
     cdef public object _stats
     cdef public object config
     cdef public Host host
@@ -130,6 +131,7 @@ cdef class Connection:
     # locals where they do sequence and window arithmetic
     cpdef CongestionControl _congestion(self)
     cpdef Rack _loss_detection(self)
+    cpdef Scoreboard _sack_board(self)
     cpdef long long _ts_now(self, double now)
     cpdef long long _flight(self)
     cpdef long long _data_end(self)
@@ -161,6 +163,7 @@ cdef class Connection:
     @cython.locals(acked=cython.longlong, data_end=cython.longlong, data_acked_to=cython.longlong,
                    data_acked=cython.longlong, flight=cython.longlong, dsack=cython.bint, length=cython.longlong)
     cpdef _new_ack(self, Segment seg, long long ack, double now)
+    @cython.locals(board=Scoreboard, rack=Rack)
     cpdef bint _sack_update(self, Segment seg, long long ack, double now)
     @cython.locals(rtt=cython.double)
     cpdef _take_rtt_sample(self, Segment seg, double now, bint syn=*)

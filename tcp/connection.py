@@ -32,7 +32,7 @@ from .receive_buffer import ReceiveBuffer
 from .rtt import RttEstimator
 from .sack import Scoreboard
 from .send_buffer import SendBuffer
-from .seq import seq_ge, seq_gt, seq_le, seq_lt
+from .seq import HALF, MASK, seq_ge, seq_gt, seq_le, seq_lt
 
 if TYPE_CHECKING:
     from ..ip.timers import Timer, TimerWheel
@@ -45,7 +45,6 @@ RST = wire.RST
 PSH = wire.PSH
 ACK = wire.ACK
 
-MASK = 0xFFFFFFFF
 DEFAULT_PEER_MSS = 536
 """RFC 9293 §3.7.1: without an MSS option, assume 536 (IPv4)."""
 TS_HEADER = 12
@@ -351,6 +350,10 @@ class Connection:
     @property
     def scoreboard(self) -> Scoreboard:
         """The RFC 6675 scoreboard of SACKed ranges; used when SACK is on."""
+        return self._sack_board()
+
+    def _sack_board(self) -> Scoreboard:
+        """:attr:`scoreboard`, as the established path reads it (a C call in the compiled build)."""
         sb = self._scoreboard
         if sb is None:
             sb = self._scoreboard = Scoreboard()
@@ -672,7 +675,7 @@ class Connection:
     def _rwnd_room(self) -> int:
         """Bytes of new data the peer's window still has room for (right edge − SND.NXT)."""
         room = (self.snd_una + self.snd_wnd - self.snd_nxt) & MASK
-        return 0 if room >= 0x80000000 else room
+        return 0 if room >= HALF else room
 
     def _may_send_short(self, length: int, unsent: int, now: float) -> bool:
         """Sender SWS avoidance and Nagle (RFC 9293 §3.8.6.2.1, §3.7.4): a less-than-full segment
@@ -1299,7 +1302,7 @@ class Connection:
             edge_gap = (rcv_nxt + rb.free_window() - self.rcv_adv) & MASK
             gap_before = (rcv_nxt + before - self.rcv_adv) & MASK
             enough = min(2 * self.local_mss, self.config.rcvbuf // 2)
-            if grown and edge_gap >= enough and not (gap_before >= enough and gap_before < 0x80000000) and (
+            if grown and edge_gap >= enough and not (gap_before >= enough and gap_before < HALF) and (
                 self.state in CAN_RECEIVE_DATA
             ):
                 if self.host.ack_soon(self):
@@ -1570,7 +1573,7 @@ class Connection:
             return False
         if self.ts_ok:
             ts_val = seg.ts_val
-            if ts_val is None or ((ts_val - self.ts_recent) & MASK) >= 0x80000000:
+            if ts_val is None or ((ts_val - self.ts_recent) & MASK) >= HALF:
                 return False
         if (
             self.in_recovery
@@ -1579,24 +1582,24 @@ class Connection:
             or self.read_closed
             or rb.holds_ooo()
             or rb.fin_received
-            or (self.sack_ok and self.scoreboard.has_sacks)
+            or (self.sack_ok and self._sack_board().holds_sacks())
         ):
             return False
         window = seg.window << self.snd_wscale
         if not window or not self.snd_wnd:
             return False  # zero windows: the persist machinery
-        if payload and not 0 < ((self.rcv_adv - seq) & MASK) < 0x80000000:
+        if payload and not 0 < ((self.rcv_adv - seq) & MASK) < HALF:
             return False  # no receive window: the sequence test would refuse it
         self.last_rx = now
         self.keepalive_probes = 0
         self.persist_probes = 0
-        if self.ts_ok and ((self.last_ack_sent - seq) & MASK) < 0x80000000:
+        if self.ts_ok and ((self.last_ack_sent - seq) & MASK) < HALF:
             self.ts_recent = seg.ts_val
             self.ts_recent_time = now
         if ack != una:
             self._new_ack(seg, ack, now)
         wl1 = self.snd_wl1
-        if 0 < ((seq - wl1) & MASK) < 0x80000000 or (wl1 == seq and ((ack - self.snd_wl2) & MASK) < 0x80000000):
+        if 0 < ((seq - wl1) & MASK) < HALF or (wl1 == seq and ((ack - self.snd_wl2) & MASK) < HALF):
             # RFC 9293 §3.10.7.4: the window from the newest segment (SND.WL1 < SEG.SEQ, or
             # SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK); both windows non-zero here.
             self.snd_wnd = window
@@ -1796,9 +1799,9 @@ class Connection:
         """Feed one ACK's SACK information to the RFC 6675 scoreboard and to RACK; returns
         whether it carried a D-SACK (RFC 2883)."""
         blocks = seg.sack_blocks
-        board = self.scoreboard
+        board = self._sack_board()
         rack = self._loss_detection()
-        if not blocks and not board.has_sacks:
+        if not blocks and not board.holds_sacks():
             # The common case, no SACK information at all: only the cumulative ACK for RACK.
             if not rack.empty:
                 rack.on_ack(ack, (), now, False, self.snd_max, seg.ts_ecr if self.ts_ok else None, self.ts_offset)

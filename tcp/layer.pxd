@@ -8,6 +8,8 @@ from aiostack.ip.datagram cimport Datagram
 from aiostack.ip.flow cimport FlowRoute
 from aiostack.ip.stack cimport Interface, IPStack
 from aiostack.tcp.connection cimport Connection, Host
+
+cdef long long MASK  # seq.py's, typed: sequence arithmetic in C
 from aiostack.tcp.segment cimport Segment, parse, write_header
 
 

@@ -2,6 +2,8 @@
 
 from aiostack.tcp.seq cimport seq_sub
 
+cdef long long MASK, HALF  # typed: the sequence arithmetic stays in C
+
 
 cpdef double pto(object srtt, long long flight, long long mss, double rto)
 

@@ -3,6 +3,8 @@
 from aiostack.tcp.memory cimport TcpMemory
 from aiostack.tcp.seq cimport seq_sub
 
+cdef long long MASK  # typed: the sequence arithmetic stays in C
+
 
 cdef class ReceiveBuffer:
     cdef public object _buf

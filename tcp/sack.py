@@ -205,6 +205,11 @@ class Scoreboard:
     @property
     def has_sacks(self) -> bool:
         """Whether any SACKed data is recorded above SND.UNA."""
+        return self.holds_sacks()
+
+    def holds_sacks(self) -> bool:
+        """:attr:`has_sacks`, as the established path asks it (a C call in the compiled build,
+        where a property is a lookup by name)."""
         return bool(self._starts)
 
     @property

@@ -3,6 +3,8 @@
 
 cimport cython
 
+cdef long long _MASK, _HALF  # the typed copies of MASK and HALF (see seq.py)
+
 
 cpdef long long seq_add(long long a, long long n)
 cpdef long long seq_sub(long long a, long long b)

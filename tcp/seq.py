@@ -15,9 +15,12 @@ from __future__ import annotations
 MOD = 1 << 32
 MASK = 0xFFFFFFFF
 HALF = 0x80000000
-# The functions below spell these two as literals: in the compiled build (seq.pxd types the
-# arguments) a literal keeps each comparison one C expression, where a module global would be a
-# Python object.
+_MASK = MASK
+_HALF = HALF
+# The functions below use these typed copies (seq.pxd makes them C ``long long``s): Cython reads
+# an integer literal above 2**31 - 1 as a Python int, so ``x & 0xFFFFFFFF`` on C integers would box
+# ``x`` and do the arithmetic in Python objects. ``MASK`` and ``HALF`` stay Python names for
+# importers.
 
 __all__ = [
     "HALF",
@@ -37,34 +40,34 @@ __all__ = [
 
 def seq_add(a: int, n: int) -> int:
     """``a + n`` modulo 2**32; ``n`` may be negative."""
-    return (a + n) & 0xFFFFFFFF
+    return (a + n) & _MASK
 
 
 def seq_sub(a: int, b: int) -> int:
     """The signed distance from ``b`` to ``a``, in ``-2**31 .. 2**31-1`` (``(s32)(a - b)`` in C)."""
-    return ((a - b + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+    return ((a - b + _HALF) & _MASK) - _HALF
 
 
 def seq_lt(a: int, b: int) -> bool:
     """``a < b`` in sequence space (Linux ``before(a, b)``)."""
-    return ((a - b) & 0xFFFFFFFF) >= 0x80000000
+    return ((a - b) & _MASK) >= _HALF
 
 
 def seq_le(a: int, b: int) -> bool:
     """``a <= b`` in sequence space."""
-    d = (a - b) & 0xFFFFFFFF
-    return d == 0 or d >= 0x80000000
+    d = (a - b) & _MASK
+    return d == 0 or d >= _HALF
 
 
 def seq_gt(a: int, b: int) -> bool:
     """``a > b`` in sequence space (Linux ``after(a, b)``)."""
-    return ((b - a) & 0xFFFFFFFF) >= 0x80000000
+    return ((b - a) & _MASK) >= _HALF
 
 
 def seq_ge(a: int, b: int) -> bool:
     """``a >= b`` in sequence space."""
-    d = (b - a) & 0xFFFFFFFF
-    return d == 0 or d >= 0x80000000
+    d = (b - a) & _MASK
+    return d == 0 or d >= _HALF
 
 
 def seq_in(x: int, start: int, end: int) -> bool:
@@ -74,14 +77,14 @@ def seq_in(x: int, start: int, end: int) -> bool:
     computed as one unsigned compare of offsets from ``start``, so it is exact for any window
     size up to 2**32-1. ``start == end`` is the empty window: nothing is in it.
     """
-    return ((x - start) & 0xFFFFFFFF) < ((end - start) & 0xFFFFFFFF)
+    return ((x - start) & _MASK) < ((end - start) & _MASK)
 
 
 def seq_max(a: int, b: int) -> int:
     """The later of ``a`` and ``b`` in sequence space."""
-    return b if ((a - b) & 0xFFFFFFFF) >= 0x80000000 else a
+    return b if ((a - b) & _MASK) >= _HALF else a
 
 
 def seq_min(a: int, b: int) -> int:
     """The earlier of ``a`` and ``b`` in sequence space."""
-    return a if ((a - b) & 0xFFFFFFFF) >= 0x80000000 else b
+    return a if ((a - b) & _MASK) >= _HALF else b
