@@ -165,7 +165,7 @@ cdef class Connection:
     cpdef _new_ack(self, Segment seg, long long ack, double now)
     @cython.locals(board=Scoreboard, rack=Rack)
     cpdef bint _sack_update(self, Segment seg, long long ack, double now)
-    @cython.locals(rtt=cython.double)
+    @cython.locals(rtt=cython.double, ecr=cython.longlong)
     cpdef _take_rtt_sample(self, Segment seg, double now, bint syn=*)
     @cython.locals(rb=ReceiveBuffer, had_ooo=cython.bint, had_fin=cython.bint, advanced=cython.longlong,
                    in_order=cython.bint)

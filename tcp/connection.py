@@ -1661,7 +1661,8 @@ class Connection:
     def _take_rtt_sample(self, seg: Segment, now: float, syn: bool = False) -> None:
         sample = None
         if self.ts_ok and seg.ts_ecr:
-            rtt = ((self._ts_now(now) - seg.ts_ecr) & MASK) / 1000.0
+            ecr = seg.ts_ecr
+            rtt = ((self._ts_now(now) - ecr) & MASK) / 1000.0
             if rtt < 60.0:
                 sample = max(rtt, 0.0)
         elif syn:

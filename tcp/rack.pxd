@@ -1,5 +1,7 @@
 # C types of RACK-TLP's transmit records for the compiled build (Cython, pure-Python mode).
 
+cimport cython
+
 from aiostack.tcp.seq cimport seq_sub
 
 cdef long long MASK, HALF  # typed: the sequence arithmetic stays in C
@@ -41,7 +43,12 @@ cdef class Rack:
     cdef public object xmit_ts
 
     cpdef long long _off(self, long long seq)
+    @cython.locals(s=cython.longlong, e=cython.longlong, tail=cython.longlong, lo=cython.longlong,
+                   hi=cython.longlong, i=cython.longlong, n=cython.longlong, r=Sent, last=Sent)
     cpdef on_transmit(self, long long seq, long long end_seq, double now)
+    @cython.locals(h=cython.longlong, n=cython.longlong, una=cython.longlong, r=Sent, lo_limit=cython.longlong,
+                   hi_limit=cython.longlong, lo=cython.longlong, hi=cython.longlong, i=cython.longlong,
+                   m=cython.longlong, first=Sent, last=Sent)
     cpdef on_ack(self, long long snd_una, object blocks, double now, bint dsack=*, long long snd_max=*,
                  object ts_ecr=*, long long ts_offset=*)
     cpdef _deliver(self, Sent r, double now, object ts_ecr, long long ts_offset)

@@ -256,7 +256,8 @@ class Rack:
             tail = s
         else:
             s = self._off(seq)
-            tail = q[-1].end
+            last = q[-1]
+            tail = last.end
         e = s + ((end_seq - seq) & MASK)
         if s == tail:  # new data: the fast path
             if e > s:
@@ -371,8 +372,10 @@ class Rack:
                 self._base_seq = snd_una & MASK
                 self._base = una
             if blocks and h < n:
-                lo_limit = q[h].start
-                hi_limit = q[-1].end
+                first = q[h]
+                last = q[-1]
+                lo_limit = first.start
+                hi_limit = last.end
                 for left, right in blocks:
                     lo = self._off(left)
                     hi = lo + seq_sub(right, left)
