@@ -1,11 +1,15 @@
 # C types of the asyncio transport for the compiled build (Cython, pure-Python mode): the core
 # that holds a Transport's state and runs its established path with C calls.
 
+cimport cython
+
 from aiostack.reactor cimport Reactor
 from aiostack.tcp.connection cimport Connection
 from aiostack.tcp_socket cimport TcpSocket
 
 cdef long long _READ_EVENTS
+cdef long long _AFTER_DATA
+cdef long long _MAX_READ
 
 
 cdef class StreamCore:
@@ -29,6 +33,7 @@ cdef class StreamCore:
     cdef public long long high_water
     cdef public long long low_water
 
+    @cython.locals(conn=Connection, sock=TcpSocket, mask=cython.longlong)
     cpdef on_ready(self)
     cpdef stop_reading(self)
     cpdef write(self, object data)
@@ -37,3 +42,6 @@ cdef class StreamCore:
     cpdef close(self)
     cpdef fatal_error(self, object exc, object message=*)
     cpdef force_close(self, object exc)
+
+
+cdef StreamCore _core_of(object transport)

@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any
 from .addresses import format_address
 from .buffered import feed_buffered, is_buffered
 from .tcp.connection import CLOSED
-from .tcp.readiness import POLLERR, POLLIN
+from .tcp.readiness import POLLERR, POLLIN, POLLRDHUP
 from .tcp_socket import TcpSocket
 
 
@@ -74,6 +74,7 @@ log = logging.getLogger("aiostack.protocols")
 
 MAX_READ = 256 * 1024
 """Largest chunk handed to ``data_received`` at once (asyncio's ``max_size``)."""
+_MAX_READ = MAX_READ  # a C constant in the compiled build (MAX_READ stays importable)
 LOG_THRESHOLD_FOR_CONNLOST_WRITES = 5
 """As asyncio: writes after the connection is lost are ignored, with a warning from the 5th on."""
 DEFAULT_HIGH_WATER = 64 * 1024
@@ -85,6 +86,9 @@ _EMPTY = b""
 
 _READ_EVENTS = POLLIN | POLLERR
 """What makes a read worth trying: data, end of stream, a closed connection, an error."""
+_AFTER_DATA = POLLRDHUP | POLLERR
+"""What a read that drained the data leaves to report: end of stream (or a closed connection),
+an error."""
 
 _EPHEMERAL_FIRST = 32768
 _EPHEMERAL_LAST = 60999
@@ -191,14 +195,15 @@ class StreamCore:
             sock = self.sock
             if sock is None:
                 return
-            if not conn.poll() & _READ_EVENTS:
-                # Nothing to read (the common case after the data): no exception round trip.
+            mask = conn.poll()
+            if not mask & _READ_EVENTS:
+                # Nothing to read (a wake for space or a state change): no exception round trip.
                 if not self.reactor._running:
                     self.fatal_error(OSError(errno.ENETDOWN, "the stack is not running"),
                                      "Fatal read error on socket transport")
                 return
             try:
-                data = sock.recv_nowait(MAX_READ)
+                data = sock.recv_nowait(_MAX_READ)
             except BlockingIOError:
                 if conn.state != CLOSED:
                     if not self.reactor._running:
@@ -223,6 +228,12 @@ class StreamCore:
                     raise
                 except BaseException as exc:
                     self.fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+                    return
+                if len(data) < _MAX_READ and not mask & _AFTER_DATA:
+                    # The read took every byte there was, and no FIN or error waits behind them:
+                    # nothing is left to hand over (saves a second poll per wake). Whatever
+                    # arrives from now on makes the connection report again, and the reactor
+                    # calls this once more.
                     return
                 continue
             # End of stream.
@@ -540,15 +551,15 @@ class Transport(asyncio.Transport):
         self._core.resume_reading()
 
     def is_reading(self) -> bool:
-        core = self._core
+        core = _core_of(self)
         return not core.paused and not core.closing
 
     # -- writing ----------------------------------------------------------------------------
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        self._core.write(data)
+        _core_of(self).write(data)
 
     def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview]) -> None:
-        self._core.write(b"".join(list_of_data))
+        _core_of(self).write(b"".join(list_of_data))
 
     def can_write_eof(self) -> bool:
         return True
@@ -560,7 +571,7 @@ class Transport(asyncio.Transport):
     def get_write_buffer_size(self) -> int:
         """Bytes written but not yet taken by the connection's TCP send buffer (see the module
         docstring)."""
-        return len(self._core.buffer)
+        return len(_core_of(self).buffer)
 
     def get_write_buffer_limits(self) -> tuple[int, int]:
         core = self._core
@@ -571,7 +582,7 @@ class Transport(asyncio.Transport):
 
     # -- closing ----------------------------------------------------------------------------
     def is_closing(self) -> bool:
-        return self._core.closing  # type: ignore[no-any-return]
+        return _core_of(self).closing
 
     def close(self) -> None:
         """Close after the buffered data is handed to TCP (which then sends it and a FIN);
@@ -617,6 +628,12 @@ class Transport(asyncio.Transport):
         if name == "socket":
             return conn.user
         return default
+
+
+def _core_of(transport: Transport) -> StreamCore:
+    """The transport's core, typed: in the compiled build the face's calls into it are C calls
+    (``transport._core.write(data)`` would look ``write`` up by name)."""
+    return transport._core  # type: ignore[no-any-return]
 
 
 # == servers ===================================================================================
