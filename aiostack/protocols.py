@@ -28,14 +28,19 @@ buffer (queued or sent but unacknowledged) are not counted.
 send buffer fills, ``send`` accepts nothing more, the transport buffer grows past the high-water
 mark and the protocol gets ``pause_writing()`` (``StreamWriter.drain()`` then blocks); as the
 peer reads and acknowledges, the writer task moves data into the send buffer and, at the
-low-water mark, calls ``resume_writing()``. Receiving: ``pause_reading()`` stops the reader task
+low-water mark, calls ``resume_writing()``. Receiving: ``pause_reading()`` stops the transport
 taking data out of the TCP receive buffer, so the buffer fills and the advertised window closes —
 the peer is flow-controlled by TCP itself; ``resume_reading()`` reads again, which reopens the
 window (the connection sends a window update).
 
-Each transport runs a reader task (read what is there with ``recv_nowait``, else wait for the
-reactor to report the connection) and, while its buffer is not empty, a writer task; both wait
-with :meth:`Reactor.wait_ready`, so they wake at most once per reactor iteration.
+**Shape.** A :class:`Transport` is two objects: the ``asyncio.Transport`` the protocol holds (so
+``isinstance(transport, asyncio.Transport)`` holds, as aiohttp, uvicorn and asyncio's TLS check)
+and its :class:`StreamCore`, which holds the state and does the work — compiled, a ``cdef class``
+whose established path calls the socket, the connection and the reactor as C functions. The
+reactor watches the core: in the iteration in which the connection reports something it calls
+``core.on_ready()``, which reads what is there with ``recv_nowait`` and hands it to the protocol
+(so a reply the protocol writes leaves in the same burst). While the write buffer is not empty a
+writer task moves it into the TCP send buffer, waiting with :meth:`Reactor.wait_ready`.
 """
 
 from __future__ import annotations
