@@ -28,14 +28,19 @@ buffer (queued or sent but unacknowledged) are not counted.
 send buffer fills, ``send`` accepts nothing more, the transport buffer grows past the high-water
 mark and the protocol gets ``pause_writing()`` (``StreamWriter.drain()`` then blocks); as the
 peer reads and acknowledges, the writer task moves data into the send buffer and, at the
-low-water mark, calls ``resume_writing()``. Receiving: ``pause_reading()`` stops the reader task
+low-water mark, calls ``resume_writing()``. Receiving: ``pause_reading()`` stops the transport
 taking data out of the TCP receive buffer, so the buffer fills and the advertised window closes —
 the peer is flow-controlled by TCP itself; ``resume_reading()`` reads again, which reopens the
 window (the connection sends a window update).
 
-Each transport runs a reader task (read what is there with ``recv_nowait``, else wait for the
-reactor to report the connection) and, while its buffer is not empty, a writer task; both wait
-with :meth:`Reactor.wait_ready`, so they wake at most once per reactor iteration.
+**Shape.** A :class:`Transport` is two objects: the ``asyncio.Transport`` the protocol holds (so
+``isinstance(transport, asyncio.Transport)`` holds, as aiohttp, uvicorn and asyncio's TLS check)
+and its :class:`StreamCore`, which holds the state and does the work — compiled, a ``cdef class``
+whose established path calls the socket, the connection and the reactor as C functions. The
+reactor watches the core: in the iteration in which the connection reports something it calls
+``core.on_ready()``, which reads what is there with ``recv_nowait`` and hands it to the protocol
+(so a reply the protocol writes leaves in the same burst). While the write buffer is not empty a
+writer task moves it into the TCP send buffer, waiting with :meth:`Reactor.wait_ready`.
 """
 
 from __future__ import annotations
@@ -52,9 +57,9 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from .addresses import format_address
-from .buffered import as_data_protocol, unwrap
+from .buffered import feed_buffered, is_buffered
 from .tcp.connection import CLOSED
-from .tcp.readiness import POLLERR, POLLIN
+from .tcp.readiness import POLLERR, POLLIN, POLLRDHUP
 from .tcp_socket import TcpSocket
 
 
@@ -64,15 +69,17 @@ def current_stack() -> Stack:
     return _current()
 
 if TYPE_CHECKING:
+    from .reactor import Reactor
     from .stack import Stack
     from .tcp.connection import Connection
 
-__all__ = ["Server", "Transport", "create_connection", "create_server"]
+__all__ = ["Server", "StreamCore", "Transport", "create_connection", "create_server"]
 
 log = logging.getLogger("aiostack.protocols")
 
 MAX_READ = 256 * 1024
 """Largest chunk handed to ``data_received`` at once (asyncio's ``max_size``)."""
+_MAX_READ = MAX_READ  # a C constant in the compiled build (MAX_READ stays importable)
 LOG_THRESHOLD_FOR_CONNLOST_WRITES = 5
 """As asyncio: writes after the connection is lost are ignored, with a warning from the 5th on."""
 DEFAULT_HIGH_WATER = 64 * 1024
@@ -84,39 +91,414 @@ _EMPTY = b""
 
 _READ_EVENTS = POLLIN | POLLERR
 """What makes a read worth trying: data, end of stream, a closed connection, an error."""
+_AFTER_DATA = POLLRDHUP | POLLERR
+"""What a read that drained the data leaves to report: end of stream (or a closed connection),
+an error."""
 
 _EPHEMERAL_FIRST = 32768
 _EPHEMERAL_LAST = 60999
+
+
+class StreamCore:
+    """The state and the work of one :class:`Transport`: reading into the protocol, writing,
+    flow control, closing. The :class:`Transport` the protocol sees is a thin ``asyncio.Transport``
+    in front of it (see its docstring for why two objects).
+
+    Compiled, this is a ``cdef class`` (``protocols.pxd``): its fields are C fields, and the
+    established path — the reactor's :meth:`on_ready` → ``TcpSocket.recv_nowait`` →
+    ``protocol.data_received``, and :meth:`write` → ``TcpSocket.send_nowait`` with the
+    high/low-water marks — calls the socket, the connection and the reactor as C functions, as
+    uvloop's ``UVStream`` does; only the protocol's own callbacks are Python calls. It is also the
+    reactor's :class:`~aiostack.reactor.Watcher` of the connection."""
+
+    __slots__ = (
+        "buffer",
+        "buffered",
+        "closing",
+        "conn",
+        "conn_lost",
+        "eof",
+        "high_water",
+        "loop",
+        "low_water",
+        "paused",
+        "protocol",
+        "protocol_connected",
+        "protocol_paused",
+        "reactor",
+        "reading",
+        "server",
+        "sock",
+        "transport",
+        "writer",
+    )
+
+    def __init__(
+        self, transport: Transport, stack: Stack, sock: TcpSocket, conn: Connection, protocol: asyncio.BaseProtocol,
+        server: Server | None,
+    ) -> None:
+        self.transport: Transport | None = transport
+        """The face the protocol holds (dropped once the connection is lost: no cycle kept)."""
+        self.loop = asyncio.get_running_loop()
+        self.reactor: Reactor = stack.reactor
+        self.sock: TcpSocket | None = sock
+        self.conn: Connection = conn
+        self.protocol: asyncio.BaseProtocol | None = protocol
+        self.buffered = is_buffered(protocol)
+        self.protocol_connected = False
+        self.buffer: bytearray | bytes = _EMPTY  # a bytearray while it holds data
+        self.closing = False
+        self.eof = False
+        self.conn_lost = 0
+        self.paused = False  # reading paused by pause_reading()
+        self.protocol_paused = False  # pause_writing() sent to the protocol
+        self.high_water = DEFAULT_HIGH_WATER
+        self.low_water = DEFAULT_LOW_WATER
+        self.reading = False  # watched by the reactor (between connection_made and EOF/close)
+        self.writer: asyncio.Task[None] | None = None
+        self.server = server
+
+    # -- start -------------------------------------------------------------------------------
+    def start(self, waiter: asyncio.Future[None] | None) -> None:
+        if self.conn_lost or self.protocol is None:
+            if waiter is not None and not waiter.done():
+                waiter.set_exception(ConnectionResetError("connection closed before it was made"))
+            return
+        self.protocol_connected = True
+        try:
+            self.protocol.connection_made(self.transport)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self.fatal_error(exc, "Fatal error: protocol.connection_made() call failed.")
+            if waiter is not None and not waiter.done():
+                waiter.set_exception(exc)
+            return
+        if not self.closing:
+            self.reactor.watch(self.conn, self)
+            self.reading = True
+            self.on_ready()  # data may have arrived before connection_made
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait_conn(self) -> None:
+        reactor = self.reactor
+        if not reactor.running:
+            raise OSError(errno.ENETDOWN, "the stack is not running")
+        await reactor.wait_ready(self.conn)
+
+    # -- reading ----------------------------------------------------------------------------
+    def on_ready(self) -> None:
+        """The connection reported something (called by the reactor inside its iteration, so
+        a reply the protocol writes leaves in the same burst): hand the protocol what can be
+        read — as asyncio's selector transports do from their reader callback. The reactor's
+        :class:`~aiostack.reactor.Watcher` hook."""
+        if not self.reading or self.paused:
+            return
+        conn = self.conn
+        while self.reading and not self.paused:
+            sock = self.sock
+            if sock is None:
+                return
+            mask = conn.poll()
+            if not mask & _READ_EVENTS:
+                # Nothing to read (a wake for space or a state change): no exception round trip.
+                if not self.reactor._running:
+                    self.fatal_error(OSError(errno.ENETDOWN, "the stack is not running"),
+                                     "Fatal read error on socket transport")
+                return
+            try:
+                data = sock.recv_nowait(_MAX_READ)
+            except BlockingIOError:
+                if conn.state != CLOSED:
+                    if not self.reactor._running:
+                        self.fatal_error(OSError(errno.ENETDOWN, "the stack is not running"),
+                                         "Fatal read error on socket transport")
+                    return
+                data = b""  # closed without a pending error or FIN (the error went to a send)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self.fatal_error(exc, "Fatal read error on socket transport")
+                return
+            protocol = self.protocol
+            assert protocol is not None
+            if data:
+                try:
+                    if self.buffered:
+                        feed_buffered(protocol, data)  # type: ignore[arg-type]
+                    else:
+                        protocol.data_received(data)  # type: ignore[attr-defined]
+                except (SystemExit, KeyboardInterrupt):
+                    raise
+                except BaseException as exc:
+                    self.fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+                    return
+                if len(data) < _MAX_READ and not mask & _AFTER_DATA:
+                    # The read took every byte there was, and no FIN or error waits behind them:
+                    # nothing is left to hand over (saves a second poll per wake). Whatever
+                    # arrives from now on makes the connection report again, and the reactor
+                    # calls this once more.
+                    return
+                continue
+            # End of stream.
+            self.stop_reading()
+            try:
+                keep_open = protocol.eof_received()  # type: ignore[attr-defined]
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self.fatal_error(exc, "Fatal error: protocol.eof_received() call failed.")
+                return
+            if not keep_open:
+                self.close()
+            return
+
+    def stop_reading(self) -> None:
+        if self.reading:
+            self.reading = False
+            self.reactor.unwatch(self.conn)
+
+    def pause_reading(self) -> None:
+        if self.closing or self.paused:
+            return
+        self.paused = True
+        if self.loop.get_debug():
+            log.debug("%r pauses reading", self.transport)
+
+    def resume_reading(self) -> None:
+        if self.closing or not self.paused:
+            return
+        self.paused = False
+        if self.reading:
+            # What arrived while paused sits in the TCP receive buffer: no new notification
+            # may come for it, so look now (soon: not from inside the caller's callback).
+            self.loop.call_soon(self.on_ready)
+        if self.loop.get_debug():
+            log.debug("%r resumes reading", self.transport)
+
+    # -- writing ----------------------------------------------------------------------------
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data argument must be a bytes-like object, not {type(data).__name__!r}")
+        if self.eof:
+            raise RuntimeError("Cannot call write() after write_eof()")
+        if not data:
+            return
+        if self.conn_lost or self.closing:
+            if self.conn_lost >= LOG_THRESHOLD_FOR_CONNLOST_WRITES:
+                log.warning("socket.send() raised exception.")
+            self.conn_lost += 1
+            return
+        if isinstance(data, memoryview) and (data.format != "B" or data.ndim != 1):
+            data = data.cast("B")
+        if not self.buffer:
+            sock = self.sock
+            assert sock is not None
+            try:
+                n = sock.send_nowait(data)
+            except BlockingIOError:
+                n = 0
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self.fatal_error(exc, "Fatal write error on socket transport")
+                return
+            if n == len(data):
+                return
+            self.buffer = bytearray(memoryview(data)[n:])
+            self.writer = self.loop.create_task(
+                self.write_loop(), name=f"aiostack writer {self.transport.get_extra_info('peername')}"  # type: ignore[union-attr]
+            )
+        else:
+            self.buffer.extend(data)  # type: ignore[union-attr]
+        self.maybe_pause_protocol()
+
+    async def write_loop(self) -> None:
+        # Try first, then wait: a reactor iteration may have freed space before this task ran,
+        # and its notification would be lost on a waiter registered only afterwards.
+        try:
+            while self.buffer:
+                sock = self.sock
+                if self.conn_lost or sock is None:
+                    return
+                try:
+                    with memoryview(self.buffer) as view:
+                        n = sock.send_nowait(view)
+                except BlockingIOError:
+                    n = 0
+                except (SystemExit, KeyboardInterrupt):
+                    raise
+                except BaseException as exc:
+                    self.fatal_error(exc, "Fatal write error on socket transport")
+                    return
+                if n:
+                    del self.buffer[:n]  # type: ignore[union-attr]
+                    if not self.buffer:
+                        self.buffer = _EMPTY
+                    self.maybe_resume_protocol()
+                    if not self.buffer:
+                        break
+                try:
+                    await self.wait_conn()
+                except OSError as exc:
+                    self.fatal_error(exc, "Fatal write error on socket transport")
+                    return
+        finally:
+            if self.writer is asyncio.current_task():
+                self.writer = None
+        if self.conn_lost:
+            return
+        if self.closing:
+            self.conn_lost += 1
+            self.call_connection_lost(None)
+        elif self.eof and self.sock is not None:
+            self.shutdown_write()
+
+    def shutdown_write(self) -> None:
+        assert self.sock is not None
+        try:
+            self.sock.shutdown(_socket.SHUT_WR)
+        except OSError as exc:
+            self.fatal_error(exc, "Fatal error on shutdown(SHUT_WR)")
+
+    def write_eof(self) -> None:
+        if self.closing or self.eof:
+            return
+        self.eof = True
+        if not self.buffer and self.sock is not None:
+            self.shutdown_write()
+
+    # -- flow control (asyncio.transports._FlowControlMixin) ---------------------------------
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        if high is None:
+            high = DEFAULT_HIGH_WATER if low is None else 4 * low
+        if low is None:
+            low = high // 4
+        if not high >= low >= 0:
+            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
+        self.high_water = high
+        self.low_water = low
+        self.maybe_pause_protocol()
+
+    def maybe_pause_protocol(self) -> None:
+        size = len(self.buffer)
+        if self.protocol_paused or not size:
+            return
+        if size <= self.high_water and not self.memory_pressure():
+            return
+        self.protocol_paused = True
+        self.call_flow_control("pause_writing")
+
+    def maybe_resume_protocol(self) -> None:
+        if not self.protocol_paused:
+            return
+        size = len(self.buffer)
+        if size <= self.low_water and not (size and self.memory_pressure()):
+            self.protocol_paused = False
+            self.call_flow_control("resume_writing")
+
+    def memory_pressure(self) -> bool:
+        """Whether the reactor's TCP send bytes are at their total (tcp/memory.py): then the
+        transport pauses the protocol as soon as it holds anything, so thousands of stalled
+        writers each keep one write's worth here, not a high-water mark's."""
+        sock = self.sock
+        mem = getattr(sock._tcp, "memory", None) if sock is not None else None
+        if mem is None or mem.snd_used < mem.sndbuf_total:
+            return False
+        mem.stats["transport_paused_early"] += 1
+        return True
+
+    def call_flow_control(self, name: str) -> None:
+        """Call ``protocol.pause_writing``/``resume_writing``; a failure goes to the loop's
+        exception handler, as asyncio's own transports report it."""
+        try:
+            getattr(self.protocol, name)()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self.loop.call_exception_handler(
+                {
+                    "message": f"protocol.{name}() failed",
+                    "exception": exc,
+                    "transport": self.transport,
+                    "protocol": self.protocol,
+                }
+            )
+
+    # -- closing ----------------------------------------------------------------------------
+    def close(self) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        self.stop_reading()
+        if not self.buffer:
+            self.conn_lost += 1
+            self.loop.call_soon(self.call_connection_lost, None)
+
+    def fatal_error(self, exc: BaseException, message: str = "Fatal error on transport") -> None:
+        if isinstance(exc, OSError):
+            if self.loop.get_debug():
+                log.debug("%r: %s", self.transport, message, exc_info=True)
+        elif not isinstance(exc, asyncio.CancelledError):
+            self.loop.call_exception_handler(
+                {"message": message, "exception": exc, "transport": self.transport, "protocol": self.protocol}
+            )
+        self.force_close(exc)
+
+    def force_close(self, exc: BaseException | None) -> None:
+        if self.conn_lost:
+            return
+        self.buffer = _EMPTY
+        task, self.writer = self.writer, None
+        if task is not None and task is not asyncio.current_task() and not task.done():
+            task.cancel()
+        if not self.closing:
+            self.closing = True
+            self.stop_reading()
+        self.conn_lost += 1
+        self.loop.call_soon(self.call_connection_lost, exc)
+
+    def call_connection_lost(self, exc: BaseException | None) -> None:
+        if self.sock is None:
+            return
+        try:
+            if self.protocol_connected and self.protocol is not None:
+                self.protocol.connection_lost(exc)
+        finally:
+            self.stop_reading()
+            task, self.writer = self.writer, None
+            if task is not None and task is not asyncio.current_task() and not task.done():
+                task.cancel()
+            self.sock.close()
+            self.sock = None
+            self.protocol = None
+            server, self.server = self.server, None
+            transport, self.transport = self.transport, None  # the core and its face: no cycle left
+            if server is not None:
+                server._detach(transport)
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self.protocol = protocol
+        self.buffered = is_buffered(protocol)
+        self.protocol_connected = True
 
 
 class Transport(asyncio.Transport):
     """An asyncio transport over an aiostack :class:`~aiostack.tcp_socket.TcpSocket` that is
     already connected. Created by :func:`create_connection` and by a :class:`Server`.
 
+    Two objects: this one, an ``asyncio.Transport`` (applications and libraries — aiohttp,
+    uvicorn, asyncio's TLS — check ``isinstance(transport, asyncio.Transport)``, a Python class
+    that a compiled ``cdef class`` cannot extend), and its :class:`StreamCore`, which holds the
+    state and does the work; every method here is one call into the core. (uvloop's transports
+    are ``cdef class``\\ es and fail that ``isinstance``; this shape keeps it true.)
+
     Small, as a server may hold a million of them: ``__slots__``; the ``socket``, ``sockname``
     and ``peername`` extras are computed when asked for, not stored; the write buffer exists only
     while it holds something."""
 
-    __slots__ = (
-        "__weakref__",
-        "_buffer",
-        "_closing",
-        "_conn",
-        "_conn_lost",
-        "_eof",
-        "_high_water",
-        "_loop",
-        "_low_water",
-        "_paused",
-        "_protocol",
-        "_protocol_connected",
-        "_protocol_paused",
-        "_reading",
-        "_server",
-        "_sock",
-        "_stack",
-        "_writer",
-    )
+    __slots__ = ("__weakref__", "_core")
 
     max_size = MAX_READ
 
@@ -134,396 +516,104 @@ class Transport(asyncio.Transport):
         conn = sock.connection
         if conn is None:
             raise OSError(errno.ENOTCONN, "Transport endpoint is not connected")
-        self._loop = asyncio.get_running_loop()
-        self._stack = stack
-        self._sock: TcpSocket | None = sock
-        self._conn: Connection = conn
         # asyncio turns Nagle off on every TCP transport (base_events._set_nodelay); so do we —
         # on the connection itself: an accepted TcpSocket shares its listener's option set, and
         # setsockopt would change the default of every later connection of that listener too.
         conn.nodelay = True
-        self._protocol: asyncio.BaseProtocol | None = as_data_protocol(protocol)
-        self._protocol_connected = False
-        self._buffer: bytearray | bytes = _EMPTY  # a bytearray while it holds data
-        self._closing = False
-        self._eof = False
-        self._conn_lost = 0
-        self._paused = False  # reading paused by pause_reading()
-        self._protocol_paused = False  # pause_writing() sent to the protocol
-        self._high_water = DEFAULT_HIGH_WATER
-        self._low_water = DEFAULT_LOW_WATER
-        self._reading = False  # watched by the reactor (between connection_made and EOF/close)
-        self._writer: asyncio.Task[None] | None = None
-        self._server = server
+        core = self._core = StreamCore(self, stack, sock, conn, protocol, server)
         if server is not None:
             server._attach(self)
-        self._loop.call_soon(self._start, waiter)
+        core.loop.call_soon(core.start, waiter)
 
     def __del__(self, _warn: Any = warnings.warn) -> None:
-        sock = getattr(self, "_sock", None)
+        core = getattr(self, "_core", None)
+        sock = core.sock if core is not None else None
         if sock is not None:
             _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
             with contextlib.suppress(Exception):  # the loop may be gone already
                 sock.close()
 
     def __repr__(self) -> str:
+        core = self._core
         info = [self.__class__.__name__]
-        if self._sock is None:
+        if core.sock is None:
             info.append("closed")
-        elif self._closing:
+        elif core.closing:
             info.append("closing")
         peer = self.get_extra_info("peername")
         if peer:
             info.append(f"peer={peer[0]}:{peer[1]}")
-        info.append(f"state={self._conn.state.name}")
-        if self._buffer:
-            info.append(f"buffered={len(self._buffer)}")
+        info.append(f"state={core.conn.state.name}")
+        if core.buffer:
+            info.append(f"buffered={len(core.buffer)}")
         return "<{}>".format(" ".join(info))
 
-    # -- start -------------------------------------------------------------------------------
-    def _start(self, waiter: asyncio.Future[None] | None) -> None:
-        if self._conn_lost or self._protocol is None:
-            if waiter is not None and not waiter.done():
-                waiter.set_exception(ConnectionResetError("connection closed before it was made"))
-            return
-        self._protocol_connected = True
-        try:
-            self._protocol.connection_made(self)
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._fatal_error(exc, "Fatal error: protocol.connection_made() call failed.")
-            if waiter is not None and not waiter.done():
-                waiter.set_exception(exc)
-            return
-        if not self._closing:
-            self._stack.reactor.watch(self._conn, self)
-            self._reading = True
-            self._read_ready()  # data may have arrived before connection_made
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def _wait_conn(self) -> None:
-        reactor = self._stack.reactor
-        if not reactor.running:
-            raise OSError(errno.ENETDOWN, "the stack is not running")
-        await reactor.wait_ready(self._conn)
-
     # -- reading ----------------------------------------------------------------------------
-    def _read_ready(self) -> None:
-        """The connection reported something (called by the reactor inside its iteration, so
-        a reply the protocol writes leaves in the same burst): hand the protocol what can be
-        read — as asyncio's selector transports do from their reader callback."""
-        if not self._reading or self._paused:
-            return
-        conn = self._conn
-        sock = self._sock
-        protocol = self._protocol
-        while sock is not None and self._reading and not self._paused:
-            if not conn.poll() & _READ_EVENTS:
-                # Nothing to read (the common case after the data): no exception round trip.
-                if not self._stack.reactor.running:
-                    self._fatal_error(OSError(errno.ENETDOWN, "the stack is not running"),
-                                      "Fatal read error on socket transport")
-                return
-            try:
-                data = sock.recv_nowait(self.max_size)
-            except BlockingIOError:
-                if conn.state != CLOSED:
-                    if not self._stack.reactor.running:
-                        self._fatal_error(OSError(errno.ENETDOWN, "the stack is not running"),
-                                          "Fatal read error on socket transport")
-                    return
-                data = b""  # closed without a pending error or FIN (the error went to a send)
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException as exc:
-                self._fatal_error(exc, "Fatal read error on socket transport")
-                return
-            assert protocol is not None
-            if data:
-                try:
-                    protocol.data_received(data)  # type: ignore[attr-defined]
-                except (SystemExit, KeyboardInterrupt):
-                    raise
-                except BaseException as exc:
-                    self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
-                    return
-                sock = self._sock
-                continue
-            # End of stream.
-            self._stop_reading()
-            try:
-                keep_open = protocol.eof_received()  # type: ignore[attr-defined]
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException as exc:
-                self._fatal_error(exc, "Fatal error: protocol.eof_received() call failed.")
-                return
-            if not keep_open:
-                self.close()
-            return
-
-    on_ready = _read_ready
-    """The reactor's :class:`~aiostack.reactor.Watcher` hook."""
-
-    def _stop_reading(self) -> None:
-        if self._reading:
-            self._reading = False
-            self._stack.reactor.unwatch(self._conn)
-
     def pause_reading(self) -> None:
-        if self._closing or self._paused:
-            return
-        self._paused = True
-        if self._loop.get_debug():
-            log.debug("%r pauses reading", self)
+        self._core.pause_reading()
 
     def resume_reading(self) -> None:
-        if self._closing or not self._paused:
-            return
-        self._paused = False
-        if self._reading:
-            # What arrived while paused sits in the TCP receive buffer: no new notification
-            # may come for it, so look now (soon: not from inside the caller's callback).
-            self._loop.call_soon(self._read_ready)
-        if self._loop.get_debug():
-            log.debug("%r resumes reading", self)
+        self._core.resume_reading()
 
     def is_reading(self) -> bool:
-        return not self._paused and not self._closing
+        core = _core_of(self)
+        return not core.paused and not core.closing
 
     # -- writing ----------------------------------------------------------------------------
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError(f"data argument must be a bytes-like object, not {type(data).__name__!r}")
-        if self._eof:
-            raise RuntimeError("Cannot call write() after write_eof()")
-        if not data:
-            return
-        if self._conn_lost or self._closing:
-            if self._conn_lost >= LOG_THRESHOLD_FOR_CONNLOST_WRITES:
-                log.warning("socket.send() raised exception.")
-            self._conn_lost += 1
-            return
-        if isinstance(data, memoryview) and (data.format != "B" or data.ndim != 1):
-            data = data.cast("B")
-        if not self._buffer:
-            sock = self._sock
-            assert sock is not None
-            try:
-                n = sock.send_nowait(data)
-            except BlockingIOError:
-                n = 0
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException as exc:
-                self._fatal_error(exc, "Fatal write error on socket transport")
-                return
-            if n == len(data):
-                return
-            self._buffer = bytearray(memoryview(data)[n:])
-            self._writer = self._loop.create_task(
-                self._write_loop(), name=f"aiostack writer {self.get_extra_info('peername')}"
-            )
-        else:
-            self._buffer.extend(data)  # type: ignore[union-attr]
-        self._maybe_pause_protocol()
+        _core_of(self).write(data)
 
     def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview]) -> None:
-        self.write(b"".join(list_of_data))
-
-    async def _write_loop(self) -> None:
-        # Try first, then wait: a reactor iteration may have freed space before this task ran,
-        # and its notification would be lost on a waiter registered only afterwards.
-        try:
-            while self._buffer:
-                sock = self._sock
-                if self._conn_lost or sock is None:
-                    return
-                try:
-                    with memoryview(self._buffer) as view:
-                        n = sock.send_nowait(view)
-                except BlockingIOError:
-                    n = 0
-                except (SystemExit, KeyboardInterrupt):
-                    raise
-                except BaseException as exc:
-                    self._fatal_error(exc, "Fatal write error on socket transport")
-                    return
-                if n:
-                    del self._buffer[:n]  # type: ignore[union-attr]
-                    if not self._buffer:
-                        self._buffer = _EMPTY
-                    self._maybe_resume_protocol()
-                    if not self._buffer:
-                        break
-                try:
-                    await self._wait_conn()
-                except OSError as exc:
-                    self._fatal_error(exc, "Fatal write error on socket transport")
-                    return
-        finally:
-            if self._writer is asyncio.current_task():
-                self._writer = None
-        if self._conn_lost:
-            return
-        if self._closing:
-            self._conn_lost += 1
-            self._call_connection_lost(None)
-        elif self._eof and self._sock is not None:
-            self._shutdown_write()
-
-    def _shutdown_write(self) -> None:
-        assert self._sock is not None
-        try:
-            self._sock.shutdown(_socket.SHUT_WR)
-        except OSError as exc:
-            self._fatal_error(exc, "Fatal error on shutdown(SHUT_WR)")
+        _core_of(self).write(b"".join(list_of_data))
 
     def can_write_eof(self) -> bool:
         return True
 
     def write_eof(self) -> None:
-        if self._closing or self._eof:
-            return
-        self._eof = True
-        if not self._buffer and self._sock is not None:
-            self._shutdown_write()
+        self._core.write_eof()
 
-    # -- flow control (asyncio.transports._FlowControlMixin) ---------------------------------
+    # -- flow control ---------------------------------------------------------------------------
     def get_write_buffer_size(self) -> int:
         """Bytes written but not yet taken by the connection's TCP send buffer (see the module
         docstring)."""
-        return len(self._buffer)
+        return len(_core_of(self).buffer)
 
     def get_write_buffer_limits(self) -> tuple[int, int]:
-        return (self._low_water, self._high_water)
+        core = self._core
+        return (core.low_water, core.high_water)
 
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        if high is None:
-            high = DEFAULT_HIGH_WATER if low is None else 4 * low
-        if low is None:
-            low = high // 4
-        if not high >= low >= 0:
-            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
-        self._high_water = high
-        self._low_water = low
-        self._maybe_pause_protocol()
-
-    def _maybe_pause_protocol(self) -> None:
-        size = len(self._buffer)
-        if self._protocol_paused or not size:
-            return
-        if size <= self._high_water and not self._memory_pressure():
-            return
-        self._protocol_paused = True
-        self._call_flow_control("pause_writing")
-
-    def _maybe_resume_protocol(self) -> None:
-        if not self._protocol_paused:
-            return
-        size = len(self._buffer)
-        if size <= self._low_water and not (size and self._memory_pressure()):
-            self._protocol_paused = False
-            self._call_flow_control("resume_writing")
-
-    def _memory_pressure(self) -> bool:
-        """Whether the reactor's TCP send bytes are at their total (tcp/memory.py): then the
-        transport pauses the protocol as soon as it holds anything, so thousands of stalled
-        writers each keep one write's worth here, not a high-water mark's."""
-        sock = self._sock
-        mem = getattr(sock._tcp, "memory", None) if sock is not None else None
-        if mem is None or mem.snd_used < mem.sndbuf_total:
-            return False
-        mem.stats["transport_paused_early"] += 1
-        return True
-
-    def _call_flow_control(self, name: str) -> None:
-        """Call ``protocol.pause_writing``/``resume_writing``; a failure goes to the loop's
-        exception handler, as asyncio's own transports report it."""
-        try:
-            getattr(self._protocol, name)()
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._loop.call_exception_handler(
-                {
-                    "message": f"protocol.{name}() failed",
-                    "exception": exc,
-                    "transport": self,
-                    "protocol": self._protocol,
-                }
-            )
+        self._core.set_write_buffer_limits(high, low)
 
     # -- closing ----------------------------------------------------------------------------
     def is_closing(self) -> bool:
-        return self._closing
+        return _core_of(self).closing
 
     def close(self) -> None:
         """Close after the buffered data is handed to TCP (which then sends it and a FIN);
         ``connection_lost(None)`` follows."""
-        if self._closing:
-            return
-        self._closing = True
-        self._stop_reading()
-        if not self._buffer:
-            self._conn_lost += 1
-            self._loop.call_soon(self._call_connection_lost, None)
+        self._core.close()
 
     def abort(self) -> None:
         """Close at once, dropping the transport's buffer (as asyncio, the socket is then closed
         normally: data already in the TCP send buffer still goes out, unread data means RST)."""
-        self._force_close(None)
-
-    def _fatal_error(self, exc: BaseException, message: str = "Fatal error on transport") -> None:
-        if isinstance(exc, OSError):
-            if self._loop.get_debug():
-                log.debug("%r: %s", self, message, exc_info=True)
-        elif not isinstance(exc, asyncio.CancelledError):
-            self._loop.call_exception_handler(
-                {"message": message, "exception": exc, "transport": self, "protocol": self._protocol}
-            )
-        self._force_close(exc)
+        self._core.force_close(None)
 
     def _force_close(self, exc: BaseException | None) -> None:
-        if self._conn_lost:
-            return
-        self._buffer = _EMPTY
-        task, self._writer = self._writer, None
-        if task is not None and task is not asyncio.current_task() and not task.done():
-            task.cancel()
-        if not self._closing:
-            self._closing = True
-            self._stop_reading()
-        self._conn_lost += 1
-        self._loop.call_soon(self._call_connection_lost, exc)
+        """asyncio's private hook, called by its TLS layer (``sslproto``) on a fatal error."""
+        self._core.force_close(exc)
 
-    def _call_connection_lost(self, exc: BaseException | None) -> None:
-        if self._sock is None:
-            return
-        try:
-            if self._protocol_connected and self._protocol is not None:
-                self._protocol.connection_lost(exc)
-        finally:
-            self._stop_reading()
-            task, self._writer = self._writer, None
-            if task is not None and task is not asyncio.current_task() and not task.done():
-                task.cancel()
-            self._sock.close()
-            self._sock = None
-            self._protocol = None
-            server, self._server = self._server, None
-            if server is not None:
-                server._detach(self)
+    @property
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        """The loop (asyncio's transports have it as ``_loop``, and some of asyncio reads it)."""
+        return self._core.loop  # type: ignore[no-any-return]
 
     # -- protocol and extras ------------------------------------------------------------------
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
-        self._protocol = as_data_protocol(protocol)
-        self._protocol_connected = True
+        self._core.set_protocol(protocol)
 
     def get_protocol(self) -> asyncio.BaseProtocol:
-        return unwrap(self._protocol)  # type: ignore[no-any-return]
+        return self._core.protocol  # type: ignore[no-any-return]
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         """As asyncio's: ``socket`` (the :class:`~aiostack.tcp_socket.TcpSocket`), ``sockname``
@@ -533,7 +623,7 @@ class Transport(asyncio.Transport):
         value = self._extra.get(name, _MISSING)
         if value is not _MISSING:
             return value
-        conn = self._conn
+        conn = self._core.conn
         if name == "peername":
             if conn.rcvbuf is None:
                 return None  # never synchronized (as getpeername's ENOTCONN)
@@ -543,6 +633,12 @@ class Transport(asyncio.Transport):
         if name == "socket":
             return conn.user
         return default
+
+
+def _core_of(transport: Transport) -> StreamCore:
+    """The transport's core, typed: in the compiled build the face's calls into it are C calls
+    (``transport._core.write(data)`` would look ``write`` up by name)."""
+    return transport._core  # type: ignore[no-any-return]
 
 
 # == servers ===================================================================================

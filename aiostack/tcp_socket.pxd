@@ -1,5 +1,6 @@
 # C types of the TCP socket for the compiled build (Cython, pure-Python mode).
 
+from aiostack.reactor cimport Reactor
 from aiostack.tcp.connection cimport Connection
 
 
@@ -14,6 +15,7 @@ cdef class TcpSocket:
     cdef public bint _keepalive
     cdef public object _linger
     cdef public object _listener
+    cdef public Reactor _reactor
     cdef public bint _reuseaddr
     cdef public bint _reuseport
     cdef public object _stack
@@ -22,3 +24,6 @@ cdef class TcpSocket:
     cpdef _check_open(self)
     cpdef double _now(self) except? -1
     cpdef Connection _connected(self)
+    # the transport's data calls (aiostack/protocols.py calls them as C functions)
+    cpdef long long send_nowait(self, object data) except -1
+    cpdef bytes recv_nowait(self, long long bufsize)

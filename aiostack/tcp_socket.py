@@ -20,6 +20,7 @@ from .tcp.layer import Listener
 from .tcp.readiness import POLLHUP, READABLE, WRITABLE
 
 if TYPE_CHECKING:
+    from .reactor import Reactor
     from .stack import Stack
     from .tcp.config import TcpConfig
 
@@ -48,6 +49,7 @@ class TcpSocket:
         "_keepalive",
         "_linger",
         "_listener",
+        "_reactor",
         "_reuseaddr",
         "_reuseport",
         "_stack",
@@ -62,6 +64,9 @@ class TcpSocket:
         if stack.tcp is None:
             raise OSError(errno.EPROTONOSUPPORT, "this stack has no TCP layer")
         self._stack = stack
+        # The stack's reactor and TCP layer, held typed (C fields in the compiled build): the data
+        # calls kick the reactor and read its clock without looking up ``stack.reactor`` by name.
+        self._reactor: Reactor = stack.reactor
         self._tcp = stack.tcp
         self._conn = conn
         self._listener: Listener | None = None
@@ -87,10 +92,10 @@ class TcpSocket:
             raise OSError(errno.EBADF, "Bad file descriptor: socket is closed")
 
     def _now(self) -> float:
-        return self._stack.clock()
+        return self._reactor.clock()  # the stack's clock (Stack gives its reactor the same one)
 
     async def _wait(self, obj: object) -> None:
-        reactor = self._stack.reactor
+        reactor = self._reactor
         if not reactor.running:
             raise OSError(errno.ENETDOWN, "the stack is not running")
         await reactor.wait_ready(obj)
@@ -176,7 +181,7 @@ class TcpSocket:
         conn.user = self
         conn.keepalive = self._keepalive
         self._conn = conn
-        self._stack.reactor.kick()
+        self._reactor.kick()
         while conn.state in (SYN_SENT, SYN_RECEIVED):
             await self._wait(conn)
         if conn.state == CLOSED or conn.error:
@@ -217,7 +222,7 @@ class TcpSocket:
             conn.raise_error()
             n = conn.send(data, self._now())
             if n:
-                self._stack.reactor.kick()
+                self._reactor.kick()
                 return n
             await self._wait(conn)
 
@@ -230,10 +235,11 @@ class TcpSocket:
     def send_nowait(self, data: bytes | bytearray | memoryview) -> int:
         """Non-blocking send: BlockingIOError when the send buffer is full."""
         conn = self._connected()
-        conn.raise_error()
+        if conn.error:
+            conn.raise_error()
         n = conn.send(data, self._now())
         if n:
-            self._stack.reactor.kick()
+            self._reactor.kick()
             return n
         if not data:
             return 0
@@ -252,13 +258,13 @@ class TcpSocket:
                     return b""
                 await self._wait(conn)
                 continue
-            self._stack.reactor.kick()
+            self._reactor.kick()
             return data
 
     def recv_nowait(self, bufsize: int) -> bytes:
         conn = self._connected()
         data = conn.recv(bufsize, self._now())
-        self._stack.reactor.kick()
+        self._reactor.kick()
         return data
 
     async def recv_into(self, buffer: bytearray | memoryview, nbytes: int = 0) -> int:
@@ -278,7 +284,7 @@ class TcpSocket:
         if how in (_socket.SHUT_WR, _socket.SHUT_RDWR):
             conn.shutdown_write(self._now())
         self._tcp.notify(conn)  # readiness changed locally (IN/RDHUP/OUT/HUP): wake waiters
-        self._stack.reactor.kick()
+        self._reactor.kick()
 
     def close(self) -> None:
         """Release the socket; an established connection closes in the background (FIN, or RST
@@ -289,7 +295,7 @@ class TcpSocket:
         now = self._now()
         if self._listener is not None:
             self._tcp.close_listener(self._listener, now)
-            self._stack.reactor.forget(self._listener)
+            self._reactor.forget(self._listener)
         conn = self._conn
         if conn is not None:
             if self._linger == (1, 0):
@@ -297,10 +303,10 @@ class TcpSocket:
                 conn.abort(now)
             elif conn.state != CLOSED:
                 conn.close(now)
-            self._stack.reactor.forget(conn)
+            self._reactor.forget(conn)
             if conn.user is self:
                 conn.user = None  # the connection may live on (FIN-WAIT, TIME-WAIT): not this socket
-        self._stack.reactor.kick()
+        self._reactor.kick()
 
     async def wait_closed(self) -> None:
         """Wait until the connection has left every state but CLOSED and TIME-WAIT."""
@@ -349,7 +355,7 @@ class TcpSocket:
                 if conn is not None:
                     conn.nodelay = bool(v)
                     conn.output(self._now())
-                    self._stack.reactor.kick()
+                    self._reactor.kick()
             elif option == _socket.TCP_KEEPIDLE:
                 self._positive(v)
                 cfg.keepalive_idle = float(v)

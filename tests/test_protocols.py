@@ -334,3 +334,105 @@ async def test_create_connection_with_sock_or_local_addr() -> None:
         await asyncio.wait_for(proto2.lost, 5)  # type: ignore[attr-defined]
         srv.close()
         await srv.wait_closed()
+
+
+async def test_data_and_fin_in_one_burst_reach_the_protocol() -> None:
+    """Data and the FIN behind it arrive in one burst: the transport hands over the data, then
+    reports the end of stream in the same wake (the reactor does not report the connection
+    again for them)."""
+    client, server = pair()
+    async with client, server:
+        accepted: asyncio.Future[Recorder] = asyncio.get_running_loop().create_future()
+
+        def factory() -> Recorder:
+            proto = Recorder()
+            accepted.set_result(proto)
+            return proto
+
+        srv = await create_server(factory, SERVER, 7109, stack=server)
+        sock = client.socket(socket.AF_INET, socket.SOCK_STREAM)
+        await sock.connect((SERVER, 7109))
+        proto = await asyncio.wait_for(accepted, 5)
+        await until(lambda: proto.calls == ["made"], "connection_made")
+        payload = blob(3000, seed=4)
+        assert sock.send_nowait(payload) == len(payload)
+        sock.shutdown(socket.SHUT_WR)  # the FIN leaves in the same flush as the data
+        await asyncio.wait_for(proto.eof.wait(), 5)
+        assert bytes(proto.data) == payload
+        assert proto.calls[:3] == ["made", "data", "eof"]
+        assert await asyncio.wait_for(proto.lost, 5) is None  # eof_received returned None → close
+        sock.close()
+        srv.close()
+        await srv.wait_closed()
+
+
+class SmallBuffers(asyncio.BufferedProtocol):
+    """A BufferedProtocol offering 7-byte buffers: every chunk is copied in pieces."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray(7)
+        self.data = bytearray()
+        self.transport: asyncio.BaseTransport | None = None
+        self.eof = asyncio.Event()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def get_buffer(self, sizehint: int) -> bytearray:
+        return self.buf
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data += self.buf[:nbytes]
+
+    def eof_received(self) -> bool:
+        self.eof.set()
+        return False
+
+
+async def test_buffered_protocol_is_fed_through_its_buffers() -> None:
+    client, server = pair()
+    async with client, server:
+        accepted: asyncio.Future[SmallBuffers] = asyncio.get_running_loop().create_future()
+
+        def factory() -> SmallBuffers:
+            proto = SmallBuffers()
+            accepted.set_result(proto)
+            return proto
+
+        srv = await create_server(factory, SERVER, 7110, stack=server)
+        transport, _ = await create_connection(Recorder, SERVER, 7110, stack=client)
+        sproto = await asyncio.wait_for(accepted, 5)
+        await until(lambda: sproto.transport is not None, "connection_made")
+        assert isinstance(sproto.transport, asyncio.Transport)
+        assert sproto.transport.get_protocol() is sproto  # the protocol itself, no adapter
+        payload = blob(20_000, seed=5)
+        transport.write(payload)
+        transport.write_eof()
+        await asyncio.wait_for(sproto.eof.wait(), 5)
+        assert bytes(sproto.data) == payload
+        transport.close()
+        srv.close()
+        await srv.wait_closed()
+
+
+async def test_transport_is_an_asyncio_transport_over_its_core() -> None:
+    """What aiohttp, uvicorn and asyncio's TLS check; and set_protocol switches the kind of
+    protocol the core feeds (data_received ↔ get_buffer/buffer_updated)."""
+    client, server = pair()
+    async with client, server:
+        srv = await create_server(Echo, SERVER, 7111, stack=server)
+        transport, proto = await create_connection(Recorder, SERVER, 7111, stack=client)
+        assert isinstance(transport, asyncio.Transport)
+        assert isinstance(transport, asyncio.ReadTransport) and isinstance(transport, asyncio.WriteTransport)
+        assert transport._loop is asyncio.get_running_loop()
+        buffered = SmallBuffers()
+        transport.set_protocol(buffered)
+        assert transport.get_protocol() is buffered
+        transport.write(b"through small buffers")
+        await until(lambda: bytes(buffered.data) == b"through small buffers", "echo into buffers")
+        transport.set_protocol(proto)
+        transport.write(b"and back")
+        await until(lambda: bytes(proto.data) == b"and back", "echo to data_received")  # type: ignore[attr-defined]
+        transport.close()
+        srv.close()
+        await srv.wait_closed()
