@@ -14,6 +14,7 @@ from aiostack.tcp.send_buffer cimport SendBuffer
 from aiostack.tcp.seq cimport seq_ge, seq_gt, seq_le, seq_lt
 
 cdef long long MASK, HALF  # seq.py's, typed: sequence arithmetic in C
+cdef long long POLLERR, POLLHUP, POLLRDHUP, READABLE, WRITABLE  # readiness.py's, typed: poll() in C
 
 cdef class Connection
 

@@ -1890,7 +1890,7 @@ class Connection:
         and the asyncio transports read."""
         state = self.state
         rb = self.rcvbuf
-        closed = state == CLOSED
+        closed = state is CLOSED
         rd_shut = closed or self.read_closed or (rb is not None and rb.fin_received)  # not may_recv
         wr_shut = closed or self.fin_queued  # not may_send
         mask = POLLERR if self.error else 0
