@@ -47,6 +47,7 @@ COMPILED = (
     "aiostack.ip.filter",
     "aiostack.ip.martians",
     "aiostack.ip.stack",
+    "aiostack.drivers.base",
     "aiostack.drivers.buffers",
     "aiostack.drivers.rss",
     "aiostack.drivers.memory",
