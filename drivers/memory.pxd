@@ -6,7 +6,24 @@ from aiostack.drivers.base cimport Driver, QueueCounters
 from aiostack.drivers.buffers cimport Packet, PacketPool
 from aiostack.drivers.rss cimport Toeplitz, flow_hash_in
 
+from libc.stdint cimport uint64_t
+from posix.unistd cimport read, write
+
+cdef bint _COMPILED
 cdef long long ETH_HLEN
+
+
+# The eventfd signal as libc calls (what os.eventfd_write/eventfd_read do, minus the Python call;
+# a failed read is an already drained count, as the pure build's BlockingIOError is).
+cdef inline void _efd_post(int fd) noexcept:
+    cdef uint64_t one = 1
+    <void>write(fd, &one, 8)
+
+
+cdef inline void _efd_drain(int fd) noexcept:
+    cdef uint64_t count
+    <void>read(fd, &count, 8)
+
 cdef object _eventfd_read
 cdef object _eventfd_write
 

@@ -35,6 +35,13 @@ from .buffers import Packet, PacketPool
 from .mac import random_mac
 from .rss import Toeplitz, default_toeplitz, flow_hash_in
 
+try:
+    import cython
+
+    _COMPILED = cython.compiled  # a compile-time constant in the compiled build
+except ImportError:  # the pure build runs without Cython installed
+    _COMPILED = False
+
 __all__ = ["DEFAULT_RX_QUEUE_CAP", "MemoryLink", "MemoryPort", "MemorySwitch", "PortOptions"]
 
 ETH_HLEN = 14
@@ -238,16 +245,22 @@ class MemoryPort(Driver):
         pkt.queue = q
         rxq.append(pkt)
         if not self._signaled[q]:
-            _eventfd_write(self._efds[q], 1)
+            if _COMPILED:
+                _efd_post(self._efds[q])  # noqa: F821 - C inline, memory.pxd
+            else:
+                _eventfd_write(self._efds[q], 1)
             self._signaled[q] = True
 
     def _unsignal(self, queue: int) -> None:
-        # try/except, not contextlib.suppress: suppress is a Python-level context manager, and
-        # this runs once per received burst (SIM105 prefers the slower spelling).
-        try:  # noqa: SIM105
-            _eventfd_read(self._efds[queue])
-        except BlockingIOError:  # already drained
-            pass
+        if _COMPILED:
+            _efd_drain(self._efds[queue])  # noqa: F821 - C inline, memory.pxd
+        else:
+            # try/except, not contextlib.suppress: suppress is a Python-level context manager,
+            # and this runs once per received burst (SIM105 prefers the slower spelling).
+            try:  # noqa: SIM105
+                _eventfd_read(self._efds[queue])
+            except BlockingIOError:  # already drained
+                pass
         self._signaled[queue] = False
 
     def _plug(self, medium: MemoryLink | MemorySwitch) -> None:

@@ -2,6 +2,12 @@
 
 cimport cython
 
+cdef Py_ssize_t _ETH_HLEN
+cdef int _ETHERTYPE_IPV4
+cdef int _ETHERTYPE_VLAN
+cdef int _PROTO_TCP
+cdef int _PROTO_UDP
+
 
 cdef class Toeplitz:
     cdef public bytes key
