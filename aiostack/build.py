@@ -51,6 +51,7 @@ COMPILED = (
     "aiostack.drivers.buffers",
     "aiostack.drivers.rss",
     "aiostack.drivers.memory",
+    "aiostack.drivers.vnet",
     "aiostack.drivers.tap",
     "aiostack.drivers.packet",
     "aiostack.drivers.xdp_rings",
