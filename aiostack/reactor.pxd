@@ -2,13 +2,14 @@
 
 cimport cython
 
+from aiostack.drivers.base cimport Driver
 from aiostack.drivers.buffers cimport Packet
 from aiostack.ip.stack cimport Interface, IPStack
 from aiostack.tcp.layer cimport TcpLayer
 
 
 cdef class Port:
-    cdef public object driver
+    cdef public Driver driver
     cdef public Interface iface
     cdef public object queues
     cdef public long long tx_queue
@@ -40,7 +41,8 @@ cdef class Reactor:
 
     cpdef kick(self)
     cpdef _sleep(self, double now)
-    @cython.locals(ip=IPStack, tcp=TcpLayer, port=Port, iface=Interface, pkt=Packet, got=cython.longlong,
+    @cython.locals(ip=IPStack, tcp=TcpLayer, port=Port, iface=Interface, driver=Driver, pkts=list, pkt=Packet,
+                   got=cython.longlong,
                    sent=cython.longlong, batch=cython.longlong, drained=cython.bint, now=cython.double)
     cpdef long long run_once(self) except? -1
     @cython.locals(ip=IPStack, tcp=TcpLayer)

@@ -10,13 +10,12 @@ travels in the packet's fields (see :class:`~aiostack.drivers.buffers.Packet`).
 
 from __future__ import annotations
 
-import abc
 import errno
 from collections import Counter
 from dataclasses import dataclass
 
 from ..counts import Counts
-from .buffers import Packet, PacketPool
+from .buffers import Packet
 
 IFNAMSIZ = 16
 """Linux's interface-name buffer, terminating NUL included."""
@@ -58,7 +57,10 @@ class Offloads:
 
 
 class QueueCounters:
-    """Counters of one device queue. ``drops`` counts by reason (a short snake_case string)."""
+    """Counters of one device queue. ``drops`` counts by reason (a short snake_case string).
+
+    A ``cdef class`` in the compiled build (``base.pxd``): the drivers' burst paths add to the
+    counters as C fields."""
 
     __slots__ = ("drops", "rx_bytes", "rx_packets", "tx_bytes", "tx_packets")
 
@@ -82,42 +84,52 @@ class QueueCounters:
         }
 
 
-class Driver(abc.ABC):
+class Driver:
     """A network device with one or more queues, driven by polling.
 
     Contract:
 
-    - ``rx_burst(q, n)`` returns up to ``n`` packets allocated from the driver's pool; the caller
-      owns them and must ``free()`` each. It never blocks; an empty list means nothing is there.
-      A full pool is a counted drop (``pool_exhausted``), not an exception.
-    - ``tx_burst(q, pkts)`` takes ownership of every packet in ``pkts`` (sent or not) and frees
-      them; it returns how many were handed to the device. What could not be sent is counted.
+    - ``rx_burst(q, n)`` returns a list of up to ``n`` packets allocated from the driver's pool;
+      the caller owns them and must ``free()`` each. It never blocks; an empty list means nothing
+      is there. A full pool is a counted drop (``pool_exhausted``), not an exception.
+    - ``tx_burst(q, pkts)`` takes ownership of every packet in the list ``pkts`` (sent or not) and
+      frees them; it returns how many were handed to the device. What could not be sent is
+      counted.
     - ``fileno(q)`` is an fd that polls readable when queue ``q`` may have frames; the reactor
       sleeps on it when idle.
+
+    A plain base whose hooks raise ``NotImplementedError`` (not an ``abc.ABC``): in the compiled
+    build it is a ``cdef class`` (``base.pxd``) with ``cpdef`` ``rx_burst``/``tx_burst``, so the
+    reactor calls the compiled drivers' bursts (memory, TAP, AF_PACKET) as C calls, while
+    drivers written in Python (the wrappers, AF_XDP) subclass it and override them as before.
+
+    Attributes every driver has: ``name`` (str), ``pool`` (:class:`PacketPool`), ``mac`` (6
+    bytes), ``mtu`` (int), ``num_queues`` (int), ``offloads`` (:class:`Offloads`) and
+    ``large_pool`` (a :class:`PacketPool` for frames above the MTU — TSO writes, GRO reads — when
+    the device offloads those, else None).
     """
 
-    name: str = "driver"
-    pool: PacketPool
-    mac: bytes
-    mtu: int
-    num_queues: int = 1
-    offloads: Offloads = Offloads()
-    large_pool: PacketPool | None = None
-    """Buffers for frames above the MTU (TSO writes, GRO reads), when the device offloads those."""
+    # Defaults for drivers that do not set them: class attributes without annotations (to Cython
+    # an annotation here would declare a C field; the compiled drivers declare typed fields of
+    # the same names in their .pxd).
+    name = "driver"
+    num_queues = 1
+    offloads = Offloads()
+    large_pool = None
 
-    @abc.abstractmethod
-    def rx_burst(self, queue: int, max_count: int) -> list[Packet]: ...
+    def rx_burst(self, queue: int, max_count: int) -> list[Packet]:
+        raise NotImplementedError
 
-    @abc.abstractmethod
-    def tx_burst(self, queue: int, packets: list[Packet]) -> int: ...
+    def tx_burst(self, queue: int, packets: list[Packet]) -> int:
+        raise NotImplementedError
 
-    @abc.abstractmethod
-    def fileno(self, queue: int) -> int: ...
+    def fileno(self, queue: int) -> int:
+        raise NotImplementedError
 
-    @abc.abstractmethod
-    def counters(self, queue: int) -> QueueCounters: ...
+    def counters(self, queue: int) -> QueueCounters:
+        raise NotImplementedError
 
-    def close(self) -> None:  # noqa: B027 - optional for drivers holding no resources
+    def close(self) -> None:
         """Release the device. Idempotent."""
 
     def next_deadline(self) -> float | None:

@@ -1,6 +1,15 @@
 # C types of the pooled packet buffers for the compiled build (Cython, pure-Python mode).
 
 cimport cython
+from cpython.bytearray cimport PyByteArray_AS_STRING
+from libc.string cimport memcpy
+
+cdef bint _COMPILED
+
+
+cdef inline void _copy_bytes(bytearray dst, Py_ssize_t at, bytearray src, Py_ssize_t start, Py_ssize_t n) noexcept:
+    # What the pure build's slice assignment does, as one memcpy (the caller checked the bounds).
+    memcpy(PyByteArray_AS_STRING(dst) + at, PyByteArray_AS_STRING(src) + start, n)
 
 cdef class PacketPool
 
@@ -21,6 +30,8 @@ cdef class Packet:
     cdef public long long queue
     cdef public long long rss_hash
 
+    @cython.locals(n=cython.Py_ssize_t, start=cython.Py_ssize_t, end=cython.Py_ssize_t)
+    cpdef copy_from(self, Packet src)
     cpdef reset(self, long long headroom)
     cpdef free(self)
 

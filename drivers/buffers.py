@@ -11,6 +11,13 @@ Ownership is linear: whoever holds a packet last returns it with ``free()``. A d
 
 from __future__ import annotations
 
+try:
+    import cython
+
+    _COMPILED = cython.compiled  # a compile-time constant in the compiled build
+except ImportError:  # the pure build runs without Cython installed
+    _COMPILED = False
+
 DEFAULT_HEADROOM = 192
 """Room for virtio_net_hdr (12) + Ethernet (14) + IPv4 (≤ 60) + TCP (≤ 60), rounded up."""
 
@@ -115,6 +122,23 @@ class Packet:
         if end > len(self.buf):
             raise ValueError(f"frame of {len(data)} bytes does not fit a {len(self.buf)}-byte buffer")
         self.buf[start:end] = data
+        self.start = start
+        self.end = end
+
+    def copy_from(self, src: Packet) -> None:
+        """Replace the contents with a copy of ``src``'s frame, placed after the pool's headroom
+        (a wire carries bytes, not buffers: the memory link). ValueError if it does not fit."""
+        n = src.end - src.start
+        if n < 0 or src.start < 0 or src.end > len(src.buf):
+            raise ValueError(f"bad packet bounds {src.start}:{src.end} of {len(src.buf)}")
+        start = self.pool.headroom if self.pool is not None else 0
+        end = start + n
+        if end > len(self.buf):
+            raise ValueError(f"frame of {n} bytes does not fit a {len(self.buf)}-byte buffer")
+        if _COMPILED:
+            _copy_bytes(self.buf, start, src.buf, src.start, n)  # noqa: F821 - C inline, buffers.pxd
+        else:
+            self.buf[start:end] = src.view[src.start : src.end]
         self.start = start
         self.end = end
 

@@ -169,6 +169,14 @@ from .base import Driver, Offloads, QueueCounters, check_ifname, errno_reason
 from .buffers import Packet, PacketPool
 from .mac import parse_unicast_mac
 from .steering import SteeringProgram
+from .vnet import pack_into
+
+try:
+    import cython
+
+    _COMPILED = cython.compiled  # a compile-time constant in the compiled build
+except ImportError:  # the pure build runs without Cython installed
+    _COMPILED = False
 
 __all__ = ["SUPPORTED_OFFLOADS", "PacketDriver", "in_netns", "set_offload"]
 
@@ -250,6 +258,18 @@ _U32 = struct.Struct("<I")
 _STATS = struct.Struct("II")  # struct tpacket_stats: tp_packets, tp_drops (the V3 form adds one)
 _VNET_GSO = struct.Struct("<xBHH")  # virtio_net_hdr: gso_type, hdr_len, gso_size (flags skipped)
 VNET_HDR_LEN = vnet.HDR_SIZE  # what PACKET_VNET_HDR puts in front of a frame (10 bytes)
+
+# Private copies of the constants the burst loops use (C integers in the compiled build).
+_TP_STATUS_USER = TP_STATUS_USER
+_TP_STATUS_KERNEL = TP_STATUS_KERNEL
+_TP_STATUS_AVAILABLE = TP_STATUS_AVAILABLE
+_TP_STATUS_SEND_REQUEST = TP_STATUS_SEND_REQUEST
+_TP_STATUS_LOSING = TP_STATUS_LOSING
+_TP_STATUS_COPY = TP_STATUS_COPY
+_PACKET_OUTGOING = PACKET_OUTGOING
+_ETH_HLEN = ETH_HLEN
+_VLAN_HLEN = VLAN_HLEN
+_VNET_HDR_LEN = VNET_HDR_LEN
 
 LARGE_FRAME = ETH_HLEN + 65535
 """The largest frame a GSO send or a coalesced receive holds: Ethernet + a 64 KB IP datagram."""
@@ -448,13 +468,23 @@ class _TxRing:
         self.sock = self.big = None
 
 
+_COPIED_FIELDS = (
+    "_ignore_outgoing", "_rx_vnet", "_tso", "_tx_frames", "_tx_vnet", "fanout", "iface", "ifindex", "kernel_mac",
+    "large_pool", "mac", "mtu", "name", "netns", "offloads", "qdisc_bypass", "rx_version",
+)
+"""What :meth:`PacketDriver.take_queue` copies from the driver it splits (the rest is its own)."""
+
+
 class PacketDriver(Driver):
     """An existing interface driven through AF_PACKET rings, ``queues`` queue pairs.
 
     See the module docstring for the kernel interface, the choices made and what they measured.
-    """
 
-    name = "packet"
+    In the compiled build the driver and its rings are ``cdef class``es (``packet.pxd``): typed
+    fields and counters, and the V2 rings' headers are read and written and frames copied
+    between ring and packet with C loads, stores and ``memcpy`` on the mapped memory, where the
+    pure build uses ``struct`` and memoryview slices.
+    """
 
     def __init__(
         self,
@@ -820,29 +850,33 @@ class PacketDriver(Driver):
         unpack = _V2_RX.unpack_from
         gso_of = _VNET_GSO.unpack_from
         release = _U32.pack_into
-        c = self._counters[queue]
+        compiled = _COMPILED
+        c: QueueCounters = self._counters[queue]
         out: list[Packet] = []
         nbytes = 0
         for _ in range(max_count):
             off = offsets[i]
-            status, tp_len, snap, mac, pkttype = unpack(view, off)
-            if not status & TP_STATUS_USER:
+            if compiled:  # C loads from the mapped ring (packet.pxd)
+                status, tp_len, snap, mac, pkttype = _v2_rx_header(view, off)  # noqa: F821
+            else:
+                status, tp_len, snap, mac, pkttype = unpack(view, off)
+            if not status & _TP_STATUS_USER:
                 break
-            if status & _RX_ODD or snap < tp_len or snap > cap or pkttype == PACKET_OUTGOING:
-                if status & TP_STATUS_LOSING:
+            if status & _RX_ODD or snap < tp_len or snap > cap or pkttype == _PACKET_OUTGOING:
+                if status & _TP_STATUS_LOSING:
                     self._collect_kernel_drops(queue)
-                if vh and status & TP_STATUS_COPY and pkttype != PACKET_OUTGOING:
+                if vh and status & _TP_STATUS_COPY and pkttype != _PACKET_OUTGOING:
                     pkt = self._recv_copy(rx, queue, c)
                     if pkt is not None:
                         out.append(pkt)
                         nbytes += len(pkt)
-                    release(view, off, TP_STATUS_KERNEL)
+                    release(view, off, _TP_STATUS_KERNEL)
                     i = i + 1 if i + 1 < nframes else 0
                     continue
                 reason = self._rx_reject(status, tp_len, snap, big_cap, pkttype)
                 if reason:
                     c.drop(reason)
-                    release(view, off, TP_STATUS_KERNEL)
+                    release(view, off, _TP_STATUS_KERNEL)
                     i = i + 1 if i + 1 < nframes else 0
                     continue
             pkt = pool.try_alloc() if snap <= cap else large.try_alloc()  # type: ignore[union-attr]
@@ -851,20 +885,34 @@ class PacketDriver(Driver):
                 break  # the frame stays in the ring
             a = off + mac
             end = head + snap
-            pkt.view[head:end] = view[a : a + snap]
+            if compiled:  # one memcpy from the ring into the packet's buffer
+                if not _ring_to_packet(view, a, pkt.buf, head, snap):  # noqa: F821 - outside the ring
+                    pkt.free()
+                    c.drop("truncated")
+                    release(view, off, _TP_STATUS_KERNEL)
+                    i = i + 1 if i + 1 < nframes else 0
+                    continue
+            else:
+                pkt.view[head:end] = view[a : a + snap]
             pkt.end = end
             pkt.queue = queue
             if status & _CSUM_OK:
                 pkt.csum_valid = True
             if vh:
-                gso_type, hdr_len, gso_size = gso_of(view, a - vh)
+                if compiled:
+                    gso_type, hdr_len, gso_size = _vnet_gso(view, a - vh)  # noqa: F821
+                else:
+                    gso_type, hdr_len, gso_size = gso_of(view, a - vh)
                 if gso_type:
                     pkt.gso_type = gso_type
                     pkt.gso_size = gso_size
                     pkt.hdr_len = hdr_len
             out.append(pkt)
             nbytes += snap
-            release(view, off, TP_STATUS_KERNEL)
+            if compiled:
+                _ring_store32(view, off, _TP_STATUS_KERNEL)  # noqa: F821
+            else:
+                release(view, off, _TP_STATUS_KERNEL)
             i = i + 1 if i + 1 < nframes else 0
         rx.pos = i
         if out:
@@ -1006,17 +1054,17 @@ class PacketDriver(Driver):
                 pkt.free()
             raise OSError(errno.EBADF, f"packet driver on {self.iface!r} is closed")
         tx = self._tx[queue]
-        c = self._counters[queue]
+        c: QueueCounters = self._counters[queue]
         view = tx.view
         offsets = tx.offsets
         nframes = tx.nframes
         i = tx.pos
         vh = self._tx_vnet
-        max_len = self.mtu + ETH_HLEN + VLAN_HLEN
+        max_len = self.mtu + _ETH_HLEN + _VLAN_HLEN
         status_of = _U32.unpack_from
         put_hdr = _V2_TX.pack_into
-        put_vnet = vnet.pack_into
         complete = vnet.complete_csum
+        compiled = _COMPILED
         sent = 0
         pending = 0
         nbytes = 0
@@ -1030,7 +1078,11 @@ class PacketDriver(Driver):
                     c.drop("tx_ring_full")
                 else:
                     off = offsets[i]
-                    if status_of(view, off)[0] != TP_STATUS_AVAILABLE and pending:
+                    if compiled:  # noqa: SIM108 - C loads/stores on the mapped ring (packet.pxd), typed
+                        slot = _ring_load32(view, off)  # noqa: F821
+                    else:
+                        slot = status_of(view, off)[0]
+                    if slot != _TP_STATUS_AVAILABLE and pending:
                         # The slot is still in the kernel's hands: send what is queued (which
                         # usually frees slots at once on veth), then look again.
                         tx.pos = i
@@ -1040,19 +1092,33 @@ class PacketDriver(Driver):
                         i = tx.pos
                         off = offsets[i]
                         pending = 0
-                    if status_of(view, off)[0] != TP_STATUS_AVAILABLE:
+                        if compiled:  # noqa: SIM108 - as above
+                            slot = _ring_load32(view, off)  # noqa: F821
+                        else:
+                            slot = status_of(view, off)[0]
+                    if slot != _TP_STATUS_AVAILABLE:
                         full = True
                         c.drop("tx_ring_full")
                     else:
                         d = off + _V2_TX_DATA
+                        # Compiled, the virtio_net_hdr goes into the packet's headroom and header
+                        # + frame into the slot with one memcpy (the slot holds MTU + 18 + vh).
+                        whole = compiled and start >= vh
                         if vh:
-                            put_vnet(view, d, pkt)
-                            d += vh
+                            pack_into(pkt.buf if whole else view, start - vh if whole else d, pkt)
                         elif pkt.csum_start >= 0:
                             # No device to finish it: do what the kernel's skb_checksum_help does.
                             complete(pkt.buf, start, end, pkt.csum_start, pkt.csum_offset)
-                        view[d : d + n] = pkt.view[start:end]
-                        put_hdr(view, off, TP_STATUS_SEND_REQUEST, n + vh)
+                        if whole:
+                            if not _packet_to_ring(pkt.buf, start - vh, view, d, n + vh):  # noqa: F821
+                                c.drop("frame_too_big")  # outside the packet's buffer: a bad packet
+                                pkt.free()
+                                continue
+                            _ring_store32(view, off + 4, n + vh)  # tp_len, then tp_status  # noqa: F821
+                            _ring_store32(view, off, _TP_STATUS_SEND_REQUEST)  # noqa: F821
+                        else:
+                            view[d + vh : d + vh + n] = pkt.view[start:end]
+                            put_hdr(view, off, _TP_STATUS_SEND_REQUEST, n + vh)
                         i = i + 1 if i + 1 < nframes else 0
                         pending += 1
                         nbytes += n
@@ -1064,11 +1130,11 @@ class PacketDriver(Driver):
                     nbytes -= lost_bytes
                     i = tx.pos
                     pending = 0
-                hstart = start - VNET_HDR_LEN  # the header goes into the headroom
+                hstart = start - _VNET_HDR_LEN  # the header goes into the headroom
                 if hstart < 0:
                     c.drop("no_headroom")
                 else:
-                    put_vnet(pkt.buf, hstart, pkt)
+                    pack_into(pkt.buf, hstart, pkt)
                     try:
                         os.write(tx.big_fd, pkt.view[hstart:end])
                     except BlockingIOError:
@@ -1155,7 +1221,8 @@ class PacketDriver(Driver):
         if not 0 <= queue < len(self._rx):
             raise ValueError(f"queue {queue} is not one of {len(self._rx)}")
         d = PacketDriver.__new__(PacketDriver)
-        d.__dict__.update(self.__dict__)
+        for field in _COPIED_FIELDS:
+            setattr(d, field, getattr(self, field))
         d.pool = pool if pool is not None else PacketPool()
         d._check_pool(self.mtu)
         if self.large_pool is not None:

@@ -128,36 +128,45 @@ def flow_hash(
     """
     if offset < 0 or length < 0 or offset + length > len(frame):
         return None
-    end = offset + length
-    l3 = offset + _ETH_HLEN
+    if not isinstance(frame, (bytes, bytearray)):
+        frame = bytes(frame)  # the compiled build reads bytes and bytearrays as C memory
+    h = flow_hash_in(frame, offset, offset + length, toeplitz)
+    return None if h < 0 else h
+
+
+def flow_hash_in(buf: bytes | bytearray, start: int, end: int, toeplitz: Toeplitz) -> int:
+    """:func:`flow_hash` of the frame at ``buf[start:end]`` (``0 <= start <= end <= len(buf)``,
+    which the caller guarantees — a packet's own bounds), -1 where that gives None. The memory
+    link's receive path: no ``None`` to box, and the compiled build reads the buffer as C memory."""
+    l3 = start + _ETH_HLEN
     if l3 + 20 > end:
-        return None
-    ethertype = (frame[offset + 12] << 8) | frame[offset + 13]
+        return -1
+    ethertype = (buf[start + 12] << 8) | buf[start + 13]
     if ethertype == _ETHERTYPE_VLAN:
-        ethertype = (frame[offset + 16] << 8) | frame[offset + 17]
+        ethertype = (buf[start + 16] << 8) | buf[start + 17]
         l3 += 4
         if l3 + 20 > end:
-            return None
+            return -1
     if ethertype != _ETHERTYPE_IPV4:
-        return None
-    vihl = frame[l3]
+        return -1
+    vihl = buf[l3]
     ihl = (vihl & 0x0F) * 4
     if vihl >> 4 != 4 or ihl < 20 or l3 + ihl > end:
-        return None
+        return -1
     t = toeplitz.table
-    h = _hash_into(0, t, 0, frame, l3 + 12, 8)  # the two addresses
-    proto = frame[l3 + 9]
+    h = _hash_into(0, t, 0, buf, l3 + 12, 8)  # the two addresses
+    proto = buf[l3 + 9]
     if proto != _PROTO_TCP and proto != _PROTO_UDP:
         return h
-    if ((frame[l3 + 6] << 8) | frame[l3 + 7]) & 0x3FFF:  # MF flag or a fragment offset
+    if ((buf[l3 + 6] << 8) | buf[l3 + 7]) & 0x3FFF:  # MF flag or a fragment offset
         return h
     p = l3 + ihl
     if p + 4 > end:
         return h
-    return _hash_into(h, t, 8, frame, p, 4)  # the two ports
+    return _hash_into(h, t, 8, buf, p, 4)  # the two ports
 
 
-def _hash_into(h: int, table: array, pos: int, data: bytes | bytearray | memoryview, at: int, n: int) -> int:
+def _hash_into(h: int, table: array, pos: int, data: bytes | bytearray, at: int, n: int) -> int:
     """``h`` XOR the contributions of ``data[at:at+n]`` as input bytes ``pos..pos+n-1``."""
     for i in range(n):
         h ^= table[((pos + i) << 8) | data[at + i]]

@@ -33,6 +33,13 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
+try:
+    import cython
+
+    _COMPILED = cython.compiled  # a compile-time constant in the compiled build
+except ImportError:  # the pure build runs without Cython installed
+    _COMPILED = False
+
 if TYPE_CHECKING:
     from .buffers import Packet
 
@@ -53,6 +60,9 @@ HDR_SIZE = 10
 """The basic header (``struct virtio_net_hdr``)."""
 HDR_SIZE_MRG = 12
 """With ``num_buffers`` (``struct virtio_net_hdr_mrg_rxbuf``)."""
+
+_HDR_SIZE = HDR_SIZE
+_NO_VERIFY = VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID
 
 HDR = struct.Struct("<BBHHHH")
 """flags, gso_type, hdr_len, gso_size, csum_start, csum_offset."""
@@ -94,10 +104,28 @@ def pack_into(buf: bytearray | memoryview, offset: int, pkt: Packet, size: int =
         gs = pkt.gso_size
     else:
         hl = gs = 0
-    if size == HDR_SIZE:
+    if _COMPILED and type(buf) is bytearray and offset >= 0 and offset + size <= len(buf):
+        # The same little-endian fields as byte stores into the buffer (vnet.pxd), no struct call.
+        _store(buf, offset, flags, gt, hl, gs, cs, co, size)  # noqa: F821 - C inline, vnet.pxd
+    elif size == _HDR_SIZE:
         _pack10(buf, offset, flags, gt, hl, gs, cs, co)
     else:
         _pack12(buf, offset, flags, gt, hl, gs, cs, co, 0)
+
+
+def parse_into(pkt: Packet, offset: int) -> None:
+    """Copy the offload fields of the header at ``pkt.buf[offset:offset+10]`` (a received frame's,
+    which the caller has checked is there) into ``pkt``: ``csum_valid`` when NEEDS_CSUM or
+    DATA_VALID is set (nothing to verify), and ``gso_type``/``gso_size``/``hdr_len`` of a
+    coalesced frame."""
+    buf = pkt.buf
+    if buf[offset] & _NO_VERIFY:
+        pkt.csum_valid = True
+    gso_type = buf[offset + 1]
+    if gso_type:
+        pkt.gso_type = gso_type
+        pkt.hdr_len = buf[offset + 2] | buf[offset + 3] << 8
+        pkt.gso_size = buf[offset + 4] | buf[offset + 5] << 8
 
 
 def pack_fields(
