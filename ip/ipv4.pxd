@@ -2,10 +2,13 @@
 
 cimport cython
 
-from aiostack.ip.checksum cimport ones_sum
+from aiostack.ip.checksum cimport ones_sum, ones_sum_at
 from aiostack.ip.datagram cimport Datagram
+
+cdef bint _COMPILED
 
 @cython.locals(avail=cython.longlong, vihl=cython.longlong, tos=cython.longlong, total_length=cython.longlong,
                ident=cython.longlong, frag=cython.longlong, ttl=cython.longlong, proto=cython.longlong,
-               _csum=cython.longlong, src=cython.longlong, dst=cython.longlong, header_len=cython.longlong)
-cpdef object parse_into(Datagram d, object buf, long long offset, long long end)
+               _csum=cython.longlong, src=cython.longlong, dst=cython.longlong, header_len=cython.longlong,
+               csum=cython.longlong)
+cpdef object parse_into(Datagram d, bytearray buf, long long offset, long long end)

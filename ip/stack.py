@@ -289,7 +289,7 @@ class IPStack:
         buf = pkt.buf
         view = pkt.view
         hdr = self.dgram
-        reason = parse_into(hdr, view, off, end)
+        reason = parse_into(hdr, buf, off, end)
         if reason is not None:
             self.drops[reason] += 1
             return
