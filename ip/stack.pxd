@@ -3,8 +3,9 @@
 cimport cython
 
 from aiostack.drivers.buffers cimport Packet, PacketPool
-from aiostack.ip.datagram cimport Datagram
+from aiostack.ip.datagram cimport Datagram, Transport
 from aiostack.ip.flow cimport FlowRoute
+from aiostack.ip.fragments cimport Reassembler
 from aiostack.ip.icmp_layer cimport IcmpLayer
 from aiostack.ip.ipv4 cimport parse_into
 from aiostack.ip.martians cimport check as check_martian
@@ -42,7 +43,7 @@ cdef class IPStack:
     cdef public object on_arp_reply
     cdef public object on_foreign_frame
     cdef public PacketPool pool
-    cdef public object reassembler
+    cdef public Reassembler reassembler
     cdef public object rng
     cdef public object routes
     cdef public object stats
@@ -55,7 +56,7 @@ cdef class IPStack:
                    ethertype=cython.longlong)
     cpdef receive(self, Interface iface, Packet pkt, double now)
     @cython.locals(buf=bytearray, hdr=Datagram, dst=cython.longlong, src=cython.longlong, dst_bcast=cython.bint,
-                   hl=cython.longlong, csum_valid=cython.bint)
+                   hl=cython.longlong, csum_valid=cython.bint, base=Transport)
     cpdef _ipv4_input(self, Interface iface, Packet pkt, long long off, long long end, bint link_bcast, double now)
     cpdef long long next_ident(self)
     cpdef advance(self, double now)

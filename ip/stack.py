@@ -369,7 +369,11 @@ class IPStack:
         # §3.2.2.1) unless it was sent to a broadcast address.
         transport = self.transports.get(hdr.proto)
         if transport is not None:
-            transport.input(hdr, now)
+            if isinstance(transport, Transport):
+                base = transport  # typed: compiled, input is a C call through the vtable
+                base.input(hdr, now)
+            else:
+                transport.input(hdr, now)
             return
         self.drops["ipv4_unknown_protocol"] += 1
         if not dst_bcast:
