@@ -12,3 +12,6 @@ cdef bint _COMPILED
                _csum=cython.longlong, src=cython.longlong, dst=cython.longlong, header_len=cython.longlong,
                csum=cython.longlong)
 cpdef object parse_into(Datagram d, bytearray buf, long long offset, long long end)
+
+@cython.locals(first=cython.longlong)
+cpdef bint is_unicast_source(long long addr)
