@@ -23,6 +23,13 @@ from __future__ import annotations
 
 from array import array
 
+try:
+    import cython  # cython.compiled: a compile-time constant, whose dead branch Cython drops
+except ImportError:  # the pure build runs without Cython installed
+    from types import SimpleNamespace
+
+    cython = SimpleNamespace(compiled=False)  # type: ignore[assignment]
+
 __all__ = [
     "MAX_INPUT_LEN",
     "MICROSOFT_KEY",
@@ -124,28 +131,41 @@ def flow_hash(
       default queue.
 
     One 802.1Q VLAN tag is looked through, as NICs do. Never raises on malformed input; the
-    checks are a NIC's header peek, not validation (checksums and lengths are the IP layer's job).
+    checks are a NIC's header peek, not validation (checksums and lengths are the IP layer's
+    job). ValueError for a key too short to hash a 4-tuple (under 16 bytes).
     """
-    if offset < 0 or length < 0 or offset + length > len(frame):
-        return None
+    if toeplitz.max_len < 12:
+        raise ValueError(f"a {len(toeplitz.key)}-byte key cannot hash an IPv4 4-tuple (16 bytes at least)")
+    if cython.compiled:
+        # rss.pxd: the frame's buffer taken with PyObject_GetBuffer and _peek_hash run on its
+        # pointer; a typed memoryview argument cost ~620 instructions a frame (issue #10).
+        return _flow_hash_buffer(frame, offset, length, toeplitz)  # noqa: F821
+    h = _peek_hash(frame, len(frame), offset, length, toeplitz.table)
+    return None if h < 0 else h
+
+
+def _peek_hash(frame: bytes | bytearray | memoryview, size: int, offset: int, length: int, t: array) -> int:
+    """:func:`flow_hash` on the ``size`` bytes of ``frame`` and a key's table: the hash, or -1
+    for none. (Compiled, ``frame`` and ``t`` are C pointers: rss.pxd.)"""
+    if offset < 0 or length < 0 or offset + length > size:
+        return -1
     end = offset + length
     l3 = offset + _ETH_HLEN
     if l3 + 20 > end:
-        return None
+        return -1
     ethertype = (frame[offset + 12] << 8) | frame[offset + 13]
     if ethertype == _ETHERTYPE_VLAN:
         ethertype = (frame[offset + 16] << 8) | frame[offset + 17]
         l3 += 4
         if l3 + 20 > end:
-            return None
+            return -1
     if ethertype != _ETHERTYPE_IPV4:
-        return None
+        return -1
     vihl = frame[l3]
     ihl = (vihl & 0x0F) * 4
     if vihl >> 4 != 4 or ihl < 20 or l3 + ihl > end:
-        return None
-    t = toeplitz.table
-    h = _hash_into(0, t, 0, frame, l3 + 12, 8)  # the two addresses
+        return -1
+    h = _hash_at(0, t, 0, frame, l3 + 12, 8)  # the two addresses
     proto = frame[l3 + 9]
     if proto != _PROTO_TCP and proto != _PROTO_UDP:
         return h
@@ -154,7 +174,15 @@ def flow_hash(
     p = l3 + ihl
     if p + 4 > end:
         return h
-    return _hash_into(h, t, 8, frame, p, 4)  # the two ports
+    return _hash_at(h, t, 8, frame, p, 4)  # the two ports
+
+
+def _hash_at(h: int, table: array, pos: int, data: bytes | bytearray | memoryview, at: int, n: int) -> int:
+    """:func:`_hash_into` for :func:`_peek_hash` (compiled: on C pointers, bounds checked by the
+    caller)."""
+    for i in range(n):
+        h ^= table[((pos + i) << 8) | data[at + i]]
+    return h
 
 
 def _hash_into(h: int, table: array, pos: int, data: bytes | bytearray | memoryview, at: int, n: int) -> int:
