@@ -6,6 +6,8 @@ from aiostack.ip.checksum cimport ones_sum, ones_sum_at
 from aiostack.ip.datagram cimport Datagram
 
 cdef bint _COMPILED
+cdef long long _HEADER_LEN
+cdef long long _OFFSET_MASK
 
 @cython.locals(avail=cython.longlong, vihl=cython.longlong, tos=cython.longlong, total_length=cython.longlong,
                ident=cython.longlong, frag=cython.longlong, ttl=cython.longlong, proto=cython.longlong,

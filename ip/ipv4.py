@@ -36,6 +36,11 @@ OFFSET_MASK = 0x1FFF
 DEFAULT_TTL = 64
 LIMITED_BROADCAST = 0xFFFFFFFF
 
+# Copies the compiled build holds as C constants (ipv4.pxd): a module global is a lookup by name,
+# and a comparison with it boxes the other side.
+_HEADER_LEN = HEADER_LEN
+_OFFSET_MASK = OFFSET_MASK
+
 HEADER = struct.Struct("!BBHHHBBHII")
 _HEAD = struct.Struct("!BBHHHBBH")
 
@@ -55,7 +60,7 @@ def parse_into(d: Datagram, buf: bytearray, offset: int, end: int) -> str | None
     ``d.offset`` is the fragment offset in bytes (×8 applied).
     """
     avail = end - offset
-    if avail < HEADER_LEN or end > len(buf):
+    if avail < _HEADER_LEN or end > len(buf):
         return "ipv4_truncated"
     if _COMPILED:
         # The bytes one by one: each a C load from the typed bytearray, where struct's unpack is a
@@ -76,7 +81,7 @@ def parse_into(d: Datagram, buf: bytearray, offset: int, end: int) -> str | None
     if vihl >> 4 != 4:
         return "ipv4_bad_version"
     header_len = (vihl & 0x0F) * 4
-    if header_len < HEADER_LEN:
+    if header_len < _HEADER_LEN:
         return "ipv4_bad_ihl"
     if header_len > avail:
         return "ipv4_truncated"
@@ -93,7 +98,7 @@ def parse_into(d: Datagram, buf: bytearray, offset: int, end: int) -> str | None
     d.total_length = total_length
     d.ident = ident
     d.flags = frag & 0xE000
-    d.offset = (frag & OFFSET_MASK) << 3
+    d.offset = (frag & _OFFSET_MASK) << 3
     d.ttl = ttl
     d.proto = proto
     d.src = src
