@@ -124,7 +124,8 @@ def flow_hash(
       default queue.
 
     One 802.1Q VLAN tag is looked through, as NICs do. Never raises on malformed input; the
-    checks are a NIC's header peek, not validation (checksums and lengths are the IP layer's job).
+    checks are a NIC's header peek, not validation (checksums and lengths are the IP layer's
+    job). ValueError for a key too short to hash a 4-tuple (under 16 bytes).
     """
     if offset < 0 or length < 0 or offset + length > len(frame):
         return None
@@ -138,6 +139,8 @@ def flow_hash_in(buf: bytes | bytearray, start: int, end: int, toeplitz: Toeplit
     """:func:`flow_hash` of the frame at ``buf[start:end]`` (``0 <= start <= end <= len(buf)``,
     which the caller guarantees — a packet's own bounds), -1 where that gives None. The memory
     link's receive path: no ``None`` to box, and the compiled build reads the buffer as C memory."""
+    if toeplitz.max_len < 12:
+        raise ValueError(f"a {len(toeplitz.key)}-byte key cannot hash an IPv4 4-tuple (16 bytes at least)")
     l3 = start + _ETH_HLEN
     if l3 + 20 > end:
         return -1

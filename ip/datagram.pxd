@@ -19,3 +19,7 @@ cdef class Datagram:
     cdef public long long total_length
     cdef public long long ttl
     cdef public object view
+
+
+cdef class Transport:
+    cpdef input(self, Datagram d, double now)

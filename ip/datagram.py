@@ -22,7 +22,7 @@ them), so one object per stack suffices.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .stack import Interface
@@ -92,12 +92,20 @@ class Datagram:
                 f" [{self.ip_off}:{self.l4}:{self.end}]>")
 
 
-class Transport(Protocol):
+class Transport:
     """What a protocol above IPv4 offers the network layer, registered in
-    ``IPStack.transports`` under its protocol number (TCP, UDP and ICMP all are)."""
+    ``IPStack.transports`` under its protocol number (TCP, UDP and ICMP all are).
 
-    def input(self, dgram: Datagram, now: float) -> None:
+    A base class rather than a protocol: in the compiled build a subclass's :meth:`input` is a
+    C method, which the stack calls through the class's vtable instead of looking ``input`` up by
+    name on every datagram (issue #10). Any other object with these two methods may be registered
+    too (the stack then calls it by name)."""
+
+    __slots__ = ()
+
+    def input(self, d: Datagram, now: float) -> None:
         """A datagram for this protocol (the stack's reused :class:`Datagram`: copy what is kept)."""
+        raise NotImplementedError
 
     def icmp_error(
         self, itype: int, code: int, local: int, remote: int, view: memoryview, l4: int, end: int, mtu: int
@@ -105,3 +113,4 @@ class Transport(Protocol):
         """An ICMP error (RFC 792, RFC 1122 §3.2.2) quoting one of our datagrams, from ``local``
         to ``remote``: its transport header at ``view[l4:end]`` (at least 8 bytes of it, RFC 792);
         ``mtu`` is the Next-Hop MTU field (meaningful for Fragmentation Needed, RFC 1191 §4)."""
+        raise NotImplementedError

@@ -3,6 +3,12 @@
 cimport cython
 
 from aiostack.ip.arp cimport ArpCache
+from aiostack.ip.speedups cimport put_bytes
+
+cdef bint _COMPILED
+cdef long long _HEADERS_LEN
+cdef long long _ETH_HEADER_LEN
+cdef long long _IP_HEADER_LEN
 
 cdef long long _fold(long long s)
 

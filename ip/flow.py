@@ -28,6 +28,18 @@ _ETH_IPV4 = struct.Struct("!6s8s" + ipv4.HEADER.format.lstrip("!"))
 """Destination MAC, source MAC + EtherType, then the IPv4 header without options (RFC 791 §3.1)."""
 HEADERS_LEN = ethernet.HEADER_LEN + ipv4.HEADER_LEN
 """Bytes :meth:`FlowRoute.write` puts in front of the transport header."""
+# Copies the compiled build holds as C constants (flow.pxd): a module attribute is a lookup by
+# name, and arithmetic on it boxes.
+_HEADERS_LEN = HEADERS_LEN
+_ETH_HEADER_LEN = ethernet.HEADER_LEN
+_IP_HEADER_LEN = ipv4.HEADER_LEN
+
+try:
+    import cython
+
+    _COMPILED = cython.compiled  # a compile-time constant in the compiled build
+except ImportError:  # the pure build runs without Cython installed
+    _COMPILED = False
 
 
 def _fold(s: int) -> int:
@@ -94,11 +106,14 @@ class FlowRoute:
                 self.dst,
             )
             self._mac = mac
-        total = ipv4.HEADER_LEN + l4_len
+        total = _IP_HEADER_LEN + l4_len
         csum = ~_fold(self.ip_sum + total + ident) & 0xFFFF
-        eth_off = l4_off - HEADERS_LEN
-        buf[eth_off:l4_off] = self._headers
-        ip_off = eth_off + ethernet.HEADER_LEN
+        eth_off = l4_off - _HEADERS_LEN
+        if _COMPILED:
+            put_bytes(buf, eth_off, self._headers)  # noqa: F821 (a memcpy cimported from speedups.pxd)
+        else:
+            buf[eth_off:l4_off] = self._headers
+        ip_off = eth_off + _ETH_HEADER_LEN
         buf[ip_off + 2] = total >> 8
         buf[ip_off + 3] = total & 0xFF
         buf[ip_off + 4] = ident >> 8

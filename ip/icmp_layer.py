@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from ..drivers.steering import queue_for
 from . import icmp, ipv4
 from .checksum import ones_sum
-from .datagram import Datagram
+from .datagram import Datagram, Transport
 
 if TYPE_CHECKING:
     from .stack import IPStack
@@ -25,7 +25,7 @@ _ETH = 14
 _PORTS = (ipv4.PROTO_TCP, ipv4.PROTO_UDP)
 
 
-class IcmpLayer:
+class IcmpLayer(Transport):
     """The ICMP of one :class:`~aiostack.ip.stack.IPStack` (its ``icmp``)."""
 
     def __init__(self, ip: IPStack, rate: float = 1000.0, burst: float = 50.0) -> None:

@@ -1,5 +1,11 @@
 # C types of the martian checks for the compiled build (Cython, pure-Python mode).
 
-from aiostack.ip.datagram cimport Datagram
+cimport cython
 
-cpdef object check(object interfaces, object iface, Datagram hdr, object buf, long long off, object stats)
+from aiostack.ip.datagram cimport Datagram
+from aiostack.ip.ipv4 cimport is_unicast_source
+
+cdef long long HEADER_LEN
+
+@cython.locals(src=cython.longlong, addr=cython.longlong)
+cpdef object check(Datagram hdr, object buf, long long off, long long broadcast, list local_addrs, object stats)

@@ -31,14 +31,12 @@ Reasons:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .ipv4 import is_unicast_source
 
 if TYPE_CHECKING:
     from .datagram import Datagram
-    from .stack import Interface
 
 OPT_EOL = 0
 OPT_NOP = 1
@@ -48,20 +46,22 @@ HEADER_LEN = 20
 
 
 def check(
-    interfaces: Sequence[Interface],
-    iface: Interface,
     hdr: Datagram,
     buf: bytes | bytearray | memoryview,
     off: int,
+    broadcast: int,
+    local_addrs: list[int],
     stats: Counter[str],
 ) -> str | None:
     """The drop reason for the datagram whose header ``hdr`` starts at ``buf[off]``, received
-    on ``iface``; None when it may be delivered (``stats`` counts what is noted but delivered)."""
+    on an interface whose directed broadcast address is ``broadcast``, by a stack whose own
+    addresses are ``local_addrs``; None when it may be delivered (``stats`` counts what is noted
+    but delivered)."""
     src = hdr.src
-    if not is_unicast_source(src) or src == iface.broadcast:
+    if not is_unicast_source(src) or src == broadcast:
         return "ipv4_bad_source"
-    for i in interfaces:
-        if src == i.addr:
+    for addr in local_addrs:
+        if src == addr:
             return "ipv4_land_source"
     if hdr.ttl == 0:
         stats["ipv4_rx_ttl_zero"] += 1

@@ -3,13 +3,21 @@
 cimport cython
 
 from aiostack.drivers.buffers cimport Packet, PacketPool
-from aiostack.ip.datagram cimport Datagram
+from aiostack.ip.datagram cimport Datagram, Transport
 from aiostack.ip.flow cimport FlowRoute
+from aiostack.ip.fragments cimport Reassembler
 from aiostack.ip.icmp_layer cimport IcmpLayer
 from aiostack.ip.ipv4 cimport parse_into
 from aiostack.ip.martians cimport check as check_martian
+from aiostack.ip.speedups cimport count, same_bytes
 from aiostack.ip.timers cimport TimerWheel
 from aiostack.ip.udp cimport UdpLayer
+
+cdef bint _COMPILED
+cdef long long _ETH
+cdef long long _ETHERTYPE_IPV4
+cdef long long _FLAG_MF
+cdef long long _LIMITED_BROADCAST
 
 
 cdef class Interface:
@@ -34,6 +42,7 @@ cdef class IPStack:
     cdef public dict _arp_opts
     cdef public dict _flow_routes
     cdef public long long _ident
+    cdef public list _local_addrs
     cdef public object arp_events
     cdef public Datagram dgram
     cdef public object drops
@@ -42,7 +51,7 @@ cdef class IPStack:
     cdef public object on_arp_reply
     cdef public object on_foreign_frame
     cdef public PacketPool pool
-    cdef public object reassembler
+    cdef public Reassembler reassembler
     cdef public object rng
     cdef public object routes
     cdef public object stats
@@ -52,13 +61,14 @@ cdef class IPStack:
     cdef public UdpLayer udp
 
     @cython.locals(buf=bytearray, off=cython.longlong, end=cython.longlong, link_bcast=cython.bint,
-                   ethertype=cython.longlong)
+                   ethertype=cython.longlong, for_us=cython.bint)
     cpdef receive(self, Interface iface, Packet pkt, double now)
     @cython.locals(buf=bytearray, hdr=Datagram, dst=cython.longlong, src=cython.longlong, dst_bcast=cython.bint,
-                   hl=cython.longlong, csum_valid=cython.bint)
+                   hl=cython.longlong, csum_valid=cython.bint, base=Transport)
     cpdef _ipv4_input(self, Interface iface, Packet pkt, long long off, long long end, bint link_bcast, double now)
     cpdef long long next_ident(self)
     cpdef advance(self, double now)
     cpdef object next_deadline(self)
     cpdef FlowRoute flow_route(self, long long src, long long dst, long long proto)
+    @cython.locals(iface=Interface)
     cpdef flow_output(self, FlowRoute rt, Packet pkt, long long l4_off, long long l4_len, object mac)

@@ -36,9 +36,21 @@ from .martians import check as check_martian
 from .routes import RouteTable
 from .timers import TimerWheel
 
+try:
+    import cython
+
+    _COMPILED = cython.compiled  # a compile-time constant in the compiled build
+except ImportError:  # the pure build runs without Cython installed
+    _COMPILED = False
+
 _ETH = ethernet.HEADER_LEN
 _IP = ipv4.HEADER_LEN
 _FLOW_ROUTES_MAX = 65536
+# Copies the compiled build holds as C constants (a module attribute is a lookup by name; _ETH
+# too: stack.pxd).
+_ETHERTYPE_IPV4 = ethernet.ETHERTYPE_IPV4
+_FLAG_MF = ipv4.FLAG_MF
+_LIMITED_BROADCAST = ipv4.LIMITED_BROADCAST
 
 
 class Interface:
@@ -136,6 +148,8 @@ class IPStack:
         (steered by addresses too) whose ports name the other queue: then a frame larger than
         the MTU. Unset, such frames are handled here."""
         self._ident = self.rng.randrange(0x10000)
+        self._local_addrs: list[int] = []
+        """The interfaces' addresses (the martian checks' LAND test reads them per datagram)."""
         self._flow_routes: dict[tuple[int, int, int], FlowRoute] = {}
         """Shared by every flow between the same two addresses (~200 bytes each, which counts
         when a reactor holds a million connections)."""
@@ -186,6 +200,7 @@ class IPStack:
             **self._arp_opts,  # type: ignore[arg-type]
         )
         self.interfaces.append(iface)
+        self._local_addrs.append(iface.addr)
         self.routes.add(iface.network, iface.prefix_len, index)
         return iface
 
@@ -228,13 +243,18 @@ class IPStack:
         if end - off < _ETH:
             self.drops["eth_truncated"] += 1
             return
-        self.stats["rx_frames"] += 1
+        if _COMPILED:  # C inline functions cimported from speedups.pxd (speedups.py says why)
+            count(self.stats, "rx_frames")  # noqa: F821
+            for_us = same_bytes(buf, off, iface.mac)  # noqa: F821
+        else:
+            self.stats["rx_frames"] += 1
+            for_us = buf[off : off + 6] == iface.mac
         if buf[off] & 1:
             if buf[off : off + 6] != ethernet.BROADCAST:
                 self.drops["eth_multicast"] += 1
                 return
             link_bcast = True
-        elif buf[off : off + 6] != iface.mac:
+        elif not for_us:
             self.drops["eth_not_for_us"] += 1
             return
         else:
@@ -243,7 +263,7 @@ class IPStack:
             self.drops["eth_bad_source"] += 1
             return
         ethertype = (buf[off + 12] << 8) | buf[off + 13]
-        if ethertype == ethernet.ETHERTYPE_IPV4:
+        if ethertype == _ETHERTYPE_IPV4:
             self._ipv4_input(iface, pkt, off + _ETH, end, link_bcast, now)
         elif ethertype == ethernet.ETHERTYPE_ARP:
             self._arp_input(iface, buf, off + _ETH, end, now)
@@ -289,7 +309,7 @@ class IPStack:
         buf = pkt.buf
         view = pkt.view
         hdr = self.dgram
-        reason = parse_into(hdr, view, off, end)
+        reason = parse_into(hdr, buf, off, end)
         if reason is not None:
             self.drops[reason] += 1
             return
@@ -297,7 +317,7 @@ class IPStack:
         dst = hdr.dst
         if dst == iface.addr:
             dst_bcast = False
-        elif dst == ipv4.LIMITED_BROADCAST or dst == iface.broadcast:
+        elif dst == _LIMITED_BROADCAST or dst == iface.broadcast:
             dst_bcast = True
         elif ipv4.is_multicast(dst):
             self.drops["ipv4_multicast_unsupported"] += 1
@@ -306,16 +326,19 @@ class IPStack:
             self.drops["ipv4_not_for_us"] += 1
             return
         src = hdr.src
-        if (martian := check_martian(self.interfaces, iface, hdr, buf, off, self.stats)) is not None:
+        if (martian := check_martian(hdr, buf, off, iface.broadcast, self._local_addrs, self.stats)) is not None:
             self.drops[martian] += 1
             return
         if link_bcast and not dst_bcast:
             # RFC 1122 §3.3.6: a unicast IP datagram in a link-layer broadcast is discarded.
             self.drops["ipv4_unicast_in_link_broadcast"] += 1
             return
-        self.stats["ipv4_rx"] += 1
+        if _COMPILED:
+            count(self.stats, "ipv4_rx")  # noqa: F821
+        else:
+            self.stats["ipv4_rx"] += 1
         hl = hdr.header_len
-        if hdr.flags & ipv4.FLAG_MF or hdr.offset:
+        if hdr.flags & _FLAG_MF or hdr.offset:
             before = sum(self.reassembler.drops.values())
             whole = self.reassembler.add(
                 src, dst, hdr.proto, hdr.ident, hdr.offset, bool(hdr.flags & ipv4.FLAG_MF),
@@ -369,7 +392,11 @@ class IPStack:
         # §3.2.2.1) unless it was sent to a broadcast address.
         transport = self.transports.get(hdr.proto)
         if transport is not None:
-            transport.input(hdr, now)
+            if isinstance(transport, Transport):
+                base = transport  # typed: compiled, input is a C call through the vtable
+                base.input(hdr, now)
+            else:
+                transport.input(hdr, now)
             return
         self.drops["ipv4_unknown_protocol"] += 1
         if not dst_bcast:
@@ -440,8 +467,12 @@ class IPStack:
         the frame queued for the flush."""
         pkt.start = rt.write(pkt.buf, l4_off, l4_len, self.next_ident(), mac)
         pkt.end = l4_off + l4_len
-        rt.iface.tx.append(pkt)
-        self.stats["ipv4_tx"] += 1
+        iface = rt.iface
+        iface.tx.append(pkt)
+        if _COMPILED:
+            count(self.stats, "ipv4_tx")  # noqa: F821
+        else:
+            self.stats["ipv4_tx"] += 1
 
     def route(self, dst: int) -> tuple[Interface, int]:
         """(interface, next hop) for ``dst``; OSError(ENETUNREACH) when there is no route."""

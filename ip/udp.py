@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING
 
 from . import icmp
 from .checksum import ones_sum, pseudo_header_sum
+from .datagram import Datagram, Transport
 from .ipv4 import HEADER_LEN as IP_HEADER_LEN
 from .ipv4 import LIMITED_BROADCAST, PROTO_UDP, is_multicast, ntoa
 
 if TYPE_CHECKING:
-    from .datagram import Datagram
     from .stack import IPStack
 
 HEADER_LEN = 8
@@ -137,7 +137,7 @@ _ICMP_ERRNO = {
 ``icmp_err_convert``); any other code, and Time Exceeded or Parameter Problem, is EHOSTUNREACH."""
 
 
-class UdpLayer:
+class UdpLayer(Transport):
     """The UDP of one network layer; counts into its ``drops`` and ``stats``."""
 
     def __init__(self, ip: IPStack) -> None:

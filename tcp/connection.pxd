@@ -3,6 +3,7 @@ the fields ``__slots__`` lists in ``connection.py``, typed."""
 
 cimport cython
 from aiostack.tcp.segment cimport Segment
+from aiostack.ip.datagram cimport Transport
 from aiostack.ip.flow cimport FlowRoute
 from aiostack.ip.timers cimport Timer, TimerWheel
 from aiostack.tcp.congestion.base cimport CongestionControl
@@ -19,7 +20,7 @@ cdef long long POLLERR, POLLHUP, POLLRDHUP, READABLE, WRITABLE  # readiness.py's
 cdef class Connection
 
 
-cdef class Host:
+cdef class Host(Transport):  # compiled only: the stack calls TcpLayer.input through the vtable
     cdef public object stats
 
     cpdef transmit(self, Connection conn, long long seq, long long ack, long long flags, long long window,

@@ -250,3 +250,10 @@ def test_queue_for():
     assert queue_for(0x51CCC178, 1) == 0
     assert queue_for(0x51CCC178, 4) == 0x51CCC178 % 4
     assert {queue_for(h, 3) for h in range(30)} == {0, 1, 2}
+
+
+def test_flow_hash_refuses_a_key_too_short_for_a_four_tuple():
+    frame = ipv4_frame("10.0.0.1", "10.0.0.2", 6, ports(1, 2))
+    assert flow_hash(frame, 0, len(frame), Toeplitz(MICROSOFT_KEY[:16])) is not None  # 12 bytes: enough
+    with pytest.raises(ValueError):
+        flow_hash(frame, 0, len(frame), Toeplitz(MICROSOFT_KEY[:15]))

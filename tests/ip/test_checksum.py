@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -9,6 +10,7 @@ from aiostack.ip.checksum import (
     NUMBA_THRESHOLD,
     internet_checksum,
     ones_sum,
+    ones_sum_at,
     ones_sum_bigint,
     pseudo_header_sum,
     verify,
@@ -36,6 +38,17 @@ def test_every_form_matches_reference(data: bytes, initial: int) -> None:
     assert words_sum(data, initial) == expected
     assert words_sum(memoryview(bytearray(b"\x01" + data))[1:], initial) == expected  # at an offset
     assert ones_sum(memoryview(bytearray(data)), initial) == expected
+    framed = bytearray(b"\x01\x02\x03" + data + b"\x04")  # summed where it lies, at an odd offset too
+    assert ones_sum_at(framed, 3, 3 + len(data), initial) == expected
+    assert ones_sum_at(memoryview(framed), 3, 3 + len(data), initial) == expected
+    assert ones_sum_at(bytes(framed)[1:], 2, 2 + len(data), initial) == expected
+
+
+def test_sum_at_rejects_a_range_outside_the_data() -> None:
+    for start, end in ((-1, 2), (3, 2), (0, 5)):
+        with pytest.raises(ValueError):
+            ones_sum_at(b"\x00\x01\x02\x03", start, end)
+    assert ones_sum_at(b"\x00\x01\x02\x03", 4, 4) == 0
 
 
 def test_edge_values() -> None:

@@ -1,0 +1,41 @@
+# C inline versions of ip/speedups.py for the compiled build (that module's notes say why).
+
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.dict cimport PyDict_Check, PyDict_GetItemWithError, PyDict_SetItem
+from cpython.object cimport PyObject
+from libc.string cimport memcmp, memcpy
+
+
+cdef inline int count(object counts, str name) except -1:
+    cdef PyObject* value
+    if not PyDict_Check(counts):  # not a Counter: the generic protocol
+        counts[name] += 1
+        return 0
+    value = PyDict_GetItemWithError(counts, name)  # borrowed; NULL when missing (a Counter reads 0)
+    if value is NULL:
+        PyDict_SetItem(counts, name, 1)
+    else:
+        PyDict_SetItem(counts, name, <object>value + 1)
+    return 0
+
+
+cdef inline bint same_bytes(bytearray buf, Py_ssize_t off, bytes value) except -1:
+    cdef Py_ssize_t n
+    if buf is None or value is None:
+        raise TypeError("same_bytes needs a bytearray and bytes")
+    n = PyBytes_GET_SIZE(value)
+    if off < 0 or off + n > PyByteArray_GET_SIZE(buf):
+        return False
+    return memcmp(PyByteArray_AS_STRING(buf) + off, PyBytes_AS_STRING(value), n) == 0
+
+
+cdef inline int put_bytes(bytearray buf, Py_ssize_t off, bytearray data) except -1:
+    cdef Py_ssize_t n
+    if buf is None or data is None:
+        raise TypeError("put_bytes needs two bytearrays")
+    n = PyByteArray_GET_SIZE(data)
+    if off < 0 or off + n > PyByteArray_GET_SIZE(buf):
+        raise ValueError(f"{n} bytes at {off} do not fit in {PyByteArray_GET_SIZE(buf)}")
+    memcpy(PyByteArray_AS_STRING(buf) + off, PyByteArray_AS_STRING(data), n)
+    return 0
