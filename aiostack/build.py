@@ -21,6 +21,7 @@ from pathlib import Path
 from types import ModuleType
 
 COMPILED = (
+    "aiostack.counts",
     "aiostack.tcp.seq",
     "aiostack.tcp.segment",
     "aiostack.tcp.send_buffer",

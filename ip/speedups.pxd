@@ -2,22 +2,7 @@
 
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
-from cpython.dict cimport PyDict_Check, PyDict_GetItemWithError, PyDict_SetItem
-from cpython.object cimport PyObject
 from libc.string cimport memcmp, memcpy
-
-
-cdef inline int count(object counts, str name) except -1:
-    cdef PyObject* value
-    if not PyDict_Check(counts):  # not a Counter: the generic protocol
-        counts[name] += 1
-        return 0
-    value = PyDict_GetItemWithError(counts, name)  # borrowed; NULL when missing (a Counter reads 0)
-    if value is NULL:
-        PyDict_SetItem(counts, name, 1)
-    else:
-        PyDict_SetItem(counts, name, <object>value + 1)
-    return 0
 
 
 cdef inline bint same_bytes(bytearray buf, Py_ssize_t off, bytes value) except -1:

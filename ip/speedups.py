@@ -1,12 +1,8 @@
-"""Two operations of the per-datagram path, as plain Python here and as C inline functions in
+"""Two byte operations of the per-datagram path, as plain Python here and as C inline functions in
 ``speedups.pxd`` for the compiled build (this module itself is never compiled: a compiled module
 cimports the inline C from the ``.pxd``; these are its reference, and serve pure callers that
 want a function).
 
-- :func:`count`: ``counts[name] += 1`` on a :class:`~aiostack.counts.Counts`. Compiled code
-  can only reach a Counter's items through the generic mapping protocol (a Counter is a dict
-  subclass, which Cython's typed ``dict`` refuses): ~450 instructions for the read and the
-  write, where the dict's own C get and set cost ~150 (measured with callgrind, issue #10).
 - :func:`same_bytes`: ``buf[off:off + len(value)] == value`` without making the slice (a
   ``memcmp``; the slice is a new bytearray, ~490 instructions).
 - :func:`put_bytes`: ``buf[off:off + len(data)] = data`` as a ``memcpy`` (the slice assignment
@@ -18,13 +14,6 @@ the plain expression otherwise: in the pure build the expression is cheaper than
 """
 
 from __future__ import annotations
-
-from collections import Counter
-
-
-def count(counts: Counter[str], name: str) -> None:
-    """One more ``name`` in ``counts``."""
-    counts[name] += 1
 
 
 def same_bytes(buf: bytearray, off: int, value: bytes) -> bool:

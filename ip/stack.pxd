@@ -9,7 +9,8 @@ from aiostack.ip.fragments cimport Reassembler
 from aiostack.ip.icmp_layer cimport IcmpLayer
 from aiostack.ip.ipv4 cimport parse_into
 from aiostack.ip.martians cimport check as check_martian
-from aiostack.ip.speedups cimport count, same_bytes
+from aiostack.counts cimport count
+from aiostack.ip.speedups cimport same_bytes
 from aiostack.ip.timers cimport TimerWheel
 from aiostack.ip.udp cimport UdpLayer
 

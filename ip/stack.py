@@ -21,7 +21,7 @@ import random
 from collections import Counter
 from collections.abc import Callable, Iterable
 
-from ..counts import Counts
+from ..counts import Counts, count
 from ..drivers.base import Offloads
 from ..drivers.buffers import Packet, PacketPool
 from ..drivers.steering import queue_for
@@ -243,12 +243,9 @@ class IPStack:
         if end - off < _ETH:
             self.drops["eth_truncated"] += 1
             return
-        if _COMPILED:  # C inline functions cimported from speedups.pxd (speedups.py says why)
-            count(self.stats, "rx_frames")  # noqa: F821
-            for_us = same_bytes(buf, off, iface.mac)  # noqa: F821
-        else:
-            self.stats["rx_frames"] += 1
-            for_us = buf[off : off + 6] == iface.mac
+        count(self.stats, "rx_frames")
+        # same_bytes: a C inline function cimported from speedups.pxd (speedups.py says why)
+        for_us = same_bytes(buf, off, iface.mac) if _COMPILED else buf[off : off + 6] == iface.mac  # noqa: F821
         if buf[off] & 1:
             if buf[off : off + 6] != ethernet.BROADCAST:
                 self.drops["eth_multicast"] += 1
@@ -333,10 +330,7 @@ class IPStack:
             # RFC 1122 §3.3.6: a unicast IP datagram in a link-layer broadcast is discarded.
             self.drops["ipv4_unicast_in_link_broadcast"] += 1
             return
-        if _COMPILED:
-            count(self.stats, "ipv4_rx")  # noqa: F821
-        else:
-            self.stats["ipv4_rx"] += 1
+        count(self.stats, "ipv4_rx")
         hl = hdr.header_len
         if hdr.flags & _FLAG_MF or hdr.offset:
             before = sum(self.reassembler.drops.values())
@@ -469,10 +463,7 @@ class IPStack:
         pkt.end = l4_off + l4_len
         iface = rt.iface
         iface.tx.append(pkt)
-        if _COMPILED:
-            count(self.stats, "ipv4_tx")  # noqa: F821
-        else:
-            self.stats["ipv4_tx"] += 1
+        count(self.stats, "ipv4_tx")
 
     def route(self, dst: int) -> tuple[Interface, int]:
         """(interface, next hop) for ``dst``; OSError(ENETUNREACH) when there is no route."""

@@ -2,6 +2,8 @@
 the fields ``__slots__`` lists in ``connection.py``, typed."""
 
 cimport cython
+
+from aiostack.counts cimport count
 from aiostack.tcp.segment cimport Segment
 from aiostack.ip.datagram cimport Transport
 from aiostack.ip.flow cimport FlowRoute

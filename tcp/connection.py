@@ -22,7 +22,7 @@ import errno
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from ..counts import Counts
+from ..counts import Counts, count
 from . import segment as wire
 from .config import TcpConfig
 from .congestion import create as create_congestion
@@ -1376,7 +1376,7 @@ class Connection:
         self.segs_in += 1
         state = self.state
         if state is ESTABLISHED and self.config.header_prediction and self._predicted(seg, now):
-            self.host.stats["header_predicted"] += 1  # Linux's TCPHPHits
+            count(self.host.stats, "header_predicted")  # Linux's TCPHPHits
             return
         if state == SYN_SENT:
             self._syn_sent(seg, now)

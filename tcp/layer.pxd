@@ -2,8 +2,10 @@
 
 cimport cython
 
+from aiostack.counts cimport count
+
 from aiostack.drivers.buffers cimport Packet, PacketPool
-from aiostack.ip.checksum cimport ones_sum, pseudo_header_sum
+from aiostack.ip.checksum cimport ones_sum_at, pseudo_header_sum
 from aiostack.ip.datagram cimport Datagram
 from aiostack.ip.flow cimport FlowRoute
 from aiostack.ip.stack cimport Interface, IPStack

@@ -12,11 +12,11 @@ import errno
 import os
 from collections import Counter, deque
 
-from ..counts import Counts
+from ..counts import Counts, count
 from ..drivers.buffers import Packet
 from ..drivers.vnet import VIRTIO_NET_HDR_GSO_TCPV4 as GSO_TCPV4
 from ..ip import icmp, ipv4
-from ..ip.checksum import ones_sum, pseudo_header_sum
+from ..ip.checksum import ones_sum_at, pseudo_header_sum
 from ..ip.datagram import Datagram
 from ..ip.flow import HEADERS_LEN
 from ..ip.ipv4 import PROTO_TCP
@@ -217,7 +217,7 @@ class TcpLayer(Host):
         view = d.view
         l4 = d.l4
         end = d.end
-        if not d.csum_valid and ones_sum(view[l4:end], pseudo_header_sum(d.src, d.dst, 6, end - l4)) != 0xFFFF:
+        if not d.csum_valid and ones_sum_at(view, l4, end, pseudo_header_sum(d.src, d.dst, 6, end - l4)) != 0xFFFF:
             self.drops["tcp_bad_checksum"] += 1
             return
         parsed = parse(view, l4, end)
@@ -230,7 +230,7 @@ class TcpLayer(Host):
             return
         if seg.bad_options:
             self.stats["tcp_bad_options"] += 1  # parsed up to the bad one (tcp/segment.py notes)
-        self.stats["segments_in"] += 1
+        count(self.stats, "segments_in")
         key = (d.dst, seg.dst_port, d.src, seg.src_port)
         conn = self.connections.get(key)
         if (
@@ -461,14 +461,14 @@ class TcpLayer(Host):
         if offload:  # the pseudo-header sum, for the device to finish
             csum = rt.pseudo_header_sum(tcp_len)
         else:
-            csum = ~ones_sum(pkt.view[tcp_off : start + length], rt.pseudo_sum + tcp_len) & 0xFFFF
+            csum = ~ones_sum_at(buf, tcp_off, start + length, rt.pseudo_sum + tcp_len) & 0xFFFF
         co = tcp_off + CHECKSUM_OFFSET
         buf[co] = csum >> 8
         buf[co + 1] = csum & 0xFF
         ip.flow_output(rt, pkt, tcp_off, tcp_len, mac)
         if offload:
             _offload(pkt, tcp_off - pkt.start, hlen, length, gso_size)
-        self.stats["segments_out"] += 1
+        count(self.stats, "segments_out")
 
     def _send_raw(
         self,
@@ -520,11 +520,11 @@ class TcpLayer(Host):
             buf[co + 1] = phs & 0xFF
             _offload(pkt, HEADERS_LEN, hlen, length, gso_size)  # ip_output writes no IPv4 options
         else:
-            csum = ~ones_sum(pkt.view[off : pkt.end], phs) & 0xFFFF
+            csum = ~ones_sum_at(buf, off, pkt.end, phs) & 0xFFFF
             buf[co] = csum >> 8
             buf[co + 1] = csum & 0xFF
         self.ip.ip_output(iface, hop, pkt, laddr, raddr, ipv4.PROTO_TCP, 64, 0, ipv4.FLAG_DF, 0, now)
-        self.stats["segments_out"] += 1
+        count(self.stats, "segments_out")
 
     def notify(self, conn: Connection) -> None:
         self.ready.add(conn)

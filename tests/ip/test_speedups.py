@@ -5,16 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from aiostack.counts import Counts
-from aiostack.ip.speedups import count, put_bytes, same_bytes
-
-
-def test_count_adds_one_and_starts_a_missing_name_at_one() -> None:
-    counts = Counts()
-    count(counts, "rx")
-    count(counts, "rx")
-    count(counts, "tx")
-    assert counts == {"rx": 2, "tx": 1}
+from aiostack.ip.speedups import put_bytes, same_bytes
 
 
 def test_same_bytes_compares_where_it_lies_and_never_past_the_end() -> None:
