@@ -23,6 +23,7 @@ cdef class Reactor:
     cdef public double _last_activity
     cdef public bint _running
     cdef public bint _scheduled
+    cdef public object _iterate_soon
     cdef public object _timer
     cdef public double _timer_at
     cdef public int _timers_deferred

@@ -12,6 +12,7 @@ from aiostack.ip.stack cimport Interface, IPStack
 from aiostack.tcp.connection cimport Connection, Host
 
 cdef long long MASK  # seq.py's, typed: sequence arithmetic in C
+cdef long long HEADER_LEN, CHECKSUM_OFFSET, PROTO_TCP  # segment.py's and ipv4.py's, typed
 from aiostack.tcp.segment cimport Segment, parse, write_header
 
 
