@@ -295,6 +295,7 @@ def run_tap(args: argparse.Namespace, progress: dict[str, Any]) -> dict[str, Any
         "syncookies_accepted": final["tcp_stats"].get("syncookies_accepted", 0),
         "tcp_drops": final["tcp_drops"],
         "server_gc": final.get("gc"),
+        "server_pool": final.get("pool"),
         "server_gc_policy": args.server_gc,
         "generator": done,
         "kernel": kernel,

@@ -117,6 +117,7 @@ def stats(stack: Stack, *, full: bool = False) -> dict[str, Any]:
         "tcp_drops": dict(tcp.drops),
         "ip_drops": dict(stack.ip.drops),
         "reactor_internal_errors": stack.reactor.internal_errors,
+        "pool": {"made": stack.pool.made, "grows": stack.pool.grows},
         "gc": GC_CLOCK.report(),
     }
     if full:
