@@ -403,7 +403,7 @@ class StreamCore:
         transport pauses the protocol as soon as it holds anything, so thousands of stalled
         writers each keep one write's worth here, not a high-water mark's."""
         sock = self.sock
-        mem = getattr(sock._tcp, "memory", None) if sock is not None else None
+        mem = getattr(sock._reactor.tcp, "memory", None) if sock is not None else None
         if mem is None or mem.snd_used < mem.sndbuf_total:
             return False
         mem.stats["transport_paused_early"] += 1

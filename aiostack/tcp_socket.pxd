@@ -19,7 +19,6 @@ cdef class TcpSocket:
     cdef public bint _reuseaddr
     cdef public bint _reuseport
     cdef public object _stack
-    cdef public object _tcp
 
     cpdef _check_open(self)
     cpdef double _now(self) except? -1
