@@ -9,6 +9,7 @@ import asyncio
 import logging
 import socket
 import struct
+from collections.abc import Callable
 
 import pytest
 
@@ -59,6 +60,19 @@ class Recorder(asyncio.Protocol):
             self.lost.set_result(exc)
 
 
+def recording_factory() -> tuple[Callable[[], Recorder], asyncio.Future[Recorder]]:
+    """A protocol factory for ``create_server`` and the future of the first protocol it made."""
+    accepted: asyncio.Future[Recorder] = asyncio.get_running_loop().create_future()
+
+    def factory() -> Recorder:
+        proto = Recorder()
+        if not accepted.done():
+            accepted.set_result(proto)
+        return proto
+
+    return factory, accepted
+
+
 class Echo(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
@@ -97,12 +111,7 @@ async def test_pause_reading_closes_the_window_and_pause_writing_follows() -> No
     client, server = pair(TcpConfig(rcvbuf=32768, sndbuf=32768))
     data = blob(600_000, seed=1)
     async with client, server:
-        accepted: asyncio.Future[Recorder] = asyncio.get_running_loop().create_future()
-
-        def factory() -> Recorder:
-            proto = Recorder()
-            accepted.set_result(proto)
-            return proto
+        factory, accepted = recording_factory()
 
         srv = await create_server(factory, SERVER, 7101, stack=server)
         transport, cproto = await create_connection(Recorder, SERVER, 7101, stack=client)
@@ -221,12 +230,7 @@ async def test_connection_lost_on_reset_client_side() -> None:
 async def test_connection_lost_on_reset_server_side_while_writing() -> None:
     client, server = pair(TcpConfig(rcvbuf=32768, sndbuf=32768))
     async with client, server:
-        accepted: asyncio.Future[Recorder] = asyncio.get_running_loop().create_future()
-
-        def factory() -> Recorder:
-            proto = Recorder()
-            accepted.set_result(proto)
-            return proto
+        factory, accepted = recording_factory()
 
         srv = await create_server(factory, None, 7105, stack=server)
         sock = client.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -342,12 +346,7 @@ async def test_data_and_fin_in_one_burst_reach_the_protocol() -> None:
     again for them)."""
     client, server = pair()
     async with client, server:
-        accepted: asyncio.Future[Recorder] = asyncio.get_running_loop().create_future()
-
-        def factory() -> Recorder:
-            proto = Recorder()
-            accepted.set_result(proto)
-            return proto
+        factory, accepted = recording_factory()
 
         srv = await create_server(factory, SERVER, 7109, stack=server)
         sock = client.socket(socket.AF_INET, socket.SOCK_STREAM)
