@@ -177,3 +177,46 @@ cdef class Connection:
     cpdef _arm_delack(self, double now)
     @cython.locals(mask=cython.longlong, rd_shut=cython.bint, wr_shut=cython.bint, closed=cython.bint)
     cpdef long long poll(self) except? -1
+
+    # the connection's life (handshake, window and ACK processing off the predicted path, close):
+    # ordinary methods of this class, compiled like the rest, whose calls among themselves are C
+    # calls with the segment typed (a call by name and `seg.flags` looked up by name cost ~1k)
+    cpdef send_ack(self, double now)
+    cpdef _send_rst(self, double now)
+    cpdef _challenge_ack(self, double now)
+    @cython.locals(recovering=cython.bint, sent=cython.bint, burst=cython.bint, fin_due=cython.bint,
+                   fin=cython.bint, mss=cython.longlong, seg_max=cython.longlong, data_end=cython.longlong,
+                   unsent=cython.longlong, window=cython.longlong, length=cython.longlong)
+    cpdef bint _output_data(self, double now) except -1
+    cpdef long long _send_window(self) except? -1
+    @cython.locals(room=cython.longlong)
+    cpdef long long _rwnd_room(self) except? -1
+    cpdef bint _may_send_short(self, long long length, long long unsent, double now) except -1
+    cpdef _aim_timer(self, double deadline)
+    cpdef _stop_rtx(self)
+    cpdef _set_idle_timer(self, double when, object callback)
+    cpdef _cancel_idle_timer(self)
+    cpdef _arm_persist(self, double now)
+    cpdef bint _persist_pending(self) except -1
+    cpdef _arm_keepalive(self, double now)
+    cpdef _enter_time_wait(self, double now)
+    cpdef _to_closed(self)
+    cpdef _established(self, double now)
+    cpdef accept_syn(self, Segment seg, double now)
+    cpdef _negotiate(self, Segment seg)
+    cpdef _open_receive(self, long long irs)
+    cpdef shutdown_write(self, double now)
+    cpdef close(self, double now)
+    cpdef abort(self, double now)
+    @cython.locals(flags=cython.longlong)
+    cpdef _syn_sent(self, Segment seg, double now)
+    @cython.locals(rb=ReceiveBuffer, rcv_nxt=cython.longlong, wnd=cython.longlong, seq=cython.longlong,
+                   length=cython.longlong, end=cython.longlong, right=cython.longlong)
+    cpdef bint _acceptable(self, Segment seg) except -1
+    @cython.locals(flags=cython.longlong, rb=ReceiveBuffer)
+    cpdef _synchronized(self, Segment seg, double now)
+    cpdef _simultaneous_open_synack(self, Segment seg, double now)
+    cpdef _peer_fin(self, double now)
+    cpdef _time_wait_segment(self, Segment seg, double now)
+    @cython.locals(ack=cython.longlong, window=cython.longlong)
+    cpdef bint _process_ack(self, Segment seg, double now) except -1

@@ -60,3 +60,11 @@ cdef class TcpLayer(Host):
     cpdef bint ack_soon(self, Connection conn)
     cpdef established(self, Connection conn)
     cpdef closed(self, Connection conn)
+
+    # the passive open: C calls with the segment typed (see connection.pxd)
+    cpdef tuple _mss_for(self, long long remote)
+    cpdef Connection _new_connection(self, tuple key, double now, long long mss, object iss=*, object config=*)
+    @cython.locals(flags=cython.longlong, conn=Connection)
+    cpdef _listen_input(self, Listener lst, tuple key, Segment seg, double now)
+    cpdef tuple _passive_key(self, Listener lst, tuple key)
+    cpdef _reset_for(self, tuple key, Segment seg, double now)
