@@ -725,7 +725,11 @@ class Server(asyncio.AbstractServer):
     async def _accept_loop(self, lsock: TcpSocket) -> None:
         while self._sockets is not None:
             try:
-                sock, _addr = await lsock.accept()
+                # a burst of connections without a coroutine (or a formatted address) each
+                sock = lsock._take_accepted()
+                if sock is None:
+                    await lsock._wait_acceptable()
+                    continue
             except OSError as exc:
                 if self._sockets is None or exc.errno in (errno.EBADF, errno.ENETDOWN, errno.EINVAL):
                     return  # closed, or the stack stopped

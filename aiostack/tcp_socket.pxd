@@ -23,6 +23,8 @@ cdef class TcpSocket:
     cpdef _check_open(self)
     cpdef double _now(self) except? -1
     cpdef Connection _connected(self)
+    cpdef TcpSocket _accepted(self, Connection conn)
+    cpdef TcpSocket _take_accepted(self)
     # the transport's data calls (aiostack/protocols.py calls them as C functions)
     cpdef long long send_nowait(self, object data) except -1
     cpdef bytes recv_nowait(self, long long bufsize)

@@ -114,7 +114,7 @@ class TcpSocket:
         self._accept_config = None
         return self._config
 
-    def _accepted(self, conn: Connection) -> tuple[TcpSocket, Address]:
+    def _accepted(self, conn: Connection) -> TcpSocket:
         """The socket for a connection taken from the accept queue: the options as they are now
         (one snapshot shared by every socket accepted until they change)."""
         snapshot = self._accept_config
@@ -122,7 +122,22 @@ class TcpSocket:
             snapshot = self._accept_config = dataclasses.replace(self._config)
         sock = TcpSocket(self._stack, conn, _config=snapshot)
         conn.keepalive = conn.keepalive or self._keepalive
-        return sock, format_address(conn.remote_addr, conn.remote_port)
+        return sock
+
+    def _take_accepted(self) -> TcpSocket | None:
+        """The socket of the next connection in the accept queue, or None when it is empty —
+        without formatting the peer's address, which a server's accept loop never reads (it
+        takes a whole burst of connections this way, then waits with :meth:`_wait_acceptable`)."""
+        self._check_open()
+        lst = self._listener
+        if lst is None:
+            raise OSError(errno.EINVAL, "socket is not listening")
+        conn = lst.accept()
+        return None if conn is None else self._accepted(conn)
+
+    async def _wait_acceptable(self) -> None:
+        self._check_open()
+        await self._wait(self._listener)
 
     # -- local state ------------------------------------------------------------------------
     def bind(self, address: Address) -> None:
@@ -189,27 +204,22 @@ class TcpSocket:
             raise OSError(err, errno.errorcode.get(err, "error"))
 
     async def accept(self) -> tuple[TcpSocket, Address]:
-        self._check_open()
-        lst = self._listener
-        if lst is None:
-            raise OSError(errno.EINVAL, "socket is not listening")
         while True:
-            conn = lst.accept()
-            if conn is not None:
-                return self._accepted(conn)
-            self._check_open()
-            await self._wait(lst)
+            sock = self._take_accepted()
+            if sock is not None:
+                return sock, sock._peer_address()
+            await self._wait_acceptable()
 
     def accept_nowait(self) -> tuple[TcpSocket, Address]:
         """Non-blocking accept: BlockingIOError when no connection is waiting."""
-        self._check_open()
-        lst = self._listener
-        if lst is None:
-            raise OSError(errno.EINVAL, "socket is not listening")
-        conn = lst.accept()
-        if conn is None:
+        sock = self._take_accepted()
+        if sock is None:
             raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
-        return self._accepted(conn)
+        return sock, sock._peer_address()
+
+    def _peer_address(self) -> Address:
+        conn = self._connected()
+        return format_address(conn.remote_addr, conn.remote_port)
 
     # -- data -------------------------------------------------------------------------------
     async def send(self, data: bytes | bytearray | memoryview) -> int:

@@ -63,7 +63,7 @@ cdef class TcpLayer(Host):
 
     # the passive open: C calls with the segment typed (see connection.pxd)
     cpdef tuple _mss_for(self, long long remote)
-    cpdef Connection _new_connection(self, tuple key, double now, long long mss, object iss=*, object config=*)
+    cpdef Connection _new_connection(self, tuple key, double now, long long mss, object config=*, object iss=*)
     @cython.locals(flags=cython.longlong, conn=Connection)
     cpdef _listen_input(self, Listener lst, tuple key, Segment seg, double now)
     cpdef tuple _passive_key(self, Listener lst, tuple key)

@@ -190,7 +190,7 @@ class TcpLayer(Host):
         return conn
 
     def _new_connection(
-        self, key: Key, now: float, mss: int, iss: int | None = None, config: TcpConfig | None = None
+        self, key: Key, now: float, mss: int, config: TcpConfig | None = None, iss: int | None = None
     ) -> Connection:
         laddr, lport, raddr, rport = key
         if iss is None:
@@ -375,7 +375,7 @@ class TcpLayer(Host):
         except OSError:
             return False
         key = self._passive_key(lst, key)
-        conn = self._new_connection(key, now, local_mss, iss=(seg.ack - 1) & MASK, config=lst.config)
+        conn = self._new_connection(key, now, local_mss, lst.config, iss=(seg.ack - 1) & MASK)
         conn.listener = lst
         self.connections[key] = conn
         conn.accept_cookie(seg, now, mss=mss, wscale=wscale, sack_ok=sack)
