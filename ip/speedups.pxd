@@ -24,3 +24,15 @@ cdef inline int put_bytes(bytearray buf, Py_ssize_t off, bytearray data) except 
         raise ValueError(f"{n} bytes at {off} do not fit in {PyByteArray_GET_SIZE(buf)}")
     memcpy(PyByteArray_AS_STRING(buf) + off, PyByteArray_AS_STRING(data), n)
     return 0
+
+
+cdef inline int copy_bytes(bytearray dest, Py_ssize_t dest_off, bytearray src, Py_ssize_t src_off,
+                           Py_ssize_t n) except -1:
+    if dest is None or src is None:
+        raise TypeError("copy_bytes needs two bytearrays")
+    if (n < 0 or dest_off < 0 or src_off < 0 or dest_off + n > PyByteArray_GET_SIZE(dest)
+            or src_off + n > PyByteArray_GET_SIZE(src)):
+        raise ValueError(f"{n} bytes from {src_off} to {dest_off} do not fit in {PyByteArray_GET_SIZE(src)} "
+                         f"and {PyByteArray_GET_SIZE(dest)}")
+    memcpy(PyByteArray_AS_STRING(dest) + dest_off, PyByteArray_AS_STRING(src) + src_off, n)
+    return 0

@@ -2,7 +2,10 @@
 
 cimport cython
 
+from aiostack.ip.speedups cimport copy_bytes
 from aiostack.tcp.memory cimport TcpMemory
+
+cdef bint _COMPILED
 
 cdef class SendBuffer:
     cdef public object _buf

@@ -12,6 +12,13 @@ connection's send side costs this object alone.
 
 from __future__ import annotations
 
+try:
+    import cython
+
+    _COMPILED = cython.compiled  # a compile-time constant in the compiled build
+except ImportError:  # the pure build runs without Cython installed
+    _COMPILED = False
+
 DEFAULT_SNDBUF = 1 << 20
 _EMPTY = b""
 
@@ -98,9 +105,14 @@ class SendBuffer:
         if end <= start:
             return 0
         count = end - start
-        # A slice of the bytearray is a copy, but a memoryview (to avoid it) costs more than
-        # copying a segment's worth twice, and would pin the buffer's size while it lives.
-        dest[dest_off : dest_off + count] = self._buf[start:end]
+        if _COMPILED:
+            # one memcpy (ip/speedups.pxd); the slice below copies the bytes twice, which a
+            # bulk sender feels (~4% of its CPU)
+            copy_bytes(dest, dest_off, self._buf, start, count)  # noqa: F821 (cimported from speedups.pxd)
+        else:
+            # A slice of the bytearray is a copy, but a memoryview (to avoid it) costs more than
+            # copying a segment's worth twice, and would pin the buffer's size while it lives.
+            dest[dest_off : dest_off + count] = self._buf[start:end]
         return count
 
     def peek(self, offset: int, n: int) -> bytes:
