@@ -1,5 +1,7 @@
 # C types of the receive queue for the compiled build (Cython, pure-Python mode).
 
+cimport cython
+
 from aiostack.tcp.memory cimport TcpMemory
 from aiostack.tcp.seq cimport seq_sub
 
@@ -8,7 +10,6 @@ cdef long long MASK  # typed: the sequence arithmetic stays in C
 
 cdef class ReceiveBuffer:
     cdef public object _buf
-    cdef public long long _clock
     cdef public object _datas
     cdef public object _drops
     cdef public object _ends
@@ -16,6 +17,7 @@ cdef class ReceiveBuffer:
     cdef public object _fin_off
     cdef public long long _nxt
     cdef public long long _ooo_bytes
+    cdef public long long _ready
     cdef public object _stamps
     cdef public object _starts
     cdef public TcpMemory mem
@@ -31,6 +33,12 @@ cdef class ReceiveBuffer:
     cpdef long long ready_bytes(self)
     cpdef long long free_window(self) except? -1
     cpdef bint holds_ooo(self)
+    @cython.locals(n=cython.longlong)
     cpdef long long add(self, long long seq, object data) except? -1
+    @cython.locals(ready=cython.longlong)
     cpdef bytes read(self, long long n=*)
+    @cython.locals(n=cython.longlong)
+    cpdef _append(self, object chunk)
+    @cython.locals(got=cython.longlong, i=cython.Py_ssize_t, size=cython.longlong)
+    cpdef bytes _take(self, long long n)
     cpdef _sync(self)

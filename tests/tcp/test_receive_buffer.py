@@ -435,3 +435,48 @@ def test_model(isn: int, capacity: int, max_segs: int, max_bytes: int | None, op
         ]
         assert rb.drops["tcp_ooo_queue_full"] == model.queue_full
     assert rb.peek() == bytes(model.readable)
+
+
+# -- the readable chunks ---------------------------------------------------------------------------
+
+
+def test_a_lone_segment_is_handed_to_the_reader_without_another_copy() -> None:
+    rb = ReceiveBuffer(1000, 65536)
+    payload = pattern(0, 300)
+    assert rb.add(1000, memoryview(payload)) == 300  # copied out of the caller's (reused) buffer
+    out = rb.read(65536)
+    assert out == payload
+    # bytes are immutable: holding them is holding a copy, and the reader gets that very object
+    assert rb.add(1300, payload) == 300
+    assert rb.read() is payload
+
+
+def test_reads_cut_and_join_chunks_in_order() -> None:
+    rb = ReceiveBuffer(0, 65536)
+    data = pattern(0, 1000)
+    for off in range(0, 1000, 100):  # ten chunks
+        rb.add(off, data[off : off + 100])
+    assert rb.ready_bytes() == 1000
+    assert rb.peek(250) == data[:250]
+    assert rb.read(150) == data[:150]  # one chunk and half of the next
+    assert rb.read(50) == data[150:200]  # the rest of the cut chunk
+    buf = bytearray(333)
+    assert rb.read_into(buf) == 333
+    assert buf == data[200:533]
+    assert rb.peek() == data[533:]
+    assert rb.ready_bytes() == 467
+    assert rb.free_window() == 65536 - 467
+    assert rb.read() == data[533:]
+    assert rb.ready_bytes() == 0
+    assert rb.read() == b""
+
+
+def test_a_filled_hole_hands_over_the_out_of_order_islands() -> None:
+    rb = ReceiveBuffer(0, 65536)
+    data = pattern(0, 600)
+    rb.add(200, data[200:400])
+    rb.add(450, data[450:600])
+    assert rb.add(0, data[:200]) == 400  # the first island joins
+    assert rb.read(300) == data[:300]
+    assert rb.add(400, data[400:450]) == 200  # the second
+    assert rb.read() == data[300:]
