@@ -18,6 +18,7 @@ from aiostack.tcp.seq cimport seq_ge, seq_gt, seq_le, seq_lt
 
 cdef long long MASK, HALF  # seq.py's, typed: sequence arithmetic in C
 cdef long long POLLERR, POLLHUP, POLLRDHUP, READABLE, WRITABLE  # readiness.py's, typed: poll() in C
+cdef long long FIN, SYN, RST, PSH, ACK  # segment.py's control bits, typed: flag tests in C
 
 cdef class Connection
 
