@@ -136,8 +136,9 @@ class Segment:
     ``flags`` holds the 8 control bits of byte 13 (:data:`FIN` … :data:`CWR`); the reserved
     bits of byte 12 (where AccECN puts its AE bit) are ignored on receive and sent as zero.
 
-    ``payload`` is a view into the buffer given to :func:`parse` (or whatever the constructor was
-    given): it is valid while that buffer is, and must be copied by anyone keeping it longer.
+    ``payload`` is a view into the buffer given to :func:`parse` (``b""`` when the segment has
+    none; or whatever the constructor was given): it is valid while that buffer is, and must be
+    copied by anyone keeping it longer.
     Option fields are ``None`` / ``False`` / ``()`` when the option was absent.
     """
 
