@@ -34,8 +34,8 @@ The header is read and written byte by byte through a pointer into the packet's 
 ``struct``, no boxed ints, no ``bytes`` object for the timestamp option, which
 :func:`write_header` writes in place (``ts_val``) — while the pure build runs the same code on the
 ``bytearray`` itself. Measured with callgrind (``benchmarks/instructions.py``, compiled build):
-``parse`` of an established segment (NOP, NOP, TS and 64 bytes of payload) ~1,600 instructions,
-half of them the payload's memoryview slice (it was ~6,500 with ``struct``); ``write_header`` with
+``parse`` of an established segment (NOP, NOP, TS and 64 bytes of payload) ~1,300 instructions,
+half of them the payload's memoryview slice (it was ~5,200 with ``struct``); ``write_header`` with
 the timestamp option ~160 (it was ~4,000 with ``struct``, the options slice assignment and the
 option's ``bytes``). The pure build pays ~0.7 µs more per call for the byte-by-byte spelling.
 """
