@@ -18,6 +18,7 @@ from aiostack.tcp.seq cimport seq_ge, seq_gt, seq_le, seq_lt
 
 cdef long long MASK, HALF  # seq.py's, typed: sequence arithmetic in C
 cdef long long POLLERR, POLLHUP, POLLRDHUP, READABLE, WRITABLE  # readiness.py's, typed: poll() in C
+cdef long long FIN, SYN, RST, PSH, ACK  # segment.py's control bits, typed: flag tests in C
 
 cdef class Connection
 
@@ -26,7 +27,7 @@ cdef class Host(Transport):  # compiled only: the stack calls TcpLayer.input thr
     cdef public object stats
 
     cpdef transmit(self, Connection conn, long long seq, long long ack, long long flags, long long window,
-                   object options, long long offset, long long length)
+                   bytes options, long long offset, long long length, long long ts_val=*, long long ts_ecr=*)
     cpdef notify(self, Connection conn)
     cpdef bint ack_later(self, Connection conn)
     cpdef bint ack_soon(self, Connection conn)
@@ -136,10 +137,12 @@ cdef class Connection:
     cpdef CongestionControl _congestion(self)
     cpdef Rack _loss_detection(self)
     cpdef Scoreboard _sack_board(self)
+    @cython.locals(ms=cython.longlong)
     cpdef long long _ts_now(self, double now)
     cpdef long long _flight(self)
     cpdef long long _data_end(self)
-    @cython.locals(rb=ReceiveBuffer, ack=cython.longlong, syn=cython.bint, window=cython.longlong)
+    @cython.locals(rb=ReceiveBuffer, ack=cython.longlong, syn=cython.bint, window=cython.longlong,
+                   options=bytes, ts_val=cython.longlong)
     cpdef _emit(self, long long seq, long long flags, double now, long long offset=*, long long length=*)
     cpdef long long _cur_mss(self)
     cpdef _arm_rtx(self, double now)
@@ -153,7 +156,7 @@ cdef class Connection:
                    edge=cython.longlong)
     cpdef long long _window_field(self, bint syn=*) except? -1
     @cython.locals(rb=ReceiveBuffer)
-    cpdef bytes _options(self, double now)
+    cpdef bytes _options(self)
     @cython.locals(sndbuf=SendBuffer, snd_nxt=cython.longlong, flight=cython.longlong, n=cython.longlong,
                    all_sent=cython.bint)
     cpdef long long send(self, object data, double now) except? -1

@@ -122,10 +122,22 @@ class Host:
         (retransmitted segments, tail loss probes) besides its own ``stats``."""
 
     def transmit(
-        self, conn: Connection, seq: int, ack: int, flags: int, window: int, options: bytes, offset: int, length: int
+        self,
+        conn: Connection,
+        seq: int,
+        ack: int,
+        flags: int,
+        window: int,
+        options: bytes,
+        offset: int,
+        length: int,
+        ts_val: int = -1,
+        ts_ecr: int = 0,
     ) -> None:
         """Send a segment; its payload is ``length`` bytes of the send buffer from ``offset``
-        (relative to the buffer's first byte) — 0 and 0 for none."""
+        (relative to the buffer's first byte) — 0 and 0 for none. ``ts_val`` ≥ 0: the header
+        carries the timestamp option (``ts_val``, ``ts_ecr``) before ``options``
+        (:func:`~aiostack.tcp.segment.write_header`)."""
         raise NotImplementedError
 
     def notify(self, conn: Connection) -> None:
@@ -401,7 +413,9 @@ class Connection:
         return shift
 
     def _ts_now(self, now: float) -> int:
-        return (int(now * 1000) + self.ts_offset) & MASK
+        """TSval: a millisecond clock (RFC 7323 §5.4) plus this connection's offset (§7.1)."""
+        ms = int(now * 1000)
+        return (ms + self.ts_offset) & MASK
 
     def _flight(self) -> int:
         return (self.snd_nxt - self.snd_una) & MASK
@@ -438,15 +452,14 @@ class Connection:
             timestamps=(self._ts_now(now), 0) if cfg.timestamps else None,
         )
 
-    def _options(self, now: float) -> bytes:
-        if self.ts_ok:
-            rb = self.rcvbuf
-            if self.sack_ok and rb is not None and rb.holds_ooo():
-                blocks = tuple(rb.sack_blocks(3))
-                return wire.encode_options(timestamps=(self._ts_now(now), self.ts_recent), sack_blocks=blocks)
-            return wire.timestamp_option((int(now * 1000) + self.ts_offset) & MASK, self.ts_recent)
-        if self.sack_ok and self.rcvbuf is not None and self.rcvbuf.holds_ooo():
-            return wire.encode_options(sack_blocks=tuple(self.rcvbuf.sack_blocks(4)))
+    def _options(self) -> bytes:
+        """The options of a segment other than a SYN, besides the timestamps (which the host
+        writes straight into the header, ``ts_val`` of :meth:`Host.transmit`): SACK blocks while
+        out-of-order data waits (RFC 2018 §4), as many as fit beside the timestamps (3) or
+        alone (4); none otherwise."""
+        rb = self.rcvbuf
+        if self.sack_ok and rb is not None and rb.holds_ooo():
+            return wire.encode_options(sack_blocks=tuple(rb.sack_blocks(3 if self.ts_ok else 4)))
         return b""
 
     def _negotiate(self, seg: Segment) -> None:
@@ -507,13 +520,16 @@ class Connection:
         if rb is not None:
             flags |= ACK
         syn = bool(flags & SYN)
+        ts_val = -1  # a SYN's timestamps are among its options
         if syn:
             window = self._window_field(syn=True)
             options = self._syn_options(now, synack=bool(flags & ACK))
         else:
             window = self._window_field()
-            options = self._options(now)
-        self.host.transmit(self, seq, ack, flags, window, options, offset, length)
+            options = self._options()
+            if self.ts_ok:
+                ts_val = self._ts_now(now)
+        self.host.transmit(self, seq, ack, flags, window, options, offset, length, ts_val, self.ts_recent)
         self.segs_out += 1
         self.last_tx = now
         if flags & ACK:

@@ -12,7 +12,7 @@ from aiostack.ip.stack cimport Interface, IPStack
 from aiostack.tcp.connection cimport Connection, Host
 
 cdef long long MASK  # seq.py's, typed: sequence arithmetic in C
-cdef long long HEADER_LEN, CHECKSUM_OFFSET, PROTO_TCP  # segment.py's and ipv4.py's, typed
+cdef long long HEADER_LEN, CHECKSUM_OFFSET, TS_OPTION_LEN, PROTO_TCP  # segment.py's and ipv4.py's, typed
 from aiostack.tcp.segment cimport Segment, parse, write_header
 
 
@@ -54,7 +54,7 @@ cdef class TcpLayer(Host):
                    gso_size=cython.longlong, start=cython.longlong, hlen=cython.longlong, tcp_off=cython.longlong,
                    tcp_len=cython.longlong, offload=cython.bint, csum=cython.longlong, co=cython.longlong)
     cpdef transmit(self, Connection conn, long long seq, long long ack, long long flags, long long window,
-                   object options, long long offset, long long length)
+                   bytes options, long long offset, long long length, long long ts_val=*, long long ts_ecr=*)
     cpdef notify(self, Connection conn)
     cpdef bint ack_later(self, Connection conn)
     cpdef bint ack_soon(self, Connection conn)

@@ -28,7 +28,7 @@ from .cookies import SynCookies
 from .drop_totals import connection_drops, connection_stats, retire, retire_stats
 from .isn import IsnGenerator
 from .memory import TcpMemory
-from .segment import ACK, CHECKSUM_OFFSET, HEADER_LEN, SYN, Segment, parse, write_header
+from .segment import ACK, CHECKSUM_OFFSET, HEADER_LEN, SYN, TS_OPTION_LEN, Segment, parse, write_header
 from .seq import MASK
 from .time_wait import syn_may_reopen
 
@@ -220,7 +220,9 @@ class TcpLayer(Host):
         if not d.csum_valid and ones_sum_at(view, l4, end, pseudo_header_sum(d.src, d.dst, 6, end - l4)) != 0xFFFF:
             self.drops["tcp_bad_checksum"] += 1
             return
-        parsed = parse(view, l4, end)
+        # The header read from the bytes under the view (C loads in the compiled build): the
+        # stack's view is of the whole frame buffer, or of a reassembled datagram's bytes.
+        parsed = parse(view.obj, l4, end, view)
         if isinstance(parsed, str):
             self.drops[parsed] += 1
             return
@@ -420,7 +422,17 @@ class TcpLayer(Host):
 
     # == output (the connections' Host) ========================================================
     def transmit(
-        self, conn: Connection, seq: int, ack: int, flags: int, window: int, options: bytes, offset: int, length: int
+        self,
+        conn: Connection,
+        seq: int,
+        ack: int,
+        flags: int,
+        window: int,
+        options: bytes,
+        offset: int,
+        length: int,
+        ts_val: int = -1,
+        ts_ecr: int = 0,
     ) -> None:
         """A connection's segment, built in one pass: the TCP header and payload written into the
         packet, then the network layer's headers in front of them from the connection's cached
@@ -438,7 +450,7 @@ class TcpLayer(Host):
             key = (conn.local_addr, conn.local_port, conn.remote_addr, conn.remote_port)
             self._send_raw(key, seq, ack, flags, now, options=options, window=window,
                            payload_from=conn if length else None, offset=offset, length=length,
-                           gso_size=gso_size)
+                           gso_size=gso_size, ts_val=ts_val, ts_ecr=ts_ecr)
             return
         iface = rt.iface
         pool = ip.pool
@@ -454,9 +466,13 @@ class TcpLayer(Host):
         if length:
             length = conn.sndbuf.copy_into(buf, start, offset, length)
         hlen = HEADER_LEN + len(options)
+        if ts_val >= 0:
+            hlen += TS_OPTION_LEN
         tcp_off = start - hlen
         tcp_len = hlen + length
-        write_header(buf, tcp_off, conn.local_port, conn.remote_port, seq, ack, flags, window, options)
+        write_header(
+            buf, tcp_off, conn.local_port, conn.remote_port, seq, ack, flags, window, options, 0, ts_val, ts_ecr
+        )
         offload = iface.offloads.tx_csum
         if offload:  # the pseudo-header sum, for the device to finish
             csum = rt.pseudo_header_sum(tcp_len)
@@ -484,8 +500,11 @@ class TcpLayer(Host):
         offset: int = 0,
         length: int = 0,
         gso_size: int = 0,
+        ts_val: int = -1,
+        ts_ecr: int = 0,
     ) -> None:
-        """One segment out. ``gso_size`` > 0: ``length`` may exceed the MTU and the device cuts
+        """One segment out (``ts_val`` ≥ 0: with the timestamp option, as in :meth:`transmit`).
+        ``gso_size`` > 0: ``length`` may exceed the MTU and the device cuts
         the segment into pieces of ``gso_size`` payload bytes (TSO; the connection sends such
         segments only on an interface with ``gso_max``)."""
         laddr, lport, raddr, rport = key
@@ -509,9 +528,11 @@ class TcpLayer(Host):
         if payload_from is not None:
             length = payload_from.sndbuf.copy_into(buf, start, offset, length)
         pkt.end = start + length
-        hlen = 20 + len(options)
+        hlen = HEADER_LEN + len(options)
+        if ts_val >= 0:
+            hlen += TS_OPTION_LEN
         off = pkt.prepend(hlen)
-        write_header(buf, off, lport, rport, seq, ack, flags, window, options)
+        write_header(buf, off, lport, rport, seq, ack, flags, window, options, 0, ts_val, ts_ecr)
         tcp_len = hlen + length
         phs = pseudo_header_sum(laddr, raddr, ipv4.PROTO_TCP, tcp_len)
         co = off + wire.CHECKSUM_OFFSET

@@ -27,6 +27,7 @@ from aiostack.tcp.segment import (
     PSH,
     RST,
     SYN,
+    TS_OPTION_LEN,
     URG,
     Segment,
     encode_options,
@@ -284,7 +285,7 @@ def test_write_header_and_checksum() -> None:
         write_header(buf, 0, src_port=1, dst_port=2, seq=3, ack=4, flags=ACK, window=5, options=b"\1\1\1")
     with pytest.raises(ValueError):
         write_header(buf, 0, src_port=1, dst_port=2, seq=3, ack=4, flags=ACK, window=5, options=b"\1" * 44)
-    with pytest.raises(struct.error):
+    with pytest.raises(ValueError):
         write_header(buf, 0, src_port=1, dst_port=2, seq=1 << 32, ack=4, flags=ACK, window=5)
 
     # The caller fills the checksum from the pseudo-header sum; dpkt agrees on the value.
@@ -306,6 +307,68 @@ def test_write_header_and_checksum() -> None:
     ip = dpkt.ip.IP(src=src.to_bytes(4, "big"), dst=dst.to_bytes(4, "big"), p=6, data=dpkt.tcp.TCP(bytes(seg)))
     ip.len = 20 + len(seg)
     assert dpkt.tcp.TCP(bytes(ip)[20:]).sum == csum
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        {"src_port": 1 << 16}, {"dst_port": -1}, {"seq": -1}, {"ack": 1 << 32}, {"flags": 256},
+        {"window": 1 << 16}, {"urgent": -5}, {"ts_val": 1 << 32}, {"ts_val": 0, "ts_ecr": 1 << 32},
+    ],
+)  # fmt: skip
+def test_write_header_rejects_out_of_range_fields_before_writing(field: dict) -> None:
+    buf = bytearray(b"\xaa" * 64)
+    fields = {"src_port": 1, "dst_port": 2, "seq": 3, "ack": 4, "flags": ACK, "window": 5, **field}
+    with pytest.raises(ValueError):
+        write_header(buf, 4, **fields)
+    assert buf == b"\xaa" * 64
+
+
+def test_write_header_never_writes_past_the_buffer() -> None:
+    buf = bytearray(b"\xaa" * 40)
+    for off, kw in ((21, {}), (-1, {}), (9, {"ts_val": 1}), (0, {"ts_val": 1, "options": b"\1" * 12})):
+        with pytest.raises(ValueError):
+            write_header(buf, off, 1, 2, 3, 4, ACK, 5, **kw)
+    assert buf == b"\xaa" * 40
+    assert write_header(buf, 20, 1, 2, 3, 4, ACK, 5) == 20  # exactly fits
+    assert write_header(buf, 8, 1, 2, 3, 4, ACK, 5, ts_val=1) == 32
+
+
+@settings(max_examples=300)
+@given(
+    st.tuples(u16, u16, u32, u32, st.integers(0, 255), u16, u16), u32, u32, st.lists(st.tuples(u32, u32), max_size=3)
+)
+def test_timestamps_written_in_place_match_encode_options(fields: tuple, val: int, ecr: int, sacks: list) -> None:
+    """``ts_val`` writes the bytes encode_options(timestamps=...) would, SACK blocks after them."""
+    sport, dport, seq, ack, flags, win, urp = fields
+    ours = bytearray(b"\xaa" * 80)
+    hlen = write_header(ours, 3, sport, dport, seq, ack, flags, win, encode_options(sack_blocks=sacks), urp, val, ecr)
+    theirs = bytearray(b"\xaa" * 80)
+    both = encode_options(timestamps=(val, ecr), sack_blocks=sacks)
+    assert write_header(theirs, 3, sport, dport, seq, ack, flags, win, both, urp) == hlen
+    assert ours == theirs and hlen == 20 + TS_OPTION_LEN + (12 + 8 * (len(sacks) - 1) if sacks else 0)
+    seg = parsed(bytes(ours[3 : 3 + hlen]))
+    assert (seg.src_port, seg.dst_port, seg.seq, seg.ack, seg.flags, seg.window, seg.urgent) == fields
+    assert (seg.ts_val, seg.ts_ecr, seg.sack_blocks, seg.bad_options) == (val, ecr, tuple(sacks), False)
+
+
+def test_parse_bounds_views_and_empty_payload() -> None:
+    data = raw(bytes([OPT_NOP, OPT_NOP]) + TS, b"payload", lead=5)
+    with pytest.raises(ValueError):
+        parse(data, 5, len(data) + 1)  # never a read past the buffer
+    with pytest.raises(ValueError):
+        parse(data, -1, 30)
+    # A memoryview that starts inside its buffer: offsets are the view's.
+    mv = memoryview(bytearray(b"\0" * 3 + data))[3:]
+    seg = parse(mv, 5, len(data))
+    assert isinstance(seg, Segment) and (seg.seq, seg.ts_val, bytes(seg.payload)) == (1000, 77, b"payload")
+    # The receive path's call: the bytes and a view of them that the payload slices.
+    buf = bytearray(data)
+    view = memoryview(buf)
+    seg = parse(buf, 5, len(buf), view)
+    assert isinstance(seg, Segment) and seg.payload.obj is buf and bytes(seg.payload) == b"payload"
+    ack_only = parse(buf, 5, 5 + 32, view)
+    assert isinstance(ack_only, Segment) and ack_only.payload == b"" and ack_only.seg_len == 0
 
 
 # --- malformed options --------------------------------------------------------------------------
