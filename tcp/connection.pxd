@@ -18,6 +18,7 @@ from aiostack.tcp.seq cimport seq_ge, seq_gt, seq_le, seq_lt
 
 cdef long long MASK, HALF  # seq.py's, typed: sequence arithmetic in C
 cdef long long POLLERR, POLLHUP, POLLRDHUP, READABLE, WRITABLE  # readiness.py's, typed: poll() in C
+cdef object _ON_RTX_TIMER, _ON_DELACK  # the unbound timer callbacks: C globals, no lookup by name
 
 cdef class Connection
 
@@ -142,7 +143,11 @@ cdef class Connection:
     @cython.locals(rb=ReceiveBuffer, ack=cython.longlong, syn=cython.bint, window=cython.longlong)
     cpdef _emit(self, long long seq, long long flags, double now, long long offset=*, long long length=*)
     cpdef long long _cur_mss(self)
+    @cython.locals(rtt=RttEstimator, t=Timer)
     cpdef _arm_rtx(self, double now)
+    @cython.locals(t=Timer)
+    cpdef _aim_timer(self, double deadline)
+    cpdef _stop_rtx(self)
     @cython.locals(rb=ReceiveBuffer, cur=cython.longlong, flags=cython.longlong, offset=cython.longlong,
                    end=cython.longlong)
     cpdef long long _send_segment(self, long long seq, long long length, double now, bint fin=*, bint arm=*) except? -1
@@ -174,6 +179,7 @@ cdef class Connection:
     @cython.locals(rb=ReceiveBuffer, had_ooo=cython.bint, had_fin=cython.bint, advanced=cython.longlong,
                    in_order=cython.bint)
     cpdef _receive_data(self, Segment seg, double now)
+    @cython.locals(t=Timer, deadline=cython.double)
     cpdef _arm_delack(self, double now)
     @cython.locals(mask=cython.longlong, rd_shut=cython.bint, wr_shut=cython.bint, closed=cython.bint)
     cpdef long long poll(self) except? -1

@@ -795,18 +795,18 @@ class Connection:
             and self.tlp_end is None
             and self.snd_wnd > 0
             and not rtt.backoffs
-            and rtt.srtt is not None
+            and rtt.sampled()
             and self.state in CAN_PROBE
         ):
             # FlightSize from SND.MAX: SND.NXT may not have moved on yet.
-            timeout = pto(rtt.srtt, (self.snd_max - self.snd_una) & MASK, self.snd_mss, rto)
+            timeout = pto(rtt.smoothed(), (self.snd_max - self.snd_una) & MASK, self.snd_mss, rto)
             if timeout < rto:
                 deadline = now + timeout
                 is_pto = True
         self._rtx_deadline = deadline
         self._rtx_is_pto = is_pto
         t = self._rtx_timer
-        if t is None or not t.active or t.when > deadline:
+        if t is None or not t.pending() or t.when > deadline:
             self._aim_timer(deadline)
 
     def _aim_timer(self, deadline: float) -> None:
@@ -814,10 +814,10 @@ class Connection:
         kept and, when it fires, re-aimed at the deadlines then pending, so an ACK stream does not
         allocate a timer per ACK."""
         t = self._rtx_timer
-        if t is None or not t.active or t.when > deadline:
+        if t is None or not t.pending() or t.when > deadline:
             if t is not None:
                 t.cancel()
-            self._rtx_timer = self.timers.schedule(deadline, self._on_rtx_timer)
+            self._rtx_timer = self.timers.schedule_args(deadline, _ON_RTX_TIMER, (self,))
 
     def _stop_rtx(self) -> None:
         # The wheel timer stays (lazily): an ACK of everything is followed by new data soon in
@@ -1023,8 +1023,8 @@ class Connection:
             return
         self._delack_deadline = deadline = now + self.config.delack_timeout
         t = self._delack_timer
-        if t is None or not t.active:
-            self._delack_timer = self.timers.schedule(deadline, self._on_delack)
+        if t is None or not t.pending():
+            self._delack_timer = self.timers.schedule_args(deadline, _ON_DELACK, (self,))
 
     def _on_delack(self, *_: object) -> None:
         self._delack_timer = None
@@ -1033,7 +1033,7 @@ class Connection:
             return  # the ACK went out with something else
         now = self.timers.now
         if now < deadline:
-            self._delack_timer = self.timers.schedule(deadline, self._on_delack)
+            self._delack_timer = self.timers.schedule_args(deadline, _ON_DELACK, (self,))
             return
         self._delack_deadline = 0.0
         if self.rcvbuf is not None and self.state in SYNCHRONIZED:
@@ -1907,3 +1907,9 @@ class Connection:
 
 
 _HANDSHAKING = frozenset({SYN_SENT, SYN_RECEIVED})
+
+# The timer callbacks the established path arms, unbound: the wheel calls them with ``(conn,)``.
+# ``self._on_rtx_timer`` would make a bound method per schedule (a lookup by name and an
+# allocation), and keeping one per connection would cost an idle connection 64 bytes.
+_ON_RTX_TIMER = Connection._on_rtx_timer
+_ON_DELACK = Connection._on_delack
