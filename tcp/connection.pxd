@@ -19,6 +19,7 @@ from aiostack.tcp.seq cimport seq_ge, seq_gt, seq_le, seq_lt
 cdef long long MASK, HALF  # seq.py's, typed: sequence arithmetic in C
 cdef long long POLLERR, POLLHUP, POLLRDHUP, READABLE, WRITABLE  # readiness.py's, typed: poll() in C
 cdef object _ON_RTX_TIMER, _ON_DELACK  # the unbound timer callbacks: C globals, no lookup by name
+cdef long long _NOT_PREDICTED, _ACK, _TS_HEADER, _SACK_OPTION_MAX  # typed copies: C arithmetic
 
 cdef class Connection
 
@@ -134,6 +135,7 @@ cdef class Connection:
 
     # the established path: C calls between these (the rest stay Python methods), with typed
     # locals where they do sequence and window arithmetic
+    cpdef object _event_counts(self)
     cpdef CongestionControl _congestion(self)
     cpdef Rack _loss_detection(self)
     cpdef Scoreboard _sack_board(self)

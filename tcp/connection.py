@@ -86,6 +86,11 @@ class State(enum.IntEnum):
 
 _NOT_PREDICTED = FIN | SYN | RST | ACK | wire.URG
 """Flags header prediction looks at: of these, only ACK may be set (PSH may be anything)."""
+# Copies the compiled build holds as C constants (connection.pxd): a module attribute is a lookup
+# by name, and arithmetic on it boxes.
+_ACK = ACK
+_TS_HEADER = TS_HEADER
+_SACK_OPTION_MAX = SACK_OPTION_MAX
 
 SYNCHRONIZED = frozenset(
     {
@@ -374,6 +379,10 @@ class Connection:
     @property
     def stats(self) -> Counter[str]:
         """Events of this connection worth counting (retransmissions, probes, cuts …)."""
+        return self._event_counts()
+
+    def _event_counts(self) -> Counter[str]:
+        """:attr:`stats`, made on first use; a method: a C call from the established path."""
         stats = self._stats
         if stats is None:
             stats = self._stats = Counts()
@@ -1556,7 +1565,7 @@ class Connection:
         no recovery, probe, SACK state or out-of-order data is in play, takes the short way —
         the same bookkeeping as §3.10.7.4's checks, without the checks it cannot fail. Returns
         False (touching nothing) for everything else, which the full state machine handles."""
-        if seg.flags & _NOT_PREDICTED != ACK:
+        if seg.flags & _NOT_PREDICTED != _ACK:
             return False
         rb = self.rcvbuf
         assert rb is not None
@@ -1573,7 +1582,7 @@ class Connection:
             return False
         if self.ts_ok:
             ts_val = seg.ts_val
-            if ts_val is None or ((ts_val - self.ts_recent) & MASK) >= HALF:
+            if ts_val is None or seq_lt(ts_val, self.ts_recent):  # PAWS (RFC 7323 §5.3)
                 return False
         if (
             self.in_recovery
@@ -1869,13 +1878,18 @@ class Connection:
         advanced = rb.add(seg.seq, seg.payload)
         if advanced:
             # add() counts a held FIN it consumed as one more sequence number, not a byte.
-            self.stats["bytes_received"] += advanced - (1 if rb.fin_received and not had_fin else 0)
+            # (dict's own get, as counts.count spells it: a Counter read through the generic
+            # mapping protocol costs ~450 instructions compiled, see aiostack/counts.py.)
+            stats = self._event_counts()
+            stats["bytes_received"] = dict.get(stats, "bytes_received", 0) + advanced - (
+                1 if rb.fin_received and not had_fin else 0
+            )
             self.host.notify(self)
         in_order = advanced > 0 and seg.seq == ((rb.rcv_nxt - advanced) & MASK) and not rb.holds_ooo()
         if not in_order or had_ooo:
             # Out of order, or filling a hole: ACK at once (RFC 5681 §4.2, RFC 9293 §3.8.6.3).
             self.ack_now = True
-        elif len(seg.payload) >= min(self.snd_mss, self.local_mss - TS_HEADER) - SACK_OPTION_MAX:
+        elif len(seg.payload) >= min(self.snd_mss, self.local_mss - _TS_HEADER) - _SACK_OPTION_MAX:
             # Full-sized (RFC 9293 §3.8.6.3: ACK at least every second one), allowing for the SACK
             # blocks a peer's data segments carry while it holds out-of-order data of ours. A
             # segment the device coalesced (GRO) stands for several: ACK it at once, as Linux's

@@ -1,5 +1,7 @@
 # C types of the receive queue for the compiled build (Cython, pure-Python mode).
 
+cimport cython
+
 from aiostack.tcp.memory cimport TcpMemory
 from aiostack.tcp.seq cimport seq_sub
 
@@ -31,6 +33,8 @@ cdef class ReceiveBuffer:
     cpdef long long ready_bytes(self)
     cpdef long long free_window(self) except? -1
     cpdef bint holds_ooo(self)
+    @cython.locals(n=cython.longlong, mem=TcpMemory, held=cython.longlong, ooo=cython.longlong,
+                   advanced=cython.longlong)
     cpdef long long add(self, long long seq, object data) except? -1
     cpdef bytes read(self, long long n=*)
     cpdef _sync(self)
