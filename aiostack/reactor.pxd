@@ -15,6 +15,9 @@ cdef class Port:
     cdef public long long tx_queue
 
 
+cdef long long _MAX_BURSTS, _MAX_TIMER_DEFERRALS  # typed copies: a C loop, no range object
+
+
 cdef class Watcher:
     cpdef on_ready(self)
 

@@ -35,6 +35,10 @@ MAX_BURSTS = 32
 queue is flushed) even if the queue still has frames."""
 MAX_TIMER_DEFERRALS = 4
 """Iterations in a row whose queues did not drain after which the timers fire anyway."""
+# Copies the compiled build holds as C constants (reactor.pxd): ``range(MAX_BURSTS)`` on a module
+# attribute is a Python range object and iterator per queue and iteration.
+_MAX_BURSTS = MAX_BURSTS
+_MAX_TIMER_DEFERRALS = MAX_TIMER_DEFERRALS
 
 
 class Port:
@@ -239,7 +243,7 @@ class Reactor:
             iface = port.iface
             driver = port.driver
             for q in port.queues:
-                for _ in range(MAX_BURSTS):
+                for _ in range(_MAX_BURSTS):
                     pkts = driver.rx_burst(q, batch)
                     if not pkts:
                         break
@@ -262,7 +266,7 @@ class Reactor:
         # a retransmission or probe timer expire (a burst of replies to many connections takes
         # longer to read than the 10 ms probe floor). A queue that never drains (a flood) defers
         # them for a few iterations at most.
-        if drained or self._timers_deferred >= MAX_TIMER_DEFERRALS:
+        if drained or self._timers_deferred >= _MAX_TIMER_DEFERRALS:
             self._timers_deferred = 0
             ip.advance(now)
         else:

@@ -155,6 +155,14 @@ cdef class Connection:
     cpdef long long _send_segment(self, long long seq, long long length, double now, bint fin=*, bint arm=*) except? -1
     @cython.locals(sent=cython.bint)
     cpdef output(self, double now, bint arriving=*)
+    cpdef long long _send_window(self) except? -1
+    @cython.locals(recovering=cython.bint, sent=cython.bint, burst=cython.bint, mss=cython.longlong,
+                   seg_max=cython.longlong, data_end=cython.longlong, unsent=cython.longlong,
+                   window=cython.longlong, fin_due=cython.bint, length=cython.longlong, fin=cython.bint)
+    cpdef bint _output_data(self, double now) except -1
+    @cython.locals(room=cython.longlong)
+    cpdef long long _rwnd_room(self) except? -1
+    cpdef bint _may_send_short(self, long long length, long long unsent, double now) except -1
     @cython.locals(rb=ReceiveBuffer, rcv_nxt=cython.longlong, available=cython.longlong, new_edge=cython.longlong,
                    old_edge=cython.longlong, threshold=cython.longlong, field=cython.longlong, shift=cython.longlong,
                    edge=cython.longlong)

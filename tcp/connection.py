@@ -1813,7 +1813,7 @@ class Connection:
         rack = self._loss_detection()
         if not blocks and not board.holds_sacks():
             # The common case, no SACK information at all: only the cumulative ACK for RACK.
-            if not rack.empty:
+            if rack.holds_records():
                 rack.on_ack(ack, (), now, False, self.snd_max, seg.ts_ecr if self.ts_ok else None, self.ts_offset)
             return False
         dsacks = board.stats["dsack"]
@@ -1823,7 +1823,7 @@ class Connection:
             blocks = blocks[1:]
         if not newly:
             blocks = ()  # nothing newly SACKed: RACK need not walk the blocks again
-        if rack.empty and not dsack:
+        if not rack.holds_records() and not dsack:
             return dsack
         rack.on_ack(ack, blocks, now, dsack, self.snd_max, seg.ts_ecr if self.ts_ok else None, self.ts_offset)
         return dsack

@@ -91,6 +91,9 @@ WCDELACKT = 0.2
 PTO_MIN = 0.01
 """A floor under the probe timeout: on sub-millisecond paths 2·SRTT would fire on scheduling
 noise (Linux adds two jiffies; 10 ms is the brief's and many stacks' floor)."""
+# Typed copies (rack.pxd): C constants in pto(), which runs whenever the retransmission timer is armed.
+_WCDELACKT = WCDELACKT
+_PTO_MIN = PTO_MIN
 REO_WND_PERSIST = 16
 """RFC 8985 §6.2 step 4: recoveries a grown reordering window persists without new D-SACKs."""
 
@@ -108,8 +111,8 @@ def pto(srtt: float | None, flight: int, mss: int, rto: float) -> float:
     else:
         value = 2 * srtt
         if flight <= mss:
-            value += WCDELACKT
-        value = max(value, PTO_MIN)
+            value += _WCDELACKT
+        value = max(value, _PTO_MIN)
     return min(value, rto)
 
 
@@ -223,6 +226,10 @@ class Rack:
     @property
     def empty(self) -> bool:
         return self._head >= len(self._q)
+
+    def holds_records(self) -> bool:
+        """``not`` :attr:`empty`, as a method: a C call from the connection's ACK path."""
+        return self._head < len(self._q)
 
     def __len__(self) -> int:
         return len(self._q) - self._head
