@@ -23,6 +23,10 @@ cdef class Sent:
     cdef public long long xmits
 
 
+@cython.locals(r=Sent)
+cpdef Sent _sent(long long start, long long end, double xmit_ts)
+
+
 cdef class Rack:
     cdef public long long _base
     cdef public long long _base_seq

@@ -147,6 +147,22 @@ class Sent:
         return f"<Sent [{self.start},{self.end}) t={self.xmit_ts:.6f} x{self.xmits} {marks}>"
 
 
+def _sent(start: int, end: int, xmit_ts: float) -> Sent:
+    """``Sent(start, end, xmit_ts)`` for the per-segment path (:meth:`Rack.on_transmit`'s new
+    data): compiled, Sent.__new__ and C field sets, without the call through the type, the
+    argument parsing and the boxing of the three values (~800 instructions per segment)."""
+    r = Sent.__new__(Sent)
+    r.start = start
+    r.end = end
+    r.xmit_ts = xmit_ts
+    r.xmits = 1
+    r.delivered = False
+    r.sacked = False
+    r.lost = False
+    r.rtx = False
+    return r
+
+
 class Rack:
     """RACK state and the transmit records of one connection (see the module docstring).
 
@@ -268,7 +284,7 @@ class Rack:
         e = s + ((end_seq - seq) & MASK)
         if s == tail:  # new data: the fast path
             if e > s:
-                q.append(Sent(s, e, now))
+                q.append(_sent(s, e, now))
                 self.pipe += e - s
             return
         if e <= s:
