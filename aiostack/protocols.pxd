@@ -3,7 +3,7 @@
 
 cimport cython
 
-from aiostack.reactor cimport Reactor
+from aiostack.reactor cimport Reactor, Watcher
 from aiostack.tcp.connection cimport Connection
 from aiostack.tcp_socket cimport TcpSocket
 
@@ -12,7 +12,7 @@ cdef long long _AFTER_DATA
 cdef long long _MAX_READ
 
 
-cdef class StreamCore:
+cdef class StreamCore(Watcher):
     cdef public object transport
     cdef public object loop
     cdef public Reactor reactor

@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING, Any
 
 from .addresses import format_address
 from .buffered import feed_buffered, is_buffered
+from .reactor import Watcher
 from .tcp.connection import CLOSED
 from .tcp.readiness import POLLERR, POLLIN, POLLRDHUP
 from .tcp_socket import TcpSocket
@@ -99,7 +100,7 @@ _EPHEMERAL_FIRST = 32768
 _EPHEMERAL_LAST = 60999
 
 
-class StreamCore:
+class StreamCore(Watcher):
     """The state and the work of one :class:`Transport`: reading into the protocol, writing,
     flow control, closing. The :class:`Transport` the protocol sees is a thin ``asyncio.Transport``
     in front of it (see its docstring for why two objects).

@@ -15,6 +15,17 @@ cdef class Port:
     cdef public long long tx_queue
 
 
+cdef long long _MAX_BURSTS, _MAX_TIMER_DEFERRALS  # typed copies: a C loop, no range object
+
+
+cdef class Watcher:
+    cpdef on_ready(self)
+
+
+cdef class _CallOnReady(Watcher):
+    cdef public object target
+
+
 cdef class Reactor:
     cdef object __weakref__
     cdef public dict _arp_waiters
@@ -48,6 +59,7 @@ cdef class Reactor:
     cpdef long long run_once(self) except? -1
     @cython.locals(ip=IPStack, tcp=TcpLayer)
     cpdef _wake(self)
+    @cython.locals(watcher=Watcher)
     cpdef _wake_one(self, dict waiters, object obj)
     @cython.locals(port=Port, sent=cython.longlong)
     cpdef long long _flush(self) except? -1

@@ -34,6 +34,7 @@ from typing import Any
 
 __all__ = ["Timer", "TimerWheel"]
 
+_INF = math.inf
 _NO_TICK = 1 << 62  # "slot empty" in the per-slot lower bounds; schedule() refuses ticks this far out
 _WALK_WHEN_OVER = 64
 """next_deadline() first walks the coming ticks when more slots than this hold timers."""
@@ -63,6 +64,11 @@ class Timer:
     @property
     def active(self) -> bool:
         """True until the timer fires or is cancelled."""
+        return self._wheel is not None
+
+    def pending(self) -> bool:
+        """:attr:`active`, as a method: a C call from compiled callers (a property of a compiled
+        class is still looked up by name)."""
         return self._wheel is not None
 
     def cancel(self) -> bool:
@@ -165,7 +171,14 @@ class TimerWheel:
         ``when`` is an absolute deadline on the same clock as ``now``. A deadline in the past fires
         at the next advance (or within the running one, if called from a callback). O(1).
         """
-        if not math.isfinite(when):
+        return self.schedule_args(when, callback, args)
+
+    def schedule_args(self, when: float, callback: Callable[..., Any], args: tuple) -> Timer:
+        """:meth:`schedule` with the arguments as one tuple: compiled, a C call (a ``cpdef``
+        method cannot take ``*args``). TCP passes an unbound method and ``(conn,)``: a bound
+        method made per call costs a lookup by name and an allocation, and one kept per
+        connection 64 bytes."""
+        if not -_INF < when < _INF:  # finite (NaN fails both comparisons)
             raise ValueError(f"deadline must be finite, not {when!r}")
         tick = self._tick_of(when)
         if tick < self._tick:
@@ -178,12 +191,20 @@ class TimerWheel:
         hint = self._hint
         if hint is not None and when < hint:
             self._hint = when
+        # Timer.__new__ and the fields set here, not Timer(...): compiled, that skips the call
+        # through the type and the parsing of six arguments (a third of a schedule's cost).
+        timer = Timer.__new__(Timer)
+        timer.when = when
+        timer.tick = tick
+        timer.callback = callback
+        timer.args = args
+        timer._seq = seq
+        timer._wheel = self
+        timer._slot = None
         if self._firing and when <= self._now:
             # Already due inside the running advance(): fire in this same call, in deadline order.
-            timer = Timer(self, when, tick, seq, callback, args)
             heapq.heappush(self._ready, (when, seq, timer))
             return timer
-        timer = Timer(self, when, tick, seq, callback, args)
         i = tick % self._n
         slot = self._slots[i]
         slot.add(timer)

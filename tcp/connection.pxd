@@ -19,6 +19,8 @@ from aiostack.tcp.seq cimport seq_ge, seq_gt, seq_le, seq_lt
 cdef long long MASK, HALF  # seq.py's, typed: sequence arithmetic in C
 cdef long long POLLERR, POLLHUP, POLLRDHUP, READABLE, WRITABLE  # readiness.py's, typed: poll() in C
 cdef long long FIN, SYN, RST, PSH, ACK  # segment.py's control bits, typed: flag tests in C
+cdef object _ON_RTX_TIMER, _ON_DELACK  # the unbound timer callbacks: C globals, no lookup by name
+cdef long long _NOT_PREDICTED, _ACK, _TS_HEADER, _SACK_OPTION_MAX  # typed copies: C arithmetic
 
 cdef class Connection
 
@@ -134,6 +136,7 @@ cdef class Connection:
 
     # the established path: C calls between these (the rest stay Python methods), with typed
     # locals where they do sequence and window arithmetic
+    cpdef object _event_counts(self)
     cpdef CongestionControl _congestion(self)
     cpdef Rack _loss_detection(self)
     cpdef Scoreboard _sack_board(self)
@@ -145,12 +148,24 @@ cdef class Connection:
                    options=bytes, ts_val=cython.longlong)
     cpdef _emit(self, long long seq, long long flags, double now, long long offset=*, long long length=*)
     cpdef long long _cur_mss(self)
+    @cython.locals(rtt=RttEstimator, t=Timer)
     cpdef _arm_rtx(self, double now)
+    @cython.locals(t=Timer)
+    cpdef _aim_timer(self, double deadline)
+    cpdef _stop_rtx(self)
     @cython.locals(rb=ReceiveBuffer, cur=cython.longlong, flags=cython.longlong, offset=cython.longlong,
                    end=cython.longlong)
     cpdef long long _send_segment(self, long long seq, long long length, double now, bint fin=*, bint arm=*) except? -1
     @cython.locals(sent=cython.bint)
     cpdef output(self, double now, bint arriving=*)
+    cpdef long long _send_window(self) except? -1
+    @cython.locals(recovering=cython.bint, sent=cython.bint, burst=cython.bint, mss=cython.longlong,
+                   seg_max=cython.longlong, data_end=cython.longlong, unsent=cython.longlong,
+                   window=cython.longlong, fin_due=cython.bint, length=cython.longlong, fin=cython.bint)
+    cpdef bint _output_data(self, double now) except -1
+    @cython.locals(room=cython.longlong)
+    cpdef long long _rwnd_room(self) except? -1
+    cpdef bint _may_send_short(self, long long length, long long unsent, double now) except -1
     @cython.locals(rb=ReceiveBuffer, rcv_nxt=cython.longlong, available=cython.longlong, new_edge=cython.longlong,
                    old_edge=cython.longlong, threshold=cython.longlong, field=cython.longlong, shift=cython.longlong,
                    edge=cython.longlong)
@@ -177,6 +192,7 @@ cdef class Connection:
     @cython.locals(rb=ReceiveBuffer, had_ooo=cython.bint, had_fin=cython.bint, advanced=cython.longlong,
                    in_order=cython.bint)
     cpdef _receive_data(self, Segment seg, double now)
+    @cython.locals(t=Timer, deadline=cython.double)
     cpdef _arm_delack(self, double now)
     @cython.locals(mask=cython.longlong, rd_shut=cython.bint, wr_shut=cython.bint, closed=cython.bint)
     cpdef long long poll(self) except? -1
@@ -187,16 +203,6 @@ cdef class Connection:
     cpdef send_ack(self, double now)
     cpdef _send_rst(self, double now)
     cpdef _challenge_ack(self, double now)
-    @cython.locals(recovering=cython.bint, sent=cython.bint, burst=cython.bint, fin_due=cython.bint,
-                   fin=cython.bint, mss=cython.longlong, seg_max=cython.longlong, data_end=cython.longlong,
-                   unsent=cython.longlong, window=cython.longlong, length=cython.longlong)
-    cpdef bint _output_data(self, double now) except -1
-    cpdef long long _send_window(self) except? -1
-    @cython.locals(room=cython.longlong)
-    cpdef long long _rwnd_room(self) except? -1
-    cpdef bint _may_send_short(self, long long length, long long unsent, double now) except -1
-    cpdef _aim_timer(self, double deadline)
-    cpdef _stop_rtx(self)
     cpdef _set_idle_timer(self, double when, object callback)
     cpdef _cancel_idle_timer(self)
     cpdef _arm_persist(self, double now)

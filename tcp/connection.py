@@ -86,6 +86,11 @@ class State(enum.IntEnum):
 
 _NOT_PREDICTED = FIN | SYN | RST | ACK | wire.URG
 """Flags header prediction looks at: of these, only ACK may be set (PSH may be anything)."""
+# Copies the compiled build holds as C constants (connection.pxd): a module attribute is a lookup
+# by name, and arithmetic on it boxes.
+_ACK = ACK
+_TS_HEADER = TS_HEADER
+_SACK_OPTION_MAX = SACK_OPTION_MAX
 
 SYNCHRONIZED = frozenset(
     {
@@ -386,6 +391,10 @@ class Connection:
     @property
     def stats(self) -> Counter[str]:
         """Events of this connection worth counting (retransmissions, probes, cuts …)."""
+        return self._event_counts()
+
+    def _event_counts(self) -> Counter[str]:
+        """:attr:`stats`, made on first use; a method: a C call from the established path."""
         stats = self._stats
         if stats is None:
             stats = self._stats = Counts()
@@ -811,18 +820,18 @@ class Connection:
             and self.tlp_end is None
             and self.snd_wnd > 0
             and not rtt.backoffs
-            and rtt.srtt is not None
+            and rtt.sampled()
             and self.state in CAN_PROBE
         ):
             # FlightSize from SND.MAX: SND.NXT may not have moved on yet.
-            timeout = pto(rtt.srtt, (self.snd_max - self.snd_una) & MASK, self.snd_mss, rto)
+            timeout = pto(rtt.smoothed(), (self.snd_max - self.snd_una) & MASK, self.snd_mss, rto)
             if timeout < rto:
                 deadline = now + timeout
                 is_pto = True
         self._rtx_deadline = deadline
         self._rtx_is_pto = is_pto
         t = self._rtx_timer
-        if t is None or not t.active or t.when > deadline:
+        if t is None or not t.pending() or t.when > deadline:
             self._aim_timer(deadline)
 
     def _aim_timer(self, deadline: float) -> None:
@@ -830,10 +839,10 @@ class Connection:
         kept and, when it fires, re-aimed at the deadlines then pending, so an ACK stream does not
         allocate a timer per ACK."""
         t = self._rtx_timer
-        if t is None or not t.active or t.when > deadline:
+        if t is None or not t.pending() or t.when > deadline:
             if t is not None:
                 t.cancel()
-            self._rtx_timer = self.timers.schedule(deadline, self._on_rtx_timer)
+            self._rtx_timer = self.timers.schedule_args(deadline, _ON_RTX_TIMER, (self,))
 
     def _stop_rtx(self) -> None:
         # The wheel timer stays (lazily): an ACK of everything is followed by new data soon in
@@ -1039,8 +1048,8 @@ class Connection:
             return
         self._delack_deadline = deadline = now + self.config.delack_timeout
         t = self._delack_timer
-        if t is None or not t.active:
-            self._delack_timer = self.timers.schedule(deadline, self._on_delack)
+        if t is None or not t.pending():
+            self._delack_timer = self.timers.schedule_args(deadline, _ON_DELACK, (self,))
 
     def _on_delack(self, *_: object) -> None:
         self._delack_timer = None
@@ -1049,7 +1058,7 @@ class Connection:
             return  # the ACK went out with something else
         now = self.timers.now
         if now < deadline:
-            self._delack_timer = self.timers.schedule(deadline, self._on_delack)
+            self._delack_timer = self.timers.schedule_args(deadline, _ON_DELACK, (self,))
             return
         self._delack_deadline = 0.0
         if self.rcvbuf is not None and self.state in SYNCHRONIZED:
@@ -1572,7 +1581,7 @@ class Connection:
         no recovery, probe, SACK state or out-of-order data is in play, takes the short way —
         the same bookkeeping as §3.10.7.4's checks, without the checks it cannot fail. Returns
         False (touching nothing) for everything else, which the full state machine handles."""
-        if seg.flags & _NOT_PREDICTED != ACK:
+        if seg.flags & _NOT_PREDICTED != _ACK:
             return False
         rb = self.rcvbuf
         assert rb is not None
@@ -1589,7 +1598,7 @@ class Connection:
             return False
         if self.ts_ok:
             ts_val = seg.ts_val
-            if ts_val is None or ((ts_val - self.ts_recent) & MASK) >= HALF:
+            if ts_val is None or seq_lt(ts_val, self.ts_recent):  # PAWS (RFC 7323 §5.3)
                 return False
         if (
             self.in_recovery
@@ -1820,7 +1829,7 @@ class Connection:
         rack = self._loss_detection()
         if not blocks and not board.holds_sacks():
             # The common case, no SACK information at all: only the cumulative ACK for RACK.
-            if not rack.empty:
+            if rack.holds_records():
                 rack.on_ack(ack, (), now, False, self.snd_max, seg.ts_ecr if self.ts_ok else None, self.ts_offset)
             return False
         dsacks = board.stats["dsack"]
@@ -1830,7 +1839,7 @@ class Connection:
             blocks = blocks[1:]
         if not newly:
             blocks = ()  # nothing newly SACKed: RACK need not walk the blocks again
-        if rack.empty and not dsack:
+        if not rack.holds_records() and not dsack:
             return dsack
         rack.on_ack(ack, blocks, now, dsack, self.snd_max, seg.ts_ecr if self.ts_ok else None, self.ts_offset)
         return dsack
@@ -1885,13 +1894,18 @@ class Connection:
         advanced = rb.add(seg.seq, seg.payload)
         if advanced:
             # add() counts a held FIN it consumed as one more sequence number, not a byte.
-            self.stats["bytes_received"] += advanced - (1 if rb.fin_received and not had_fin else 0)
+            # (dict's own get, as counts.count spells it: a Counter read through the generic
+            # mapping protocol costs ~450 instructions compiled, see aiostack/counts.py.)
+            stats = self._event_counts()
+            stats["bytes_received"] = dict.get(stats, "bytes_received", 0) + advanced - (
+                1 if rb.fin_received and not had_fin else 0
+            )
             self.host.notify(self)
         in_order = advanced > 0 and seg.seq == ((rb.rcv_nxt - advanced) & MASK) and not rb.holds_ooo()
         if not in_order or had_ooo:
             # Out of order, or filling a hole: ACK at once (RFC 5681 §4.2, RFC 9293 §3.8.6.3).
             self.ack_now = True
-        elif len(seg.payload) >= min(self.snd_mss, self.local_mss - TS_HEADER) - SACK_OPTION_MAX:
+        elif len(seg.payload) >= min(self.snd_mss, self.local_mss - _TS_HEADER) - _SACK_OPTION_MAX:
             # Full-sized (RFC 9293 §3.8.6.3: ACK at least every second one), allowing for the SACK
             # blocks a peer's data segments carry while it holds out-of-order data of ours. A
             # segment the device coalesced (GRO) stands for several: ACK it at once, as Linux's
@@ -1923,3 +1937,9 @@ class Connection:
 
 
 _HANDSHAKING = frozenset({SYN_SENT, SYN_RECEIVED})
+
+# The timer callbacks the established path arms, unbound: the wheel calls them with ``(conn,)``.
+# ``self._on_rtx_timer`` would make a bound method per schedule (a lookup by name and an
+# allocation), and keeping one per connection would cost an idle connection 64 bytes.
+_ON_RTX_TIMER = Connection._on_rtx_timer
+_ON_DELACK = Connection._on_delack

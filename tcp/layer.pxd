@@ -43,7 +43,7 @@ cdef class TcpLayer(Host):
     cdef public object isn
     cdef public dict listeners
     cdef public object memory
-    cdef public object ready
+    cdef public set ready  # notify() adds to it per segment: PySet_Add, not a call by name
     cdef public object ready_listeners
     cdef public object retired_drops
     cdef public object retired_stats

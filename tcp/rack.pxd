@@ -7,6 +7,9 @@ from aiostack.tcp.seq cimport seq_sub
 cdef long long MASK, HALF  # typed: the sequence arithmetic stays in C
 
 
+cdef double _WCDELACKT, _PTO_MIN  # typed copies of WCDELACKT and PTO_MIN
+
+@cython.locals(value=cython.double)
 cpdef double pto(object srtt, long long flight, long long mss, double rto)
 
 cdef class Sent:
@@ -18,6 +21,10 @@ cdef class Sent:
     cdef public long long start
     cdef public double xmit_ts
     cdef public long long xmits
+
+
+@cython.locals(r=Sent)
+cpdef Sent _sent(long long start, long long end, double xmit_ts)
 
 
 cdef class Rack:
@@ -43,6 +50,7 @@ cdef class Rack:
     cdef public object xmit_ts
 
     cpdef long long _off(self, long long seq)
+    cpdef bint holds_records(self)
     @cython.locals(s=cython.longlong, e=cython.longlong, tail=cython.longlong, lo=cython.longlong,
                    hi=cython.longlong, i=cython.longlong, n=cython.longlong, r=Sent, last=Sent)
     cpdef on_transmit(self, long long seq, long long end_seq, double now)

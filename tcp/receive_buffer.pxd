@@ -33,7 +33,8 @@ cdef class ReceiveBuffer:
     cpdef long long ready_bytes(self)
     cpdef long long free_window(self) except? -1
     cpdef bint holds_ooo(self)
-    @cython.locals(n=cython.longlong)
+    @cython.locals(n=cython.longlong, mem=TcpMemory, held=cython.longlong, ooo=cython.longlong,
+                   advanced=cython.longlong)
     cpdef long long add(self, long long seq, object data) except? -1
     @cython.locals(ready=cython.longlong)
     cpdef bytes read(self, long long n=*)

@@ -2,19 +2,24 @@
 
 cimport cython
 
+cdef double _ALPHA, _BETA, _K, _NONE  # rtt.py's constants, typed: the arithmetic stays in C
+cdef long long _MAX_SHIFT
+
 cdef class RttEstimator:
-    cdef public object _min_rtt
-    cdef public object _rttvar
-    cdef public object _srtt
+    # C doubles (_NONE before the first sample): no float object of their own per connection
+    cdef public double _min_rtt
+    cdef public double _rttvar
+    cdef public double _srtt
     cdef public long long backoffs
     cdef public double clock_granularity
     cdef public double initial_rto
     cdef public double max_rto
     cdef public double min_rto
 
+    cpdef bint sampled(self)
+    cpdef double smoothed(self)
     @cython.locals(base=cython.double)
     cpdef double timeout(self) except? -1
-    # rtt stays a Python float: the first sample's object is then shared by SRTT, the minimum and
-    # the connection's last RTT (three boxed copies cost an idle connection ~60 bytes)
-    cpdef sample(self, object rtt)
+    @cython.locals(srtt=cython.double)
+    cpdef sample(self, double rtt)
     cpdef reset_backoff(self)

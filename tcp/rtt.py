@@ -48,6 +48,15 @@ BETA = 1 / 4
 K = 4
 """Weight of RTTVAR in the RTO (RFC 6298 §2.2)."""
 
+# Copies the compiled build holds as C constants (rtt.pxd): a module attribute is a lookup by name.
+_ALPHA = ALPHA
+_BETA = BETA
+_K = K
+
+_NONE = -1.0
+"""SRTT, RTTVAR and the minimum before the first sample (an RTT is never negative): C doubles in
+the compiled build, with no float object of their own per connection; the properties give None."""
+
 _MAX_SHIFT = 64
 """Backoffs beyond this no longer change anything (2**64 times any sane RTO exceeds any cap); the
 count keeps going but the multiplier stops, so ``2.0 ** backoffs`` never overflows."""
@@ -81,24 +90,33 @@ class RttEstimator:
         self.backoffs = 0
         """Consecutive :meth:`backoff` calls since the last valid sample or :meth:`reset_backoff`;
         the connection compares it with its retry limit (Linux's ``tcp_retries2``)."""
-        self._srtt: float | None = None
-        self._rttvar: float | None = None
-        self._min_rtt: float | None = None
+        self._srtt = _NONE
+        self._rttvar = _NONE
+        self._min_rtt = _NONE
 
     @property
     def srtt(self) -> float | None:
         """Smoothed RTT in seconds, ``None`` until the first sample."""
-        return self._srtt
+        return self._srtt if self._srtt >= 0 else None
 
     @property
     def rttvar(self) -> float | None:
         """RTT variation in seconds, ``None`` until the first sample."""
-        return self._rttvar
+        return self._rttvar if self._rttvar >= 0 else None
 
     @property
     def min_rtt(self) -> float | None:
         """The smallest sample seen (not windowed), ``None`` until the first sample."""
-        return self._min_rtt
+        return self._min_rtt if self._min_rtt >= 0 else None
+
+    def sampled(self) -> bool:
+        """Whether a sample came yet (SRTT exists). This and :meth:`smoothed` are what the
+        connection calls: methods of a typed object are C calls, properties lookups by name."""
+        return self._srtt >= 0
+
+    def smoothed(self) -> float:
+        """SRTT in seconds; meaningful once :meth:`sampled`."""
+        return self._srtt
 
     @property
     def rto(self) -> float:
@@ -111,10 +129,7 @@ class RttEstimator:
         Always within ``[min_rto, max_rto]``. (The connection calls this; :attr:`rto` is the same
         for readers: a method of a typed object is a C call in the compiled build.)
         """
-        if self._srtt is None or self._rttvar is None:
-            base = self.initial_rto
-        else:
-            base = self._srtt + max(self.clock_granularity, K * self._rttvar)
+        base = self.initial_rto if self._srtt < 0 else self._srtt + max(self.clock_granularity, _K * self._rttvar)
         base = min(max(base, self.min_rto), self.max_rto)
         if self.backoffs:
             base = min(base * 2.0 ** min(self.backoffs, _MAX_SHIFT), self.max_rto)
@@ -129,13 +144,13 @@ class RttEstimator:
         if rtt < 0:
             raise ValueError(f"negative RTT sample {rtt}")
         srtt = self._srtt
-        if srtt is None or self._rttvar is None:
+        if srtt < 0:
             self._srtt = rtt
             self._rttvar = rtt / 2
         else:
-            self._rttvar = (1 - BETA) * self._rttvar + BETA * abs(srtt - rtt)
-            self._srtt = (1 - ALPHA) * srtt + ALPHA * rtt
-        if self._min_rtt is None or rtt < self._min_rtt:
+            self._rttvar = (1 - _BETA) * self._rttvar + _BETA * abs(srtt - rtt)
+            self._srtt = (1 - _ALPHA) * srtt + _ALPHA * rtt
+        if self._min_rtt < 0 or rtt < self._min_rtt:
             self._min_rtt = rtt
         self.backoffs = 0
 
@@ -153,6 +168,6 @@ class RttEstimator:
 
     def __repr__(self) -> str:
         return (
-            f"RttEstimator(srtt={self._srtt}, rttvar={self._rttvar}, min_rtt={self._min_rtt}, "
+            f"RttEstimator(srtt={self.srtt}, rttvar={self.rttvar}, min_rtt={self.min_rtt}, "
             f"rto={self.rto}, backoffs={self.backoffs})"
         )

@@ -21,4 +21,5 @@ cdef class SendBuffer:
     cpdef long long free_space(self) except? -1
     @cython.locals(held=cython.longlong, n=cython.longlong, room=cython.longlong)
     cpdef long long write(self, object data) except? -1
+    @cython.locals(head=cython.longlong, mem=TcpMemory)
     cpdef ack(self, long long n)
