@@ -51,4 +51,5 @@ cdef class PacketPool:
     cpdef bint _grow(self) except -1
     @cython.locals(free=list)
     cpdef Packet try_alloc(self)
+    cpdef long long frame_capacity(self)
     cpdef free(self, Packet pkt)

@@ -273,7 +273,12 @@ class PacketPool:
 
     @property
     def mtu_capacity(self) -> int:
-        """The largest frame a buffer holds after the headroom."""
+        """The largest frame a buffer holds after the headroom (:meth:`frame_capacity`)."""
+        return self.frame_capacity()
+
+    def frame_capacity(self) -> int:
+        """The largest frame a buffer holds after the headroom (a method: a C call from compiled
+        code, where the property is a lookup by name)."""
         return self.size - self.headroom
 
     def alloc(self) -> Packet:

@@ -47,3 +47,4 @@ cdef class TimerWheel:
                    k=cython.longlong, i=cython.longlong, slots=list, mins=list, ready=list, fired=cython.longlong,
                    slot=set, timer=Timer, t=Timer)
     cpdef long long advance(self, double now) except? -1
+    cpdef double latest(self)

@@ -391,7 +391,12 @@ class TimerWheel:
 
     @property
     def now(self) -> float:
-        """The latest time the wheel has been advanced to."""
+        """The latest time the wheel has been advanced to (:meth:`latest`)."""
+        return self._now
+
+    def latest(self) -> float:
+        """The latest time the wheel has been advanced to (a method: a C call from compiled code,
+        where the property is a lookup by name)."""
         return self._now
 
     @property

@@ -851,7 +851,7 @@ class Connection:
         self._reo_deadline = 0.0
 
     def _on_rtx_timer(self, now: float | None = None) -> None:
-        now = self.timers.now if now is None else now
+        now = self.timers.latest() if now is None else now
         self._rtx_timer = None
         reo = self._reo_deadline
         if reo and now >= reo:
@@ -1056,7 +1056,7 @@ class Connection:
         deadline = self._delack_deadline
         if not deadline:
             return  # the ACK went out with something else
-        now = self.timers.now
+        now = self.timers.latest()
         if now < deadline:
             self._delack_timer = self.timers.schedule_args(deadline, _ON_DELACK, (self,))
             return
@@ -1089,7 +1089,7 @@ class Connection:
         return t is not None and t.active and t.callback == self._on_persist
 
     def _on_persist(self, *_: object) -> None:
-        now = self.timers.now
+        now = self.timers.latest()
         self._idle_timer = None
         if self.state not in SYNCHRONIZED:
             return
@@ -1114,7 +1114,7 @@ class Connection:
         # While the window stays shut, later probes resend that same byte (RFC 1122 §4.2.2.17):
         # a byte beyond it would lie outside the window too.
         if seq_lt(self.snd_una, self._data_end()):
-            self._send_segment(self.snd_una, 1, self.timers.now)
+            self._send_segment(self.snd_una, 1, self.timers.latest())
             if seq_lt(self.snd_nxt, (self.snd_una + 1) & MASK):
                 self.snd_nxt = (self.snd_una + 1) & MASK
             self._stop_rtx()  # the persist timer, not the RTO, governs probes
@@ -1128,7 +1128,7 @@ class Connection:
             self._set_idle_timer(now + self.config.keepalive_idle, self._on_keepalive)
 
     def _on_keepalive(self, *_: object) -> None:
-        now = self.timers.now
+        now = self.timers.latest()
         self._idle_timer = None
         if not self.keepalive or self.state not in (ESTABLISHED, CLOSE_WAIT):
             return

@@ -16,6 +16,9 @@ cdef long long HEADER_LEN, CHECKSUM_OFFSET, TS_OPTION_LEN, PROTO_TCP  # segment.
 from aiostack.tcp.segment cimport Segment, parse, write_header
 
 
+cpdef _offload(Packet pkt, long long csum_start, long long hlen, long long length, long long gso_size)
+
+
 cdef class Listener:
     cdef object __weakref__
     cdef public object accept_queue
@@ -60,6 +63,10 @@ cdef class TcpLayer(Host):
     cpdef bint ack_soon(self, Connection conn)
     cpdef established(self, Connection conn)
     cpdef closed(self, Connection conn)
+    # what the reactor takes each iteration
+    cpdef list take_acks_soon(self)
+    cpdef set take_ready(self)
+    cpdef set take_ready_listeners(self)
 
     # the passive open: C calls with the segment typed (see connection.pxd)
     cpdef tuple _mss_for(self, long long remote)

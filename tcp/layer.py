@@ -46,7 +46,7 @@ def _offload(pkt: Packet, csum_start: int, hlen: int, length: int, gso_size: int
     (the TCP header starts ``csum_start`` bytes into the frame), and, when its payload is longer
     than ``gso_size``, for the device to cut (TSO)."""
     pkt.csum_start = csum_start
-    pkt.csum_offset = wire.CHECKSUM_OFFSET
+    pkt.csum_offset = CHECKSUM_OFFSET
     if gso_size and length > gso_size:
         pkt.gso_type = GSO_TCPV4
         pkt.gso_size = gso_size
@@ -444,7 +444,7 @@ class TcpLayer(Host):
         rt = conn.tx_route
         if rt is None or rt.version != ip.routes.version:
             rt = conn.tx_route = ip.flow_route(conn.local_addr, conn.remote_addr, PROTO_TCP)
-        now = ip.timers.now
+        now = ip.timers.latest()
         mac = rt.next_hop_mac(now) if rt is not None else None
         if rt is None or mac is None:
             key = (conn.local_addr, conn.local_port, conn.remote_addr, conn.remote_port)
@@ -455,7 +455,7 @@ class TcpLayer(Host):
         iface = rt.iface
         pool = ip.pool
         large = iface.large_pool
-        if large is not None and (gso_size or length + 200 > pool.mtu_capacity):
+        if large is not None and (gso_size or length + 200 > pool.frame_capacity()):
             pool = large
         pkt = pool.try_alloc()
         if pkt is None:
@@ -517,7 +517,7 @@ class TcpLayer(Host):
             self.drops["tcp_synack_unresolved"] += 1  # re-made on the SYN's retry (ip/arp.py)
             return
         pool = self.ip.pool
-        if iface.large_pool is not None and (gso_size or length + 200 > pool.mtu_capacity):
+        if iface.large_pool is not None and (gso_size or length + 200 > pool.frame_capacity()):
             pool = iface.large_pool
         pkt: Packet | None = pool.try_alloc()
         if pkt is None:
