@@ -22,3 +22,13 @@ def test_count_reads_and_writes_what_the_counter_holds() -> None:
     plain = Counter()  # a Counter that is not a Counts counts the same
     count(plain, "x")
     assert plain == {"x": 1}
+
+
+def test_counts_are_made_as_counters_are() -> None:
+    from collections import Counter
+
+    for args, kwds in (((), {}), (({"a": 2},), {}), (("abca",), {}), ((), {"x": 3}), (({"a": 1},), {"b": 2})):
+        made = Counts(*args, **kwds)
+        assert made == Counter(*args, **kwds)
+        assert isinstance(made, Counter)
+    assert Counts() == {} and not Counts()
