@@ -22,6 +22,8 @@ cdef class Sent:
     cdef public double xmit_ts
     cdef public long long xmits
 
+    cpdef _first(self, long long start, long long end, double xmit_ts)
+
 
 @cython.locals(r=Sent)
 cpdef Sent _sent(long long start, long long end, double xmit_ts)
