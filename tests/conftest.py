@@ -3,12 +3,14 @@ fail instead when AIOSTACK_REQUIRE_NET=1 (CI), so they can never pass in CI by n
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,17 +33,56 @@ def example(name: str) -> str:
 
 
 def wait_line(proc: subprocess.Popen[bytes], word: str, timeout: float = 30) -> str:
-    """Read the process's stdout until a line containing ``word`` (bounded by ``timeout``)."""
+    """Read the process's stdout until a line containing ``word``, within ``timeout`` seconds.
+
+    ``readline()`` blocks, so the deadline cannot be checked between lines alone: a process that
+    stays alive and silent (a reactor that never reports) would hang the suite. At the deadline a
+    timer ends the process and everything it started (by PID: they are this test's), the read
+    then meets the end of the pipe, and the test fails saying so."""
     assert proc.stdout is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline().decode()
-        if word in line:
-            return line
-        if not line and proc.poll() is not None:
-            err = proc.stderr.read().decode() if proc.stderr else ""
-            raise AssertionError(f"process exited ({proc.returncode}) before '{word}': {err}")
-    raise AssertionError(f"no '{word}' line within {timeout} s")
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        kill_tree(proc.pid)
+
+    timer = threading.Timer(timeout, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        while True:
+            line = proc.stdout.readline().decode()
+            if word in line and not expired.is_set():
+                return line
+            if not line and proc.poll() is not None:
+                if expired.is_set():
+                    raise AssertionError(f"no '{word}' line within {timeout} s (the process was ended)")
+                err = proc.stderr.read().decode() if proc.stderr else ""
+                raise AssertionError(f"process exited ({proc.returncode}) before '{word}': {err}")
+            if not line:
+                time.sleep(0.05)  # the pipe's end reached while the process is still exiting
+    finally:
+        timer.cancel()
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL ``pid`` and every process below it (children first found through /proc)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        parents.setdefault(ppid, []).append(int(entry))
+    tree = [pid]
+    for p in tree:
+        tree.extend(parents.get(p, ()))
+    for p in tree:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(p, signal.SIGKILL)
 
 
 def bulk_pair(
