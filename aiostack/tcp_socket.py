@@ -207,7 +207,7 @@ class TcpSocket:
         while True:
             sock = self._take_accepted()
             if sock is not None:
-                return sock, sock._peer_address()
+                return sock, sock.getpeername()
             await self._wait_acceptable()
 
     def accept_nowait(self) -> tuple[TcpSocket, Address]:
@@ -215,11 +215,7 @@ class TcpSocket:
         sock = self._take_accepted()
         if sock is None:
             raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
-        return sock, sock._peer_address()
-
-    def _peer_address(self) -> Address:
-        conn = self._connected()
-        return format_address(conn.remote_addr, conn.remote_port)
+        return sock, sock.getpeername()
 
     # -- data -------------------------------------------------------------------------------
     async def send(self, data: bytes | bytearray | memoryview) -> int:
