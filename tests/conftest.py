@@ -55,9 +55,10 @@ def wait_line(proc: subprocess.Popen[bytes], word: str, timeout: float = 30) -> 
             if word in line and not expired.is_set():
                 return line
             if not line and proc.poll() is not None:
+                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
                 if expired.is_set():
-                    raise AssertionError(f"no '{word}' line within {timeout} s (the process was ended)")
-                err = proc.stderr.read().decode() if proc.stderr else ""
+                    raise AssertionError(f"no '{word}' line within {timeout} s (the process was ended); "
+                                         f"stderr: {err[-3000:] or '(empty)'}")
                 raise AssertionError(f"process exited ({proc.returncode}) before '{word}': {err}")
             if not line:
                 time.sleep(0.05)  # the pipe's end reached while the process is still exiting

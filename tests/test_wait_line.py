@@ -13,6 +13,7 @@ from conftest import wait_line
 SILENT = (
     "import os, sys, time\n"
     "print('ready', flush=True)\n"
+    "print('what went wrong', file=sys.stderr, flush=True)\n"
     "if os.fork() == 0:\n"
     "    time.sleep(60)\n"  # a child that keeps the pipe open, as a forked reactor does
     "time.sleep(60)\n"
@@ -23,7 +24,7 @@ def test_a_silent_process_fails_the_wait_at_its_timeout_and_is_ended() -> None:
     proc = subprocess.Popen([sys.executable, "-c", SILENT], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert "ready" in wait_line(proc, "ready", timeout=10)
-        with pytest.raises(AssertionError, match="within 1 s"):
+        with pytest.raises(AssertionError, match=r"within 1 s.*stderr: what went wrong"):
             wait_line(proc, "never printed", timeout=1)
         assert proc.wait(timeout=10) != 0
     finally:
