@@ -16,6 +16,8 @@ cdef long long HEADER_LEN, CHECKSUM_OFFSET, TS_OPTION_LEN, PROTO_TCP  # segment.
 from aiostack.tcp.segment cimport Segment, parse, write_header
 
 
+@cython.locals(mtu=cython.longlong)
+cpdef object _mss_of(Interface iface)
 cpdef _offload(Packet pkt, long long csum_start, long long hlen, long long length, long long gso_size)
 
 
@@ -50,6 +52,7 @@ cdef class TcpLayer(Host):
     cdef public object ready_listeners
     cdef public object retired_drops
     cdef public object retired_stats
+    cdef public long long _ts_laddr, _ts_raddr, _ts_off
 
     @cython.locals(l4=cython.longlong, end=cython.longlong, seg=Segment, conn=Connection)
     cpdef input(self, Datagram d, double now)
@@ -70,8 +73,10 @@ cdef class TcpLayer(Host):
 
     # the passive open: C calls with the segment typed (see connection.pxd)
     cpdef tuple _mss_for(self, long long remote)
-    cpdef Connection _new_connection(self, tuple key, double now, long long mss, object config=*, object iss=*)
-    @cython.locals(flags=cython.longlong, conn=Connection)
+    cpdef long long _ts_offset(self, long long laddr, long long raddr)
+    cpdef Connection _new_connection(self, tuple key, double now, Interface iface, long long mss, object config=*,
+                                     object iss=*)
+    @cython.locals(flags=cython.longlong, conn=Connection, rt=FlowRoute, iface=Interface)
     cpdef _listen_input(self, Listener lst, tuple key, Segment seg, double now)
     cpdef tuple _passive_key(self, Listener lst, tuple key)
     cpdef _reset_for(self, tuple key, Segment seg, double now)
