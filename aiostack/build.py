@@ -23,6 +23,7 @@ from types import ModuleType
 COMPILED = (
     "aiostack.counts",
     "aiostack.tcp.seq",
+    "aiostack.tcp.isn",
     "aiostack.tcp.segment",
     "aiostack.tcp.send_buffer",
     "aiostack.tcp.receive_buffer",

@@ -10,6 +10,7 @@ from aiostack.ip.datagram cimport Datagram
 from aiostack.ip.flow cimport FlowRoute
 from aiostack.ip.stack cimport Interface, IPStack
 from aiostack.tcp.connection cimport Connection, Host
+from aiostack.tcp.isn cimport IsnGenerator
 
 cdef long long MASK  # seq.py's, typed: sequence arithmetic in C
 cdef long long HEADER_LEN, CHECKSUM_OFFSET, TS_OPTION_LEN, PROTO_TCP  # segment.py's and ipv4.py's, typed
@@ -45,7 +46,7 @@ cdef class TcpLayer(Host):
     cdef public bint defer_acks
     cdef public object drops
     cdef public IPStack ip
-    cdef public object isn
+    cdef public IsnGenerator isn
     cdef public dict listeners
     cdef public object memory
     cdef public set ready  # notify() adds to it per segment: PySet_Add, not a call by name
