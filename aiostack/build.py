@@ -24,6 +24,7 @@ COMPILED = (
     "aiostack.counts",
     "aiostack.tcp.seq",
     "aiostack.tcp.isn",
+    "aiostack.tcp.drop_totals",
     "aiostack.tcp.segment",
     "aiostack.tcp.send_buffer",
     "aiostack.tcp.receive_buffer",

@@ -11,9 +11,12 @@ from aiostack.ip.flow cimport FlowRoute
 from aiostack.ip.stack cimport Interface, IPStack
 from aiostack.tcp.connection cimport Connection, Host
 from aiostack.tcp.isn cimport IsnGenerator
+from aiostack.tcp.drop_totals cimport retire, retire_stats
+from aiostack.tcp.memory cimport TcpMemory
 
 cdef long long MASK  # seq.py's, typed: sequence arithmetic in C
 cdef long long HEADER_LEN, CHECKSUM_OFFSET, TS_OPTION_LEN, PROTO_TCP  # segment.py's and ipv4.py's, typed
+cdef long long SYN, RST, ACK  # segment.py's control bits, typed: flag tests in C
 from aiostack.tcp.segment cimport Segment, parse, write_header
 
 
@@ -48,7 +51,7 @@ cdef class TcpLayer(Host):
     cdef public IPStack ip
     cdef public IsnGenerator isn
     cdef public dict listeners
-    cdef public object memory
+    cdef public TcpMemory memory
     cdef public set ready  # notify() adds to it per segment: PySet_Add, not a call by name
     cdef public object ready_listeners
     cdef public object retired_drops
@@ -65,7 +68,9 @@ cdef class TcpLayer(Host):
     cpdef notify(self, Connection conn)
     cpdef bint ack_later(self, Connection conn)
     cpdef bint ack_soon(self, Connection conn)
+    @cython.locals(lst=Listener)
     cpdef established(self, Connection conn)
+    @cython.locals(lst=Listener)
     cpdef closed(self, Connection conn)
     # what the reactor takes each iteration
     cpdef list take_acks_soon(self)

@@ -28,7 +28,7 @@ from .cookies import SynCookies
 from .drop_totals import connection_drops, connection_stats, retire, retire_stats
 from .isn import IsnGenerator
 from .memory import TcpMemory
-from .segment import ACK, CHECKSUM_OFFSET, HEADER_LEN, SYN, TS_OPTION_LEN, Segment, parse, write_header
+from .segment import ACK, CHECKSUM_OFFSET, HEADER_LEN, RST, SYN, TS_OPTION_LEN, Segment, parse, write_header
 from .seq import MASK
 from .time_wait import syn_may_reopen
 
@@ -300,16 +300,16 @@ class TcpLayer(Host):
     def _listen_input(self, lst: Listener, key: Key, seg: Segment, now: float) -> None:
         """RFC 9293 §3.10.7.2 (LISTEN), with SYN cookies when the SYN queue is full."""
         flags = seg.flags
-        if flags & wire.RST:
+        if flags & RST:
             self.drops["tcp_listen_rst"] += 1
             return
-        if flags & wire.ACK:
-            if not flags & wire.SYN and self._cookie_ack(lst, key, seg, now):
+        if flags & ACK:
+            if not flags & SYN and self._cookie_ack(lst, key, seg, now):
                 return
             self.drops["tcp_listen_bad_ack"] += 1
             self._reset_for(key, seg, now)
             return
-        if not flags & wire.SYN:
+        if not flags & SYN:
             self.drops["tcp_listen_no_syn"] += 1
             return
         if len(lst.accept_queue) >= lst.backlog:
