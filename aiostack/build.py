@@ -25,6 +25,7 @@ COMPILED = (
     "aiostack.tcp.seq",
     "aiostack.tcp.isn",
     "aiostack.tcp.drop_totals",
+    "aiostack.tcp.time_wait",
     "aiostack.tcp.segment",
     "aiostack.tcp.send_buffer",
     "aiostack.tcp.receive_buffer",

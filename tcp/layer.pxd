@@ -12,6 +12,7 @@ from aiostack.ip.stack cimport Interface, IPStack
 from aiostack.tcp.connection cimport Connection, Host
 from aiostack.tcp.isn cimport IsnGenerator
 from aiostack.tcp.drop_totals cimport retire, retire_stats
+from aiostack.tcp.time_wait cimport syn_may_reopen
 from aiostack.tcp.memory cimport TcpMemory
 
 cdef long long MASK  # seq.py's, typed: sequence arithmetic in C
@@ -86,3 +87,4 @@ cdef class TcpLayer(Host):
     cpdef _listen_input(self, Listener lst, tuple key, Segment seg, double now)
     cpdef tuple _passive_key(self, Listener lst, tuple key)
     cpdef _reset_for(self, tuple key, Segment seg, double now)
+    cpdef bint _time_wait_reuse(self, Connection conn, Segment seg, double now)
