@@ -6,8 +6,6 @@ cimport cython
 cdef unsigned long long M64, _LEN_12, _LEN_8  # isn.py's, typed: the 64-bit arithmetic in C
 cdef long long MASK
 
-@cython.locals(x=cython.ulonglong)
-cpdef unsigned long long _rotl(unsigned long long x, int b)
 @cython.locals(m=cython.ulonglong, block=cython.int, rounds=cython.int, _r=cython.int)
 cpdef unsigned long long siphash24(unsigned long long v0, unsigned long long v1, unsigned long long v2,
                                    unsigned long long v3, unsigned long long m0, unsigned long long m1)
