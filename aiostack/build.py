@@ -23,6 +23,9 @@ from types import ModuleType
 COMPILED = (
     "aiostack.counts",
     "aiostack.tcp.seq",
+    "aiostack.tcp.isn",
+    "aiostack.tcp.drop_totals",
+    "aiostack.tcp.time_wait",
     "aiostack.tcp.segment",
     "aiostack.tcp.send_buffer",
     "aiostack.tcp.receive_buffer",

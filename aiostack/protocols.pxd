@@ -44,4 +44,12 @@ cdef class StreamCore(Watcher):
     cpdef force_close(self, object exc)
 
 
+cdef class _Acceptor(Watcher):
+    cdef public object context
+    cdef public TcpSocket lsock
+    cdef public object server
+
+    cpdef on_ready(self)
+
+
 cdef StreamCore _core_of(object transport)

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import errno
 import logging
 import socket as _socket
@@ -693,7 +694,7 @@ class Server(asyncio.AbstractServer):
         self._waiters: list[asyncio.Future[None]] | None = []
         self._serving = False
         self._serving_forever_fut: asyncio.Future[None] | None = None
-        self._accept_tasks: list[asyncio.Task[None]] = []
+        self._acceptors: list[_Acceptor] = []
 
     def __repr__(self) -> str:
         return f"<{self.__class__.__name__} sockets={self.sockets!r}>"
@@ -721,24 +722,37 @@ class Server(asyncio.AbstractServer):
         self._serving = True
         for sock in self._sockets:
             sock.listen(self._backlog)
-            self._accept_tasks.append(self._loop.create_task(self._accept_loop(sock), name=f"aiostack accept {sock}"))
+            self._watch(_Acceptor(self, sock))
 
-    async def _accept_loop(self, lsock: TcpSocket) -> None:
+    def _watch(self, acceptor: _Acceptor) -> None:
+        lsock = acceptor.lsock
+        lsock._reactor.watch(lsock._listener, acceptor)
+        self._acceptors.append(acceptor)
+
+    def _accept_ready(self, lsock: TcpSocket) -> None:
+        """Accept every connection waiting on ``lsock``: called by the reactor, in the iteration
+        in which the listener reports one (as uvloop accepts in its listen callback), so a
+        connection costs no task wake-up of an accept loop."""
         while self._sockets is not None:
             try:
                 # a burst of connections without a coroutine (or a formatted address) each
                 sock = lsock._take_accepted()
                 if sock is None:
-                    await lsock._wait_acceptable()
-                    continue
+                    return
             except OSError as exc:
-                if self._sockets is None or exc.errno in (errno.EBADF, errno.ENETDOWN, errno.EINVAL):
+                if exc.errno in (errno.EBADF, errno.ENETDOWN, errno.EINVAL):
                     return  # closed, or the stack stopped
                 self._loop.call_exception_handler(
                     {"message": "socket.accept() out of system resource", "exception": exc, "socket": lsock}
                 )
-                await asyncio.sleep(1.0)
-                continue
+                # as asyncio's servers do: stop accepting on this socket for a second
+                for acceptor in self._acceptors:
+                    if acceptor.lsock is lsock:
+                        self._acceptors.remove(acceptor)
+                        lsock._reactor.unwatch(lsock._listener)
+                        self._loop.call_later(1.0, self._resume_accepting, acceptor)
+                        break
+                return
             try:
                 protocol = self._protocol_factory()
             except (SystemExit, KeyboardInterrupt):
@@ -750,6 +764,11 @@ class Server(asyncio.AbstractServer):
                 sock.close()
                 continue
             Transport(self._stack, sock, protocol, server=self)
+
+    def _resume_accepting(self, acceptor: _Acceptor) -> None:
+        if self._sockets is not None:
+            self._watch(acceptor)
+            acceptor.on_ready()
 
     # -- asyncio.Server interface ----------------------------------------------------------------
     def get_loop(self) -> asyncio.AbstractEventLoop:
@@ -768,12 +787,11 @@ class Server(asyncio.AbstractServer):
         sockets, self._sockets = self._sockets, None
         if sockets is None:
             return
+        for acceptor in self._acceptors:
+            acceptor.lsock._reactor.unwatch(acceptor.lsock._listener)
+        self._acceptors.clear()
         for sock in sockets:
             sock.close()
-        for task in self._accept_tasks:
-            if task is not asyncio.current_task():
-                task.cancel()
-        self._accept_tasks.clear()
         self._serving = False
         if self._serving_forever_fut is not None and not self._serving_forever_fut.done():
             self._serving_forever_fut.cancel()
@@ -826,6 +844,23 @@ class Server(asyncio.AbstractServer):
     async def __aexit__(self, *exc: object) -> None:
         self.close()
         await self.wait_closed()
+
+
+class _Acceptor(Watcher):
+    """The reactor's :class:`~aiostack.reactor.Watcher` of a server's listening socket: takes
+    the connections waiting there (:meth:`Server._accept_ready`) in the context the server
+    started serving in (as an event loop's reader callback runs in the context it was added
+    in)."""
+
+    __slots__ = ("context", "lsock", "server")
+
+    def __init__(self, server: Server, lsock: TcpSocket) -> None:
+        self.server = server
+        self.lsock = lsock
+        self.context = contextvars.copy_context()
+
+    def on_ready(self) -> None:
+        self.context.run(self.server._accept_ready, self.lsock)
 
 
 _WAIT_CLOSED_RETURNS_WHEN_CLOSED = sys.version_info < (3, 12)

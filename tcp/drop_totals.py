@@ -15,7 +15,10 @@ __all__ = ["connection_drops", "connection_stats", "retire", "retire_stats"]
 def _add(total: Counter[str], owner: object, attr: str) -> None:
     counter = getattr(owner, attr, None)  # the private field: reading .drops would make one
     if counter:
-        total.update(counter)
+        # Counter.update's own sum, spelled with dict's get: update() is interpreted Python
+        # (~5,000 instructions for the one or two counts a connection usually has, callgrind).
+        for name, n in counter.items():
+            total[name] = dict.get(total, name, 0) + n
 
 
 def retire(total: Counter[str], conn: object) -> None:

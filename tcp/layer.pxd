@@ -10,12 +10,19 @@ from aiostack.ip.datagram cimport Datagram
 from aiostack.ip.flow cimport FlowRoute
 from aiostack.ip.stack cimport Interface, IPStack
 from aiostack.tcp.connection cimport Connection, Host
+from aiostack.tcp.isn cimport IsnGenerator
+from aiostack.tcp.drop_totals cimport retire, retire_stats
+from aiostack.tcp.time_wait cimport syn_may_reopen
+from aiostack.tcp.memory cimport TcpMemory
 
 cdef long long MASK  # seq.py's, typed: sequence arithmetic in C
 cdef long long HEADER_LEN, CHECKSUM_OFFSET, TS_OPTION_LEN, PROTO_TCP  # segment.py's and ipv4.py's, typed
+cdef long long SYN, RST, ACK  # segment.py's control bits, typed: flag tests in C
 from aiostack.tcp.segment cimport Segment, parse, write_header
 
 
+@cython.locals(mtu=cython.longlong)
+cpdef object _mss_of(Interface iface)
 cpdef _offload(Packet pkt, long long csum_start, long long hlen, long long length, long long gso_size)
 
 
@@ -43,13 +50,14 @@ cdef class TcpLayer(Host):
     cdef public bint defer_acks
     cdef public object drops
     cdef public IPStack ip
-    cdef public object isn
+    cdef public IsnGenerator isn
     cdef public dict listeners
-    cdef public object memory
+    cdef public TcpMemory memory
     cdef public set ready  # notify() adds to it per segment: PySet_Add, not a call by name
     cdef public object ready_listeners
     cdef public object retired_drops
     cdef public object retired_stats
+    cdef public long long _ts_laddr, _ts_raddr, _ts_off
 
     @cython.locals(l4=cython.longlong, end=cython.longlong, seg=Segment, conn=Connection)
     cpdef input(self, Datagram d, double now)
@@ -61,7 +69,9 @@ cdef class TcpLayer(Host):
     cpdef notify(self, Connection conn)
     cpdef bint ack_later(self, Connection conn)
     cpdef bint ack_soon(self, Connection conn)
+    @cython.locals(lst=Listener)
     cpdef established(self, Connection conn)
+    @cython.locals(lst=Listener)
     cpdef closed(self, Connection conn)
     # what the reactor takes each iteration
     cpdef list take_acks_soon(self)
@@ -70,8 +80,11 @@ cdef class TcpLayer(Host):
 
     # the passive open: C calls with the segment typed (see connection.pxd)
     cpdef tuple _mss_for(self, long long remote)
-    cpdef Connection _new_connection(self, tuple key, double now, long long mss, object config=*, object iss=*)
-    @cython.locals(flags=cython.longlong, conn=Connection)
+    cpdef long long _ts_offset(self, long long laddr, long long raddr)
+    cpdef Connection _new_connection(self, tuple key, double now, Interface iface, long long mss, object config=*,
+                                     object iss=*)
+    @cython.locals(flags=cython.longlong, conn=Connection, rt=FlowRoute, iface=Interface)
     cpdef _listen_input(self, Listener lst, tuple key, Segment seg, double now)
     cpdef tuple _passive_key(self, Listener lst, tuple key)
     cpdef _reset_for(self, tuple key, Segment seg, double now)
+    cpdef bint _time_wait_reuse(self, Connection conn, Segment seg, double now)

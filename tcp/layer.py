@@ -28,7 +28,7 @@ from .cookies import SynCookies
 from .drop_totals import connection_drops, connection_stats, retire, retire_stats
 from .isn import IsnGenerator
 from .memory import TcpMemory
-from .segment import ACK, CHECKSUM_OFFSET, HEADER_LEN, SYN, TS_OPTION_LEN, Segment, parse, write_header
+from .segment import ACK, CHECKSUM_OFFSET, HEADER_LEN, RST, SYN, TS_OPTION_LEN, Segment, parse, write_header
 from .seq import MASK
 from .time_wait import syn_may_reopen
 
@@ -51,6 +51,16 @@ def _offload(pkt: Packet, csum_start: int, hlen: int, length: int, gso_size: int
         pkt.gso_type = GSO_TCPV4
         pkt.gso_size = gso_size
         pkt.hdr_len = csum_start + hlen
+
+
+def _mss_of(iface: Interface) -> int:
+    """The MSS we announce on ``iface``: its MTU less the IPv4 and TCP headers."""
+    mtu = iface.mtu
+    mss = _MSS_OF_MTU.get(mtu)
+    if mss is None:
+        # One int object per MTU, not one per connection (every connection keeps its MSS).
+        mss = _MSS_OF_MTU[mtu] = mtu - 40
+    return mss
 
 
 class Listener:
@@ -104,17 +114,25 @@ class TcpLayer(Host):
         self.retired_stats: Counter[str] = Counts()
         """Events counted by connections that are gone (tcp/drop_totals.py)."""
         self._rng = ip.rng
+        self._ts_laddr = -1  # the pair whose timestamp offset _ts_offset() holds: none yet
+        self._ts_raddr = -1
+        self._ts_off = 0
         ip.transports[ipv4.PROTO_TCP] = self
 
     # == addresses and ports ==================================================================
     def _mss_for(self, remote: int) -> tuple[Interface, int, int]:
         iface, hop = self.ip.route(remote)
-        mtu = iface.mtu
-        mss = _MSS_OF_MTU.get(mtu)
-        if mss is None:
-            # One int object per MTU, not one per connection (every connection keeps its MSS).
-            mss = _MSS_OF_MTU[mtu] = mtu - 40
-        return iface, hop, mss
+        return iface, hop, _mss_of(iface)
+
+    def _ts_offset(self, laddr: int, raddr: int) -> int:
+        """The timestamp offset of an address pair (:meth:`IsnGenerator.ts_offset`), kept for
+        the last pair asked about: a keyed hash per new connection otherwise, and the
+        connections a server accepts mostly come from the peer of the previous one."""
+        if laddr != self._ts_laddr or raddr != self._ts_raddr:
+            self._ts_off = self.isn.ts_offset(laddr, raddr)
+            self._ts_laddr = laddr
+            self._ts_raddr = raddr
+        return self._ts_off
 
     def listen(
         self, addr: int, port: int, backlog: int | None = None, *, config: TcpConfig | None = None
@@ -183,28 +201,26 @@ class TcpLayer(Host):
         if self.memory.over_hard_limit:
             self.drops["tcp_mem_refused"] += 1
             raise OSError(errno.ENOBUFS, "TCP buffer memory above its hard limit (tcp/memory.py)")
-        conn = self._new_connection(key, now, mss, config=config)
+        conn = self._new_connection(key, now, iface, mss, config)
         self.connections[key] = conn
         conn.connect(now)
         self.stats["active_opens"] += 1
         return conn
 
     def _new_connection(
-        self, key: Key, now: float, mss: int, config: TcpConfig | None = None, iss: int | None = None
+        self, key: Key, now: float, iface: Interface, mss: int, config: TcpConfig | None = None,
+        iss: int | None = None,
     ) -> Connection:
+        """A connection of ``key`` whose segments leave through ``iface`` (its route: the
+        caller looked it up for the MSS)."""
         laddr, lport, raddr, rport = key
         if iss is None:
             iss = self.isn.isn(now, laddr, lport, raddr, rport)
         conn = Connection(
             self, self.ip.timers, config or self.config, laddr, lport, raddr, rport,
-            iss=iss, now=now, mss=mss, ts_offset=self.isn.ts_offset(laddr, raddr),
+            iss=iss, now=now, mss=mss, ts_offset=self._ts_offset(laddr, raddr),
         )
-        try:
-            iface, _hop = self.ip.route(raddr)
-        except OSError:
-            pass
-        else:
-            conn.gso_max = iface.gso_max
+        conn.gso_max = iface.gso_max
         return conn
 
     # == input ================================================================================
@@ -284,16 +300,16 @@ class TcpLayer(Host):
     def _listen_input(self, lst: Listener, key: Key, seg: Segment, now: float) -> None:
         """RFC 9293 §3.10.7.2 (LISTEN), with SYN cookies when the SYN queue is full."""
         flags = seg.flags
-        if flags & wire.RST:
+        if flags & RST:
             self.drops["tcp_listen_rst"] += 1
             return
-        if flags & wire.ACK:
-            if not flags & wire.SYN and self._cookie_ack(lst, key, seg, now):
+        if flags & ACK:
+            if not flags & SYN and self._cookie_ack(lst, key, seg, now):
                 return
             self.drops["tcp_listen_bad_ack"] += 1
             self._reset_for(key, seg, now)
             return
-        if not flags & wire.SYN:
+        if not flags & SYN:
             self.drops["tcp_listen_no_syn"] += 1
             return
         if len(lst.accept_queue) >= lst.backlog:
@@ -302,11 +318,18 @@ class TcpLayer(Host):
         if self.memory.over_hard_limit:
             self.drops["tcp_mem_refused"] += 1  # tcp/memory.py: no new buffers above the hard total
             return
-        try:
-            _iface, _hop, mss = self._mss_for(key[2])
-        except OSError:
-            self.drops["tcp_syn_no_route"] += 1
-            return
+        # The flow's cached route (ip/flow.py) gives the interface for the MSS and becomes the
+        # connection's transmit route: one dict lookup instead of two route lookups per open.
+        rt = self.ip.flow_route(key[0], key[2], PROTO_TCP)
+        if rt is not None:
+            iface = rt.iface
+            mss = _mss_of(iface)
+        else:  # no route, or a broadcast peer: as for any address
+            try:
+                iface, _hop, mss = self._mss_for(key[2])
+            except OSError:
+                self.drops["tcp_syn_no_route"] += 1
+                return
         if len(lst.syn_queue) >= lst.backlog:
             if not lst.config.syncookies:
                 self.drops["tcp_syn_queue_full"] += 1
@@ -314,7 +337,8 @@ class TcpLayer(Host):
             self._send_cookie_synack(lst, key, seg, mss, now)
             return
         key = self._passive_key(lst, key)
-        conn = self._new_connection(key, now, mss, config=lst.config)
+        conn = self._new_connection(key, now, iface, mss, lst.config)
+        conn.tx_route = rt
         conn.listener = lst
         lst.syn_queue[key] = conn
         self.connections[key] = conn
@@ -349,7 +373,7 @@ class TcpLayer(Host):
             ws = seg.wscale if (seg.wscale is not None and cfg.window_scaling) else None
             if ws is not None:
                 wscale = Connection._choose_wscale(cfg.rcvbuf)
-            ts_now = (int(now * 1000) + self.isn.ts_offset(laddr, raddr)) & MASK
+            ts_now = (int(now * 1000) + self._ts_offset(laddr, raddr)) & MASK
             ts = (self.cookies.encode_ts(ts_now, ws, sack), seg.ts_val)
         options = wire.encode_options(mss=mss_used, wscale=wscale, sack_permitted=sack, timestamps=ts)
         self._send_raw(key, iss, (seg.seq + 1) & MASK, wire.SYN | wire.ACK, now, options=options,
@@ -373,11 +397,11 @@ class TcpLayer(Host):
         if seg.ts_ecr is not None and lst.config.timestamps:
             wscale, sack = self.cookies.decode_ts(seg.ts_ecr)
         try:
-            _iface, _hop, local_mss = self._mss_for(raddr)
+            iface, _hop, local_mss = self._mss_for(raddr)
         except OSError:
             return False
         key = self._passive_key(lst, key)
-        conn = self._new_connection(key, now, local_mss, lst.config, iss=(seg.ack - 1) & MASK)
+        conn = self._new_connection(key, now, iface, local_mss, lst.config, (seg.ack - 1) & MASK)
         conn.listener = lst
         self.connections[key] = conn
         conn.accept_cookie(seg, now, mss=mss, wscale=wscale, sack_ok=sack)

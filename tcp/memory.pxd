@@ -13,6 +13,7 @@ cdef class TcpMemory:
     cdef public object stats
 
     cpdef note_used(self)
+    cpdef release(self, object sndbuf, object rcvbuf)
     cpdef long long take_peak(self) except? -1
     cpdef long long snd_room(self, long long held) except? -1
     cpdef long long rcv_window(self, long long window, long long held) except? -1

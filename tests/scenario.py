@@ -41,6 +41,7 @@ from aiostack.ip import ipv4
 from aiostack.ip.stack import IPStack
 from aiostack.tcp.config import TcpConfig
 from aiostack.tcp.connection import SYNCHRONIZED, Connection, State
+from aiostack.tcp.isn import IsnGenerator
 from aiostack.tcp.layer import Listener, TcpLayer
 
 __all__ = [
@@ -619,11 +620,13 @@ class Scenario:
         return conn
 
 
-class _FixedIsn:
+class _FixedIsn(IsnGenerator):
     """Stands in for the layer's RFC 6528 generator: the ISS the scenario chose, and a zero
-    timestamp offset (our TSval is then ``now`` in milliseconds)."""
+    timestamp offset (our TSval is then ``now`` in milliseconds). A subclass: the layer's field
+    is typed in the compiled build."""
 
     def __init__(self, h: Scenario) -> None:
+        super().__init__(b"scenario")
         self.h = h
 
     def isn(self, now: float, laddr: int, lport: int, raddr: int, rport: int) -> int:

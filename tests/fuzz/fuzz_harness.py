@@ -39,6 +39,7 @@ from aiostack.ip.stack import Interface, IPStack
 from aiostack.ip.timers import TimerWheel
 from aiostack.tcp.config import TcpConfig
 from aiostack.tcp.connection import Connection, State
+from aiostack.tcp.isn import IsnGenerator
 from aiostack.tcp.layer import Listener, TcpLayer
 
 __all__ = ["TARGETS", "FuzzDefect", "World", "one_frame", "segment_sequence"]
@@ -67,8 +68,12 @@ class FuzzDefect(AssertionError):
     """An invariant the stack broke (not an exception it raised)."""
 
 
-class _FixedIsn:
-    """The layer's RFC 6528 generator, fixed: our ISS is ISS and our TSval is ``now`` in ms."""
+class _FixedIsn(IsnGenerator):
+    """The layer's RFC 6528 generator, fixed: our ISS is ISS and our TSval is ``now`` in ms (a
+    subclass: the layer's field is typed in the compiled build)."""
+
+    def __init__(self) -> None:
+        super().__init__(b"fuzz")
 
     def isn(self, now: float, laddr: int, lport: int, raddr: int, rport: int) -> int:
         return ISS
