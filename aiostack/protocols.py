@@ -208,8 +208,12 @@ class StreamCore(Watcher):
                     self.fatal_error(OSError(errno.ENETDOWN, "the stack is not running"),
                                      "Fatal read error on socket transport")
                 return
+            rb = conn.rcvbuf
             try:
-                data = sock.recv_nowait(_MAX_READ)
+                # As much as there is, up to _MAX_READ, but never a join of large chunks: the
+                # protocol copies what it gets into its own buffer (asyncio's StreamReader does),
+                # and a second call costs less than copying a coalesced frame once more.
+                data = sock.recv_nowait(_MAX_READ if rb is None else rb.read_size(_MAX_READ))
             except BlockingIOError:
                 if conn.state != CLOSED:
                     if not self.reactor._running:
@@ -235,8 +239,8 @@ class StreamCore(Watcher):
                 except BaseException as exc:
                     self.fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
                     return
-                if len(data) < _MAX_READ and not mask & _AFTER_DATA:
-                    # The read took every byte there was, and no FIN or error waits behind them:
+                if not mask & _AFTER_DATA and (rb is None or not rb.ready_bytes()):
+                    # The reads took every byte there was, and no FIN or error waits behind them:
                     # nothing is left to hand over (saves a second poll per wake). Whatever
                     # arrives from now on makes the connection report again, and the reactor
                     # calls this once more.
