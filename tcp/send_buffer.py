@@ -2,18 +2,19 @@
 yet acknowledged, addressed by offset from SND.UNA (RFC 9293 §3.3.1, the "send sequence space").
 
 The bytes are kept as a list of chunks with a head offset into the first. A ``bytes`` write of at
-least ``_BY_REFERENCE`` bytes is kept as it is (it cannot change: no copy); anything else (smaller,
-mutable, or only partly taken) is copied into an own ``bytearray`` tail, which later small writes
-extend until it reaches ``_TAIL_MAX`` (so a stream of small writes costs a few chunks, not one
-each, and no chunk grows without bound while it is being acknowledged from its front). ``ack``
-moves the head and drops chunks it passes (no copy, no compaction); ``copy_into`` copies a range
-straight into a packet buffer. A bulk sender's bytes are thus copied once on their way to the
-device instead of three times (into one growing ``bytearray``, again when it was reallocated as
-it grew, and again when its acknowledged front was compacted away).
+least ``_BY_REFERENCE`` bytes, or any ``bytes`` write into an empty queue (a reply), is kept as it
+is (it cannot change: no copy); anything else (smaller, mutable, or only partly taken) is copied
+into an own ``bytearray`` tail, which later small writes extend until it reaches ``_TAIL_MAX`` (so a
+stream of small writes costs a few chunks, not one each, and no chunk grows without bound while it
+is being acknowledged from its front). ``ack`` moves the head and drops chunks it passes (no copy,
+no compaction); ``copy_into`` copies a range straight into a packet buffer. A bulk sender's bytes
+are thus copied once on their way to the device instead of three times (into one growing
+``bytearray``, again when it was reallocated as it grew, and again when its acknowledged front was
+compacted away).
 
-An empty queue holds no list (the shared empty tuple stands in): one is made by the first
-``write`` and let go when everything is acknowledged or the queue is cleared, so an idle
-connection's send side costs this object alone.
+An empty queue holds no list (the shared empty tuple stands in): one is made by the first ``write``
+and let go when everything is acknowledged or the queue is cleared, so an idle connection's send
+side costs this object alone.
 """
 
 from __future__ import annotations
@@ -85,8 +86,8 @@ class SendBuffer:
         chunks = self._chunks
         if chunks is _NONE:
             self._chunks = chunks = []
-        if type(data) is bytes and n == len(data) and n >= _BY_REFERENCE:
-            chunks.append(data)  # immutable: kept as it is
+        if type(data) is bytes and n == len(data) and (n >= _BY_REFERENCE or not chunks):
+            chunks.append(data)  # immutable: kept as it is (a reply into an idle queue too)
         else:
             tail = chunks[-1] if chunks else None
             if type(tail) is bytearray and len(tail) < _TAIL_MAX:

@@ -39,7 +39,7 @@ def test_small_writes_share_a_bounded_tail_and_capacity_cuts_a_write() -> None:
     sb = SendBuffer(100_000)
     for _ in range(1000):
         sb.write(b"0123456789")
-    assert len(sb._chunks) == 1  # one tail, not a chunk per write
+    assert len(sb._chunks) == 2  # the first (by reference) and one tail, not a chunk per write
     assert sb.write(b"z" * 95_000) == 90_000  # only what fits: copied, not kept by reference
     assert len(sb) == 100_000 and sb.free_space() == 0
     assert _contents(sb) == b"0123456789" * 1000 + b"z" * 90_000
