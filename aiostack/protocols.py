@@ -147,7 +147,8 @@ class StreamCore(Watcher):
         self.protocol: asyncio.BaseProtocol | None = protocol
         self.buffered = is_buffered(protocol)
         self.protocol_connected = False
-        self.buffer: bytearray | bytes = _EMPTY  # a bytearray while it holds data
+        # a bytearray while it holds data, or a view of the unsent rest of a bytes write
+        self.buffer: bytearray | memoryview | bytes = _EMPTY
         self.closing = False
         self.eof = False
         self.conn_lost = 0
@@ -311,12 +312,18 @@ class StreamCore(Watcher):
                 return
             if n == len(data):
                 return
-            self.buffer = bytearray(memoryview(data)[n:])
+            rest = memoryview(data)[n:]
+            # A bytes object cannot change: its rest is kept as a view of it (no copy; a bulk
+            # writer's chunk is mostly rest) until more is written behind it.
+            self.buffer = rest if type(data) is bytes else bytearray(rest)
             self.writer = self.loop.create_task(
                 self.write_loop(), name=f"aiostack writer {self.transport.get_extra_info('peername')}"  # type: ignore[union-attr]
             )
         else:
-            self.buffer.extend(data)  # type: ignore[union-attr]
+            buf = self.buffer
+            if type(buf) is not bytearray:
+                self.buffer = buf = bytearray(buf)
+            buf.extend(data)
         self.maybe_pause_protocol()
 
     async def write_loop(self) -> None:
@@ -338,7 +345,11 @@ class StreamCore(Watcher):
                     self.fatal_error(exc, "Fatal write error on socket transport")
                     return
                 if n:
-                    del self.buffer[:n]  # type: ignore[union-attr]
+                    buf = self.buffer
+                    if type(buf) is bytearray:
+                        del buf[:n]
+                    else:
+                        self.buffer = buf[n:]  # the view of a bytes rest (write)
                     if not self.buffer:
                         self.buffer = _EMPTY
                     self.maybe_resume_protocol()
