@@ -2,6 +2,7 @@
 
 cimport cython
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING
 from libc.string cimport memcpy
 
@@ -16,14 +17,24 @@ cdef long long _TAIL_MAX
 
 cdef inline int _copy_piece(bytearray dest, Py_ssize_t dest_off, object src, Py_ssize_t src_off,
                             Py_ssize_t n) except -1:
-    # src is one of the queue's chunks: bytes (kept by reference) or an own bytearray; the
-    # caller has cut the range to the chunk, dest is checked here
+    # src is one of the queue's chunks: bytes or a view of bytes (kept by reference), or an own
+    # bytearray; the caller has cut the range to the chunk
+    cdef Py_buffer view
+    if type(src) is bytearray:
+        return copy_bytes(dest, dest_off, src, src_off, n)
+    if dest is None or dest_off < 0 or n < 0 or dest_off + n > PyByteArray_GET_SIZE(dest):
+        raise ValueError(f"{n} bytes at {dest_off} do not fit the packet buffer")
     if type(src) is bytes:
-        if dest is None or dest_off < 0 or n < 0 or dest_off + n > PyByteArray_GET_SIZE(dest):
-            raise ValueError(f"{n} bytes at {dest_off} do not fit the packet buffer")
         memcpy(PyByteArray_AS_STRING(dest) + dest_off, PyBytes_AS_STRING(src) + src_off, n)
         return 0
-    return copy_bytes(dest, dest_off, src, src_off, n)
+    PyObject_GetBuffer(src, &view, PyBUF_SIMPLE)  # a contiguous view of bytes (write)
+    try:
+        if src_off < 0 or src_off + n > view.len:
+            raise ValueError(f"{n} bytes from {src_off} are not in the chunk")
+        memcpy(PyByteArray_AS_STRING(dest) + dest_off, <char *>view.buf + src_off, n)
+    finally:
+        PyBuffer_Release(&view)
+    return 0
 
 
 cdef class SendBuffer:

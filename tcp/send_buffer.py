@@ -1,16 +1,16 @@
 """The send side's byte queue of one connection: what the application wrote and the peer has not
 yet acknowledged, addressed by offset from SND.UNA (RFC 9293 §3.3.1, the "send sequence space").
 
-The bytes are kept as a list of chunks with a head offset into the first. A ``bytes`` write of at
-least ``_BY_REFERENCE`` bytes, or any ``bytes`` write into an empty queue (a reply), is kept as it
-is (it cannot change: no copy); anything else (smaller, mutable, or only partly taken) is copied
-into an own ``bytearray`` tail, which later small writes extend until it reaches ``_TAIL_MAX`` (so a
-stream of small writes costs a few chunks, not one each, and no chunk grows without bound while it
-is being acknowledged from its front). ``ack`` moves the head and drops chunks it passes (no copy,
-no compaction); ``copy_into`` copies a range straight into a packet buffer. A bulk sender's bytes
-are thus copied once on their way to the device instead of three times (into one growing
-``bytearray``, again when it was reallocated as it grew, and again when its acknowledged front was
-compacted away).
+The bytes are kept as a list of chunks with a head offset into the first. What is taken of a
+``bytes`` write (or of a view of a ``bytes`` object) of at least ``_BY_REFERENCE`` bytes, or of any
+such write into an empty queue (a reply), is kept as it is or as a view of it (it cannot change: no
+copy); anything else (smaller or mutable) is copied into an own ``bytearray`` tail, which later
+small writes extend until it reaches ``_TAIL_MAX`` (so a stream of small writes costs a few chunks,
+not one each, and no chunk grows without bound while it is being acknowledged from its front).
+``ack`` moves the head and drops chunks it passes (no copy, no compaction); ``copy_into`` copies a
+range straight into a packet buffer. A bulk sender's bytes are thus copied once on their way to the
+device instead of three times (into one growing ``bytearray``, again when it was reallocated as it
+grew, and again when its acknowledged front was compacted away).
 
 An empty queue holds no list (the shared empty tuple stands in): one is made by the first ``write``
 and let go when everything is acknowledged or the queue is cleared, so an idle connection's send
@@ -39,7 +39,7 @@ class SendBuffer:
     __slots__ = ("_chunks", "_head", "_held", "capacity", "mem")
 
     def __init__(self, capacity: int = DEFAULT_SNDBUF, mem: object = None) -> None:
-        self._chunks: list[bytes | bytearray] = _NONE  # type: ignore[assignment]
+        self._chunks: list[bytes | bytearray | memoryview] = _NONE  # type: ignore[assignment]
         self._head = 0  # bytes of the first chunk already acknowledged
         self._held = 0  # bytes queued: the chunks' total less _head
         self.capacity = capacity
@@ -86,8 +86,14 @@ class SendBuffer:
         chunks = self._chunks
         if chunks is _NONE:
             self._chunks = chunks = []
-        if type(data) is bytes and n == len(data) and (n >= _BY_REFERENCE or not chunks):
-            chunks.append(data)  # immutable: kept as it is (a reply into an idle queue too)
+        kept = None
+        if n >= _BY_REFERENCE or not chunks:
+            if type(data) is bytes:
+                kept = data if n == len(data) else memoryview(data)[:n]
+            elif type(data) is memoryview and type(data.obj) is bytes and data.c_contiguous and data.itemsize == 1:
+                kept = data[:n]  # a view of its own: the caller may release its view
+        if kept is not None:
+            chunks.append(kept)  # immutable bytes: kept as they are (a reply into an idle queue too)
         else:
             tail = chunks[-1] if chunks else None
             if type(tail) is bytearray and len(tail) < _TAIL_MAX:

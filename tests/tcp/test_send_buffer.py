@@ -40,8 +40,19 @@ def test_small_writes_share_a_bounded_tail_and_capacity_cuts_a_write() -> None:
     for _ in range(1000):
         sb.write(b"0123456789")
     assert len(sb._chunks) == 2  # the first (by reference) and one tail, not a chunk per write
-    assert sb.write(b"z" * 95_000) == 90_000  # only what fits: copied, not kept by reference
+    assert sb.write(b"z" * 95_000) == 90_000  # only what fits (kept as a view of the bytes)
     assert len(sb) == 100_000 and sb.free_space() == 0
     assert _contents(sb) == b"0123456789" * 1000 + b"z" * 90_000
     sb.clear()
     assert len(sb) == 0 and sb.free_space() == 100_000
+
+
+def test_a_view_of_bytes_is_kept_even_after_the_caller_releases_its_view() -> None:
+    sb = SendBuffer(1 << 20)
+    data = bytes(range(256)) * 64
+    with memoryview(data) as view:
+        assert sb.write(view[100:]) == len(data) - 100
+    assert sb.write(bytearray(b"mutable")) == 7
+    assert _contents(sb) == data[100:] + b"mutable"
+    sb.ack(5000)
+    assert _contents(sb) == data[5100:] + b"mutable"
