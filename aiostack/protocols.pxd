@@ -5,6 +5,7 @@ cimport cython
 
 from aiostack.reactor cimport Reactor, Watcher
 from aiostack.tcp.connection cimport Connection
+from aiostack.tcp.receive_buffer cimport ReceiveBuffer
 from aiostack.tcp_socket cimport TcpSocket
 
 cdef long long _READ_EVENTS
@@ -33,7 +34,7 @@ cdef class StreamCore(Watcher):
     cdef public long long high_water
     cdef public long long low_water
 
-    @cython.locals(conn=Connection, sock=TcpSocket, mask=cython.longlong)
+    @cython.locals(conn=Connection, sock=TcpSocket, mask=cython.longlong, rb=ReceiveBuffer)
     cpdef on_ready(self)
     cpdef stop_reading(self)
     cpdef write(self, object data)

@@ -148,7 +148,8 @@ class StreamCore(Watcher):
         self.protocol: asyncio.BaseProtocol | None = protocol
         self.buffered = is_buffered(protocol)
         self.protocol_connected = False
-        self.buffer: bytearray | bytes = _EMPTY  # a bytearray while it holds data
+        # a bytearray while it holds data, or a view of the unsent rest of a bytes write
+        self.buffer: bytearray | memoryview | bytes = _EMPTY
         self.closing = False
         self.eof = False
         self.conn_lost = 0
@@ -209,8 +210,12 @@ class StreamCore(Watcher):
                     self.fatal_error(OSError(errno.ENETDOWN, "the stack is not running"),
                                      "Fatal read error on socket transport")
                 return
+            rb = conn.rcvbuf
             try:
-                data = sock.recv_nowait(_MAX_READ)
+                # As much as there is, up to _MAX_READ, but never a join of large chunks: the
+                # protocol copies what it gets into its own buffer (asyncio's StreamReader does),
+                # and a second call costs less than copying a coalesced frame once more.
+                data = sock.recv_nowait(_MAX_READ if rb is None else rb.read_size(_MAX_READ))
             except BlockingIOError:
                 if conn.state != CLOSED:
                     if not self.reactor._running:
@@ -236,8 +241,8 @@ class StreamCore(Watcher):
                 except BaseException as exc:
                     self.fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
                     return
-                if len(data) < _MAX_READ and not mask & _AFTER_DATA:
-                    # The read took every byte there was, and no FIN or error waits behind them:
+                if not mask & _AFTER_DATA and (rb is None or not rb.ready_bytes()):
+                    # The reads took every byte there was, and no FIN or error waits behind them:
                     # nothing is left to hand over (saves a second poll per wake). Whatever
                     # arrives from now on makes the connection report again, and the reactor
                     # calls this once more.
@@ -308,12 +313,18 @@ class StreamCore(Watcher):
                 return
             if n == len(data):
                 return
-            self.buffer = bytearray(memoryview(data)[n:])
+            rest = memoryview(data)[n:]
+            # A bytes object cannot change: its rest is kept as a view of it (no copy; a bulk
+            # writer's chunk is mostly rest) until more is written behind it.
+            self.buffer = rest if type(data) is bytes else bytearray(rest)
             self.writer = self.loop.create_task(
                 self.write_loop(), name=f"aiostack writer {self.transport.get_extra_info('peername')}"  # type: ignore[union-attr]
             )
         else:
-            self.buffer.extend(data)  # type: ignore[union-attr]
+            buf = self.buffer
+            if type(buf) is not bytearray:
+                self.buffer = buf = bytearray(buf)
+            buf.extend(data)
         self.maybe_pause_protocol()
 
     async def write_loop(self) -> None:
@@ -335,7 +346,11 @@ class StreamCore(Watcher):
                     self.fatal_error(exc, "Fatal write error on socket transport")
                     return
                 if n:
-                    del self.buffer[:n]  # type: ignore[union-attr]
+                    buf = self.buffer
+                    if type(buf) is bytearray:
+                        del buf[:n]
+                    else:
+                        self.buffer = buf[n:]  # the view of a bytes rest (write)
                     if not self.buffer:
                         self.buffer = _EMPTY
                     self.maybe_resume_protocol()

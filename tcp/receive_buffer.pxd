@@ -6,6 +6,7 @@ from aiostack.tcp.memory cimport TcpMemory
 from aiostack.tcp.seq cimport seq_sub
 
 cdef long long MASK  # typed: the sequence arithmetic stays in C
+cdef long long _LARGE_CHUNK
 
 
 cdef class ReceiveBuffer:
@@ -38,6 +39,8 @@ cdef class ReceiveBuffer:
     cpdef long long add(self, long long seq, object data) except? -1
     @cython.locals(ready=cython.longlong)
     cpdef bytes read(self, long long n=*)
+    @cython.locals(total=cython.longlong, size=cython.longlong)
+    cpdef long long read_size(self, long long limit) except? -1
     @cython.locals(n=cython.longlong)
     cpdef _append(self, object chunk)
     @cython.locals(got=cython.longlong, i=cython.Py_ssize_t, size=cython.longlong)

@@ -82,6 +82,9 @@ __all__ = ["ReceiveBuffer"]
 _MAX_WINDOW = 1 << 30  # RFC 7323 §2.3: the largest window, so offsets unwrap unambiguously
 _NONE: tuple[int, ...] = ()  # the out-of-order lists of a buffer that has never held any
 _NO_DATA = b""  # the readable bytes of a buffer holding none
+_LARGE_CHUNK = 16 * 1024
+"""A chunk this large is handed over alone rather than joined (:meth:`ReceiveBuffer.read_size`):
+copying it costs more than one more call of the application's ``data_received``."""
 _stamp = 0
 """When an out-of-order island last received data, for the order of SACK blocks (RFC 2018 §4):
 one counter for all buffers (only the order within one buffer matters), so a connection does not
@@ -315,6 +318,27 @@ class ReceiveBuffer:
         if mem is not None:
             mem.rcv_used -= n
         return out
+
+    def read_size(self, limit: int) -> int:
+        """How many bytes (at most ``limit``) a :meth:`read` should take to copy no large chunk:
+        the first chunk alone if it is large (a coalesced GRO frame of up to 64 KB), else the
+        small chunks before the first large one, joined. A transport that hands each read to its
+        protocol reads this much, so a bulk receiver's bytes are not copied once more into one
+        ``bytes`` here only to be copied again into the protocol's buffer."""
+        buf = self._buf
+        if type(buf) is not list:
+            return limit
+        total = 0
+        for chunk in buf:
+            size = len(chunk)
+            if size >= _LARGE_CHUNK:
+                if total == 0:
+                    total = size
+                break
+            total += size
+            if total >= limit:
+                break
+        return total if total < limit else limit
 
     def read_into(self, dest: bytearray | memoryview) -> int:
         """Move up to ``len(dest)`` readable bytes into the writable buffer ``dest``; return the count."""

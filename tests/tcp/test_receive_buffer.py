@@ -480,3 +480,22 @@ def test_a_filled_hole_hands_over_the_out_of_order_islands() -> None:
     assert rb.read(300) == data[:300]
     assert rb.add(400, data[400:450]) == 200  # the second
     assert rb.read() == data[300:]
+
+
+def test_read_size_hands_large_chunks_over_alone_and_joins_small_ones() -> None:
+    rb = ReceiveBuffer(1000, 1 << 20)
+    assert rb.read_size(256 * 1024) == 256 * 1024  # nothing or one chunk: no join to avoid
+    seq = 1000
+    for size in (100, 200, 20_000, 30_000, 50):
+        rb.add(seq, b"x" * size)
+        seq += size
+    assert rb.read_size(1 << 20) == 300  # the small chunks before the first large one
+    assert rb.read_size(250) == 250
+    assert len(rb.read(rb.read_size(1 << 20))) == 300
+    assert rb.read_size(1 << 20) == 20_000  # a large chunk alone
+    assert rb.read_size(5000) == 5000
+    data = rb.read(rb.read_size(1 << 20))
+    assert type(data) is bytes and len(data) == 20_000
+    assert rb.read_size(1 << 20) == 30_000
+    rb.read(30_000)
+    assert rb.read_size(1 << 20) == 1 << 20 and rb.ready_bytes() == 50
