@@ -22,7 +22,7 @@ import errno
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from ..counts import Counts, count
+from ..counts import Counts, fold
 from . import segment as wire
 from .config import TcpConfig
 from .congestion import create as create_congestion
@@ -119,12 +119,23 @@ class Host:
     subclasses it). A base class rather than a protocol so that, in the compiled build, a
     connection reaches its host's methods through a C vtable, not a Python attribute lookup."""
 
-    __slots__ = ("stats",)
+    __slots__ = ("_header_predicted", "_stats")
 
     def __init__(self) -> None:
-        self.stats: Counter[str] = Counts()
+        self._stats: Counter[str] = Counts()
+        self._header_predicted = 0  # per segment: a C field, folded into stats on read
+
+    @property
+    def stats(self) -> Counter[str]:
         """The layer's counters: a connection adds the events worth seeing across connections
         (retransmitted segments, tail loss probes) besides its own ``stats``."""
+        self._fold_counts()
+        return self._stats
+
+    def _fold_counts(self) -> None:
+        """Add the events counted in integer fields to ``_stats`` (aiostack/counts.py's fold)."""
+        fold(self._stats, "header_predicted", self._header_predicted)
+        self._header_predicted = 0
 
     def transmit(
         self,
@@ -1401,7 +1412,7 @@ class Connection:
         self.segs_in += 1
         state = self.state
         if state is ESTABLISHED and self.config.header_prediction and self._predicted(seg, now):
-            count(self.host.stats, "header_predicted")  # Linux's TCPHPHits
+            self.host._header_predicted += 1  # Linux's TCPHPHits
             return
         if state == SYN_SENT:
             self._syn_sent(seg, now)
