@@ -519,7 +519,7 @@ class Connection:
         available = rb.free_window()
         new_edge = (rcv_nxt + available) & MASK
         old_edge = self.rcv_adv
-        threshold = min(self.config.rcvbuf // 2, self.local_mss)
+        threshold = min(rb.capacity // 2, self.local_mss)  # the buffer's size (config.rcvbuf), typed
         if seq_lt(new_edge, old_edge) or ((new_edge - old_edge) & MASK) < threshold:
             available = (old_edge - rcv_nxt) & MASK if seq_gt(old_edge, rcv_nxt) else 0
         if syn:
