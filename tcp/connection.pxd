@@ -133,6 +133,7 @@ cdef class Connection:
     cdef public int recovery_inflation
     cdef public unsigned int local_addr
     cdef public unsigned int remote_addr
+    cdef public long long _bytes_received  # per data segment: folded into stats on read (connection.py)
 
     # the established path: C calls between these (the rest stay Python methods), with typed
     # locals where they do sequence and window arithmetic

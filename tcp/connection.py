@@ -192,7 +192,8 @@ class Connection:
     """
 
     __slots__ = (
-        "__weakref__", "_cc", "_challenge_time", "_challenge_tokens", "_delack_deadline", "_delack_timer", "_drops",
+        "__weakref__", "_bytes_received", "_cc", "_challenge_time", "_challenge_tokens", "_delack_deadline",
+        "_delack_timer", "_drops",
         "_fin_processed", "_idle_timer", "_rack", "_reo_deadline", "_rtx_deadline", "_rtx_is_pto", "_rtx_timer",
         "_scoreboard", "_stats", "ack_now", "ack_pending", "config", "data_seq", "dupacks", "error", "fin_queued",
         "fin_seq", "gso_max", "high_rxt", "host", "in_recovery", "irs", "iss", "keepalive", "keepalive_probes",
@@ -235,6 +236,7 @@ class Connection:
         self._scoreboard: Scoreboard | None = None
         self._rack: Rack | None = None
         self._stats: Counter[str] | None = None
+        self._bytes_received = 0  # per data segment: a C field, folded into stats on read
         self._drops: Counter[str] | None = None
 
         # -- send sequence space (RFC 9293 §3.3.1)
@@ -402,7 +404,10 @@ class Connection:
     @property
     def stats(self) -> Counter[str]:
         """Events of this connection worth counting (retransmissions, probes, cuts …)."""
-        return self._event_counts()
+        stats = self._event_counts()
+        fold(stats, "bytes_received", self._bytes_received)
+        self._bytes_received = 0
+        return stats
 
     def _event_counts(self) -> Counter[str]:
         """:attr:`stats`, made on first use; a method: a C call from the established path."""
@@ -1905,12 +1910,7 @@ class Connection:
         advanced = rb.add(seg.seq, seg.payload)
         if advanced:
             # add() counts a held FIN it consumed as one more sequence number, not a byte.
-            # (dict's own get, as counts.count spells it: a Counter read through the generic
-            # mapping protocol costs ~450 instructions compiled, see aiostack/counts.py.)
-            stats = self._event_counts()
-            stats["bytes_received"] = dict.get(stats, "bytes_received", 0) + advanced - (
-                1 if rb.fin_received and not had_fin else 0
-            )
+            self._bytes_received += advanced - (1 if rb.fin_received and not had_fin else 0)
             self.host.notify(self)
         in_order = advanced > 0 and seg.seq == ((rb.rcv_nxt - advanced) & MASK) and not rb.holds_ooo()
         if not in_order or had_ooo:
