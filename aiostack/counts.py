@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-__all__ = ["Counts", "count"]
+__all__ = ["Counts", "count", "fold"]
 
 
 class Counts(Counter[str]):
@@ -38,3 +38,16 @@ def count(counts: Counter[str], name: str) -> None:
     (``counts.pxd``).
     """
     counts[name] = dict.get(counts, name, 0) + 1
+
+
+def fold(counts: Counter[str], name: str, n: int) -> None:
+    """Add ``n`` events of ``name`` counted in an integer field to ``counts``; none leaves ``name``
+    out, as :func:`count` would have.
+
+    The packet path's few per-frame events (a frame received, a segment sent …) are counted in
+    C integer fields of their layer, an addition each instead of :func:`count`'s dict read, new
+    int and dict write; the layer's ``stats`` property folds them in here when someone reads it,
+    so every reader sees one Counter as before.
+    """
+    if n:
+        counts[name] += n

@@ -32,4 +32,4 @@ cdef class ArpCache:
     cdef public set static
 
     @cython.locals(entry=_Entry)
-    cpdef object lookup(self, long long ip, double now)
+    cpdef object lookup(self, object ip, double now)  # ip: the dict key as given, not boxed anew per call

@@ -20,7 +20,7 @@ cdef class FlowRoute:
     cdef public unsigned int dst
     cdef public bytes eth_tail
     cdef public int frag
-    cdef public unsigned int hop
+    cdef public object hop  # the ARP table's key as is: no int made per datagram
     cdef public object iface
     cdef public long long ip_sum
     cdef public long long pmtu

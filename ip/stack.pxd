@@ -9,7 +9,6 @@ from aiostack.ip.fragments cimport Reassembler
 from aiostack.ip.icmp_layer cimport IcmpLayer
 from aiostack.ip.ipv4 cimport parse_into
 from aiostack.ip.martians cimport check as check_martian
-from aiostack.counts cimport count
 from aiostack.ip.speedups cimport same_bytes
 from aiostack.ip.timers cimport TimerWheel
 from aiostack.ip.udp cimport UdpLayer
@@ -55,7 +54,8 @@ cdef class IPStack:
     cdef public Reassembler reassembler
     cdef public object rng
     cdef public object routes
-    cdef public object stats
+    cdef public object _stats
+    cdef public long long _rx_frames, _ipv4_rx, _ipv4_tx  # folded into stats on read (stack.py)
     cdef public object steering
     cdef public TimerWheel timers
     cdef public dict transports

@@ -21,7 +21,7 @@ import random
 from collections import Counter
 from collections.abc import Callable, Iterable
 
-from ..counts import Counts, count
+from ..counts import Counts, fold
 from ..drivers.base import Offloads
 from ..drivers.buffers import Packet, PacketPool
 from ..drivers.steering import queue_for
@@ -128,7 +128,12 @@ class IPStack:
         self.routes = RouteTable()
         self.reassembler = Reassembler(timeout=reassembly_timeout, max_bytes=reassembly_max_bytes)
         self.drops: Counter[str] = Counts()
-        self.stats: Counter[str] = Counts()
+        self._stats: Counter[str] = Counts()
+        # The per-frame events, counted in C fields and folded into :attr:`stats` when it is read
+        # (aiostack/counts.py's fold).
+        self._rx_frames = 0
+        self._ipv4_rx = 0
+        self._ipv4_tx = 0
         self.arp_events: list[tuple[int, bool]] = []
         self.transports: dict[int, Transport] = {}
         """Protocol number → the transport layered on this stack (ICMP and UDP, made below; TCP
@@ -166,6 +171,16 @@ class IPStack:
         self.udp = udp.UdpLayer(self)
 
     # == configuration ========================================================================
+    @property
+    def stats(self) -> Counter[str]:
+        """Events counted by name (frames received, datagrams sent, ARP …)."""
+        stats = self._stats
+        fold(stats, "rx_frames", self._rx_frames)
+        fold(stats, "ipv4_rx", self._ipv4_rx)
+        fold(stats, "ipv4_tx", self._ipv4_tx)
+        self._rx_frames = self._ipv4_rx = self._ipv4_tx = 0
+        return stats
+
     def add_interface(
         self,
         name: str,
@@ -196,7 +211,7 @@ class IPStack:
             on_failure=self._arp_failed,
             on_resolved=lambda ip, mac_, pkts, i=iface: self._arp_resolved(i, ip, mac_, pkts),
             drops=self.drops,
-            stats=self.stats,
+            stats=self._stats,
             **self._arp_opts,  # type: ignore[arg-type]
         )
         self.interfaces.append(iface)
@@ -243,7 +258,7 @@ class IPStack:
         if end - off < _ETH:
             self.drops["eth_truncated"] += 1
             return
-        count(self.stats, "rx_frames")
+        self._rx_frames += 1
         # same_bytes: a C inline function cimported from speedups.pxd (speedups.py says why)
         for_us = same_bytes(buf, off, iface.mac) if _COMPILED else buf[off : off + 6] == iface.mac  # noqa: F821
         if buf[off] & 1:
@@ -276,16 +291,16 @@ class IPStack:
         if isinstance(a, str):
             self.drops[a] += 1
             return
-        self.stats["arp_rx"] += 1
+        self._stats["arp_rx"] += 1
         if self.on_arp_reply is not None and a.op == arp.OP_REPLY:
             self.on_arp_reply(bytes(buf[off - _ETH : end]))
         if a.spa == iface.addr and a.sha != iface.mac:
             # RFC 5227 §2.4: someone else claims our address; defend it once, say so in counters.
-            self.stats["arp_address_conflict"] += 1
+            self._stats["arp_address_conflict"] += 1
             self._send_arp(iface, arp.OP_REQUEST, ethernet.BROADCAST, iface.addr, tha=ethernet.ZERO_MAC)
             return
         if a.tpa == iface.addr:
-            self.stats["arp_for_us"] += 1
+            self._stats["arp_for_us"] += 1
             if a.spa:  # RFC 826: only a request for us from our subnet creates an entry
                 iface.arp.learn(a.spa, a.sha, now,
                                 create=a.op == arp.OP_REQUEST and a.spa & iface.netmask == iface.network)
@@ -296,7 +311,7 @@ class IPStack:
             iface.arp.learn(a.spa, a.sha, now, create=False)
         if a.spa == a.tpa:
             # A gratuitous ARP (RFC 5227 §3): an announcement, used above to refresh the entry.
-            self.stats["arp_gratuitous"] += 1
+            self._stats["arp_gratuitous"] += 1
         else:
             self.drops["arp_not_for_us"] += 1
 
@@ -323,14 +338,14 @@ class IPStack:
             self.drops["ipv4_not_for_us"] += 1
             return
         src = hdr.src
-        if (martian := check_martian(hdr, buf, off, iface.broadcast, self._local_addrs, self.stats)) is not None:
+        if (martian := check_martian(hdr, buf, off, iface.broadcast, self._local_addrs, self._stats)) is not None:
             self.drops[martian] += 1
             return
         if link_bcast and not dst_bcast:
             # RFC 1122 §3.3.6: a unicast IP datagram in a link-layer broadcast is discarded.
             self.drops["ipv4_unicast_in_link_broadcast"] += 1
             return
-        count(self.stats, "ipv4_rx")
+        self._ipv4_rx += 1
         hl = hdr.header_len
         if hdr.flags & _FLAG_MF or hdr.offset:
             before = sum(self.reassembler.drops.values())
@@ -340,12 +355,12 @@ class IPStack:
             )
             dropped = sum(self.reassembler.drops.values()) - before
             if dropped:
-                self.stats["ipv4_fragments_dropped"] += dropped
+                self._stats["ipv4_fragments_dropped"] += dropped
             if whole is None:
                 if not dropped:
-                    self.stats["ipv4_fragments_queued"] += 1
+                    self._stats["ipv4_fragments_queued"] += 1
                 return
-            self.stats["ipv4_reassembled"] += 1
+            self._stats["ipv4_reassembled"] += 1
             # The reassembled datagram as if it had arrived whole: its header with the fragment
             # fields cleared, followed by the payload (needed for ICMP quotes).
             header = bytearray(view[off : off + hl])
@@ -364,7 +379,7 @@ class IPStack:
                 owner = queue_for(queues, src, dst, (whole[0] << 8) | whole[1], (whole[2] << 8) | whole[3])
                 if carry := self.elsewhere(owner):
                     carry(bytes(view[off - _ETH : off]) + data, owner)
-                    self.stats["ipv4_reassembled_handed_over"] += 1
+                    self._stats["ipv4_reassembled_handed_over"] += 1
                     return
             view = memoryview(data)
             off = 0
@@ -463,7 +478,7 @@ class IPStack:
         pkt.end = l4_off + l4_len
         iface = rt.iface
         iface.tx.append(pkt)
-        count(self.stats, "ipv4_tx")
+        self._ipv4_tx += 1
 
     def route(self, dst: int) -> tuple[Interface, int]:
         """(interface, next hop) for ``dst``; OSError(ENETUNREACH) when there is no route."""
@@ -516,8 +531,8 @@ class IPStack:
             pkt.end = start + length
             flags = ipv4.FLAG_MF if more else 0
             self.ip_output(iface, hop, pkt, src, dst, proto, ttl, tos, flags, offset, now, ident)
-        self.stats["ipv4_tx_fragmented"] += 1
-        self.stats["ipv4_tx_fragments"] += len(pieces)
+        self._stats["ipv4_tx_fragmented"] += 1
+        self._stats["ipv4_tx_fragments"] += len(pieces)
         return hop if self._pending_on(iface, hop) else 0
 
     def _pending_on(self, iface: Interface, hop: int) -> bool:
@@ -545,7 +560,7 @@ class IPStack:
             pkt.buf, off, total_length=pkt.end - off, ident=self.next_ident() if ident is None else ident,
             proto=proto, src=src, dst=dst, ttl=ttl, tos=tos, flags=flags, frag_offset=frag_offset,
         )
-        self.stats["ipv4_tx"] += 1
+        self._ipv4_tx += 1
         if dst == ipv4.LIMITED_BROADCAST or dst == iface.broadcast:
             self._link_out(iface, pkt, ethernet.BROADCAST)
             return
@@ -577,7 +592,7 @@ class IPStack:
         off = pkt.prepend(_ETH)
         ethernet.write_header(pkt.buf, off, dst_mac, iface.mac, ethernet.ETHERTYPE_ARP)
         iface.tx.append(pkt)
-        self.stats["arp_tx"] += 1
+        self._stats["arp_tx"] += 1
 
     def _arp_resolved(self, iface: Interface, ip: int, mac: bytes, packets: Iterable[Packet]) -> None:
         for pkt in packets:

@@ -3,7 +3,6 @@ the fields ``__slots__`` lists in ``connection.py``, typed."""
 
 cimport cython
 
-from aiostack.counts cimport count
 from aiostack.tcp.segment cimport Segment
 from aiostack.ip.datagram cimport Transport
 from aiostack.ip.flow cimport FlowRoute
@@ -26,7 +25,8 @@ cdef class Connection
 
 
 cdef class Host(Transport):  # compiled only: the stack calls TcpLayer.input through the vtable
-    cdef public object stats
+    cdef public object _stats
+    cdef public long long _header_predicted  # folded into stats on read (connection.py)
 
     cpdef transmit(self, Connection conn, long long seq, long long ack, long long flags, long long window,
                    bytes options, long long offset, long long length, long long ts_val=*, long long ts_ecr=*)
@@ -133,6 +133,7 @@ cdef class Connection:
     cdef public int recovery_inflation
     cdef public unsigned int local_addr
     cdef public unsigned int remote_addr
+    cdef public long long _bytes_received  # per data segment: folded into stats on read (connection.py)
 
     # the established path: C calls between these (the rest stay Python methods), with typed
     # locals where they do sequence and window arithmetic

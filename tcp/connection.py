@@ -22,7 +22,7 @@ import errno
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from ..counts import Counts, count
+from ..counts import Counts, fold
 from . import segment as wire
 from .config import TcpConfig
 from .congestion import create as create_congestion
@@ -119,12 +119,23 @@ class Host:
     subclasses it). A base class rather than a protocol so that, in the compiled build, a
     connection reaches its host's methods through a C vtable, not a Python attribute lookup."""
 
-    __slots__ = ("stats",)
+    __slots__ = ("_header_predicted", "_stats")
 
     def __init__(self) -> None:
-        self.stats: Counter[str] = Counts()
+        self._stats: Counter[str] = Counts()
+        self._header_predicted = 0  # per segment: a C field, folded into stats on read
+
+    @property
+    def stats(self) -> Counter[str]:
         """The layer's counters: a connection adds the events worth seeing across connections
         (retransmitted segments, tail loss probes) besides its own ``stats``."""
+        self._fold_counts()
+        return self._stats
+
+    def _fold_counts(self) -> None:
+        """Add the events counted in integer fields to ``_stats`` (aiostack/counts.py's fold)."""
+        fold(self._stats, "header_predicted", self._header_predicted)
+        self._header_predicted = 0
 
     def transmit(
         self,
@@ -181,7 +192,8 @@ class Connection:
     """
 
     __slots__ = (
-        "__weakref__", "_cc", "_challenge_time", "_challenge_tokens", "_delack_deadline", "_delack_timer", "_drops",
+        "__weakref__", "_bytes_received", "_cc", "_challenge_time", "_challenge_tokens", "_delack_deadline",
+        "_delack_timer", "_drops",
         "_fin_processed", "_idle_timer", "_rack", "_reo_deadline", "_rtx_deadline", "_rtx_is_pto", "_rtx_timer",
         "_scoreboard", "_stats", "ack_now", "ack_pending", "config", "data_seq", "dupacks", "error", "fin_queued",
         "fin_seq", "gso_max", "high_rxt", "host", "in_recovery", "irs", "iss", "keepalive", "keepalive_probes",
@@ -224,6 +236,7 @@ class Connection:
         self._scoreboard: Scoreboard | None = None
         self._rack: Rack | None = None
         self._stats: Counter[str] | None = None
+        self._bytes_received = 0  # per data segment: a C field, folded into stats on read
         self._drops: Counter[str] | None = None
 
         # -- send sequence space (RFC 9293 §3.3.1)
@@ -391,7 +404,10 @@ class Connection:
     @property
     def stats(self) -> Counter[str]:
         """Events of this connection worth counting (retransmissions, probes, cuts …)."""
-        return self._event_counts()
+        stats = self._event_counts()
+        fold(stats, "bytes_received", self._bytes_received)
+        self._bytes_received = 0
+        return stats
 
     def _event_counts(self) -> Counter[str]:
         """:attr:`stats`, made on first use; a method: a C call from the established path."""
@@ -508,7 +524,7 @@ class Connection:
         available = rb.free_window()
         new_edge = (rcv_nxt + available) & MASK
         old_edge = self.rcv_adv
-        threshold = min(self.config.rcvbuf // 2, self.local_mss)
+        threshold = min(rb.capacity // 2, self.local_mss)  # the buffer's size (config.rcvbuf), typed
         if seq_lt(new_edge, old_edge) or ((new_edge - old_edge) & MASK) < threshold:
             available = (old_edge - rcv_nxt) & MASK if seq_gt(old_edge, rcv_nxt) else 0
         if syn:
@@ -1401,7 +1417,7 @@ class Connection:
         self.segs_in += 1
         state = self.state
         if state is ESTABLISHED and self.config.header_prediction and self._predicted(seg, now):
-            count(self.host.stats, "header_predicted")  # Linux's TCPHPHits
+            self.host._header_predicted += 1  # Linux's TCPHPHits
             return
         if state == SYN_SENT:
             self._syn_sent(seg, now)
@@ -1894,12 +1910,7 @@ class Connection:
         advanced = rb.add(seg.seq, seg.payload)
         if advanced:
             # add() counts a held FIN it consumed as one more sequence number, not a byte.
-            # (dict's own get, as counts.count spells it: a Counter read through the generic
-            # mapping protocol costs ~450 instructions compiled, see aiostack/counts.py.)
-            stats = self._event_counts()
-            stats["bytes_received"] = dict.get(stats, "bytes_received", 0) + advanced - (
-                1 if rb.fin_received and not had_fin else 0
-            )
+            self._bytes_received += advanced - (1 if rb.fin_received and not had_fin else 0)
             self.host.notify(self)
         in_order = advanced > 0 and seg.seq == ((rb.rcv_nxt - advanced) & MASK) and not rb.holds_ooo()
         if not in_order or had_ooo:

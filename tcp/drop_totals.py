@@ -41,6 +41,9 @@ def retire_stats(total: Counter[str], conn: object) -> None:
     """Fold one closing connection's event counts (challenge ACKs, clamped MSS, probes …) and its
     SACK scoreboard's (``sack_reneging``, ``dsack``, ``sack_stale``) into ``total``."""
     _add(total, conn, "_stats")
+    received = getattr(conn, "_bytes_received", 0)  # not folded into _stats yet (Connection.stats)
+    if received:
+        total["bytes_received"] += received
     sb = getattr(conn, "_scoreboard", None)
     if sb is not None:
         _add(total, sb, "_stats")

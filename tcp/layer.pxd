@@ -2,8 +2,6 @@
 
 cimport cython
 
-from aiostack.counts cimport count
-
 from aiostack.drivers.buffers cimport Packet, PacketPool
 from aiostack.ip.checksum cimport ones_sum_at, pseudo_header_sum
 from aiostack.ip.datagram cimport Datagram
@@ -58,6 +56,7 @@ cdef class TcpLayer(Host):
     cdef public object retired_drops
     cdef public object retired_stats
     cdef public long long _ts_laddr, _ts_raddr, _ts_off
+    cdef public long long _segments_in, _segments_out  # folded into stats on read (layer.py)
 
     @cython.locals(l4=cython.longlong, end=cython.longlong, seg=Segment, conn=Connection)
     cpdef input(self, Datagram d, double now)

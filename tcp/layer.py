@@ -12,7 +12,7 @@ import errno
 import os
 from collections import Counter, deque
 
-from ..counts import Counts, count
+from ..counts import Counts, fold
 from ..drivers.buffers import Packet
 from ..drivers.vnet import VIRTIO_NET_HDR_GSO_TCPV4 as GSO_TCPV4
 from ..ip import icmp, ipv4
@@ -113,6 +113,8 @@ class TcpLayer(Host):
         """Drops counted by connections that are gone (tcp/drop_totals.py)."""
         self.retired_stats: Counter[str] = Counts()
         """Events counted by connections that are gone (tcp/drop_totals.py)."""
+        self._segments_in = 0  # per segment: C fields, folded into stats on read
+        self._segments_out = 0
         self._rng = ip.rng
         self._ts_laddr = -1  # the pair whose timestamp offset _ts_offset() holds: none yet
         self._ts_raddr = -1
@@ -204,7 +206,7 @@ class TcpLayer(Host):
         conn = self._new_connection(key, now, iface, mss, config)
         self.connections[key] = conn
         conn.connect(now)
-        self.stats["active_opens"] += 1
+        self._stats["active_opens"] += 1
         return conn
 
     def _new_connection(
@@ -247,8 +249,8 @@ class TcpLayer(Host):
             self.drops["tcp_port_zero"] += 1
             return
         if seg.bad_options:
-            self.stats["tcp_bad_options"] += 1  # parsed up to the bad one (tcp/segment.py notes)
-        count(self.stats, "segments_in")
+            self._stats["tcp_bad_options"] += 1  # parsed up to the bad one (tcp/segment.py notes)
+        self._segments_in += 1
         key = (d.dst, seg.dst_port, d.src, seg.src_port)
         conn = self.connections.get(key)
         if (
@@ -283,7 +285,7 @@ class TcpLayer(Host):
         ):
             return False
         conn._to_closed()
-        self.stats["time_wait_reused"] += 1
+        self._stats["time_wait_reused"] += 1
         return True
 
     def _reset_for(self, key: Key, seg: Segment, now: float) -> None:
@@ -295,7 +297,7 @@ class TcpLayer(Host):
             self._send_raw(key, seg.ack, 0, wire.RST, now)
         else:
             self._send_raw(key, 0, (seg.seq + seg.seg_len) & MASK, wire.RST | wire.ACK, now)
-        self.stats["resets_sent"] += 1
+        self._stats["resets_sent"] += 1
 
     def _listen_input(self, lst: Listener, key: Key, seg: Segment, now: float) -> None:
         """RFC 9293 §3.10.7.2 (LISTEN), with SYN cookies when the SYN queue is full."""
@@ -343,7 +345,7 @@ class TcpLayer(Host):
         lst.syn_queue[key] = conn
         self.connections[key] = conn
         conn.accept_syn(seg, now)
-        self.stats["passive_opens"] += 1
+        self._stats["passive_opens"] += 1
 
     def _passive_key(self, lst: Listener, key: Key) -> Key:
         """``key`` for a connection the listener keeps, with the local address and port as the
@@ -378,7 +380,7 @@ class TcpLayer(Host):
         options = wire.encode_options(mss=mss_used, wscale=wscale, sack_permitted=sack, timestamps=ts)
         self._send_raw(key, iss, (seg.seq + 1) & MASK, wire.SYN | wire.ACK, now, options=options,
                        window=min(cfg.rcvbuf, 0xFFFF))
-        self.stats["syncookies_sent"] += 1
+        self._stats["syncookies_sent"] += 1
 
     def _cookie_ack(self, lst: Listener, key: Key, seg: Segment, now: float) -> bool:
         """The ACK completing a cookie handshake: rebuild the connection from the cookie."""
@@ -405,7 +407,7 @@ class TcpLayer(Host):
         conn.listener = lst
         self.connections[key] = conn
         conn.accept_cookie(seg, now, mss=mss, wscale=wscale, sack_ok=sack)
-        self.stats["syncookies_accepted"] += 1
+        self._stats["syncookies_accepted"] += 1
         lst.accept_queue.append(conn)
         self.ready_listeners.add(lst)
         return True
@@ -426,12 +428,12 @@ class TcpLayer(Host):
         sport, dport, seq = quoted
         conn = self.connections.get((local, sport, remote, dport))
         if conn is None:
-            self.stats["icmp_error_no_connection"] += 1
+            self._stats["icmp_error_no_connection"] += 1
             return
         if ((seq - conn.snd_una) & MASK) >= ((conn.snd_max - conn.snd_una) & MASK):  # SEQ < SND.NXT
             self.drops["tcp_icmp_error_bad_seq"] += 1
             return
-        self.stats["icmp_errors"] += 1
+        self._stats["icmp_errors"] += 1
         hard = itype == icmp.DEST_UNREACHABLE and code in (
             icmp.CODE_PROTOCOL_UNREACHABLE,
             icmp.CODE_PORT_UNREACHABLE,
@@ -508,7 +510,7 @@ class TcpLayer(Host):
         ip.flow_output(rt, pkt, tcp_off, tcp_len, mac)
         if offload:
             _offload(pkt, tcp_off - pkt.start, hlen, length, gso_size)
-        count(self.stats, "segments_out")
+        self._segments_out += 1
 
     def _send_raw(
         self,
@@ -569,7 +571,7 @@ class TcpLayer(Host):
             buf[co] = csum >> 8
             buf[co + 1] = csum & 0xFF
         self.ip.ip_output(iface, hop, pkt, laddr, raddr, ipv4.PROTO_TCP, 64, 0, ipv4.FLAG_DF, 0, now)
-        count(self.stats, "segments_out")
+        self._segments_out += 1
 
     def notify(self, conn: Connection) -> None:
         self.ready.add(conn)
@@ -634,6 +636,13 @@ class TcpLayer(Host):
         ready = self.ready_listeners
         self.ready_listeners = set()
         return ready
+
+    def _fold_counts(self) -> None:
+        Host._fold_counts(self)
+        stats = self._stats
+        fold(stats, "segments_in", self._segments_in)
+        fold(stats, "segments_out", self._segments_out)
+        self._segments_in = self._segments_out = 0
 
     def counters(self) -> dict[str, object]:
         states: Counter[str] = Counter(c.state.name for c in self.connections.values())
