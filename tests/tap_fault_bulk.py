@@ -28,6 +28,7 @@ def main() -> int:
     ap.add_argument("mode", choices=("send", "receive"))
     ap.add_argument("--bytes", type=int, required=True)
     ap.add_argument("--loss", type=float, default=0.01)
+    ap.add_argument("--corrupt", type=float, default=None, help="the corruption rate (default: a tenth of --loss)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--driver", choices=("tap", "xdp"), default="tap")
     ap.add_argument("--iface", default=None, help="with --driver xdp: the veth end to drive")
@@ -36,7 +37,8 @@ def main() -> int:
     assert spec is not None and spec.loader is not None
     bulk = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bulk)
-    profile = FaultProfile(loss=args.loss, reorder=args.loss, duplicate=args.loss / 2, corrupt=args.loss / 10)
+    profile = FaultProfile(loss=args.loss, reorder=args.loss, duplicate=args.loss / 2,
+                           corrupt=args.loss / 10 if args.corrupt is None else args.corrupt)
 
     async def amain() -> dict[str, object]:
         stack = Stack(pool=pool_for_mtu(1500))
