@@ -46,13 +46,13 @@ cdef class SendBuffer:
     cdef public int _held
     cdef public int capacity
 
-    @cython.locals(pos=cython.longlong, i=cython.Py_ssize_t, size=cython.longlong, count=cython.longlong,
-                   piece=cython.longlong)
+    @cython.locals(pos=cython.longlong, i=cython.Py_ssize_t, count=cython.longlong, piece=cython.longlong)
     cpdef long long copy_into(self, bytearray dest, long long dest_off, long long offset, long long n) except -1
     @cython.locals(held=cython.longlong, space=cython.longlong)
     cpdef long long free_space(self) except? -1
     @cython.locals(held=cython.longlong, n=cython.longlong, room=cython.longlong)
     cpdef long long write(self, object data) except? -1
-    @cython.locals(held=cython.longlong, head=cython.longlong, i=cython.Py_ssize_t, size=cython.longlong,
-                   mem=TcpMemory)
+    @cython.locals(held=cython.longlong, head=cython.longlong, i=cython.Py_ssize_t, mem=TcpMemory)
     cpdef ack(self, long long n)
+    @cython.locals(i=cython.Py_ssize_t, size=cython.longlong)
+    cdef (Py_ssize_t, long long) _chunk_at(self, long long pos)

@@ -124,16 +124,9 @@ class SendBuffer:
             self._held = 0
             return
         self._held = held - n
-        chunks = self._chunks
-        head = self._head + n
-        i = 0
-        size = len(chunks[0])
-        while head >= size:
-            head -= size
-            i += 1
-            size = len(chunks[i])
+        i, head = self._chunk_at(self._head + n)
         if i:
-            del chunks[:i]
+            del self._chunks[:i]
         self._head = head
 
     def copy_into(self, dest: bytearray, dest_off: int, offset: int, n: int) -> int:
@@ -144,13 +137,7 @@ class SendBuffer:
         if n > self._held - offset:
             n = self._held - offset
         chunks = self._chunks
-        pos = self._head + offset  # from the start of chunks[i]
-        i = 0
-        size = len(chunks[0])
-        while pos >= size:
-            pos -= size
-            i += 1
-            size = len(chunks[i])
+        i, pos = self._chunk_at(self._head + offset)
         count = 0
         while count < n:
             chunk = chunks[i]
@@ -166,6 +153,18 @@ class SendBuffer:
             pos = 0
             i += 1
         return count
+
+    def _chunk_at(self, pos: int) -> tuple[int, int]:
+        """(i, offset in chunks[i]) of the byte ``pos`` bytes from the start of chunks[0] (which
+        the queue holds)."""
+        chunks = self._chunks
+        i = 0
+        size = len(chunks[0])
+        while pos >= size:
+            pos -= size
+            i += 1
+            size = len(chunks[i])
+        return i, pos
 
     def peek(self, offset: int, n: int) -> bytes:
         """A copy of up to ``n`` bytes starting ``offset`` bytes past SND.UNA."""
