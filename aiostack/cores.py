@@ -23,7 +23,10 @@ MAC and address) and passes every ARP reply on to the other reactors through the
 channels, so a reactor's own request — for the peer of a SYN it must answer, or of a connection
 it opens — is answered wherever the reply lands. ICMP is hashed by its addresses: the reactor it
 lands on hands an error quoting another reactor's flow, or the echo reply to another reactor's
-ping, to that reactor the same way (:meth:`IPStack.steer_to`). TCP segments never cross.
+ping, to that reactor the same way (:meth:`IPStack.steer_to`). TCP segments cross only where the
+device, not the flow hash, picks the queue (AF_XDP without ``--xdp-peer``: :func:`device_steers`):
+a segment that matches no connection on the reactor it reached is offered to the others before
+it is answered with a reset (:func:`offer_strays`).
 
 The parent supervises: SIGINT/SIGTERM stop every reactor (SIGTERM to each, SIGKILL after a
 grace period); a reactor that dies is reported on stderr and restarted on its queue — the parent
@@ -438,7 +441,63 @@ def build_reactor_stack(
             pkt.free()
         stack.reactor.kick()  # what waited for the answer goes out now
 
-    return stack, {"frame": frame_in}
+    handlers = {"frame": frame_in}
+    if device_steers(options) and channels:
+        handlers["stray"] = offer_strays(k, options.cores, stack.tcp, channels, frame_in)
+    return stack, handlers
+
+
+def device_steers(options: Options) -> bool:
+    """Whether the device, not the flow hash the stacks compute, picks the queue of every frame
+    of ``--cores N``: AF_XDP on a veth without ``--xdp-peer`` (the peer's transmit queue, by the
+    kernel's hash of the sending socket, which Linux draws anew on a retransmission timeout and
+    on a spurious retransmission — so a connection's frames may move to another queue while it
+    lives)."""
+    return options.driver == "xdp" and options.xdp_peer is None and options.cores > 1
+
+
+STRAY_BACKLOG = 4096
+"""Messages waiting for room in a channel (its ring full) beyond which a stray segment is dropped,
+counted, rather than queued: its sender retransmits."""
+
+
+def offer_strays(
+    k: int, n: int, tcp: Any, channels: dict[int, Any], frame_in: Callable[[bytes], None]
+) -> Callable[[bytes, int], None]:
+    """Reactor k of ``n`` offers a TCP segment that matches no connection here (and would be
+    answered with a reset or dropped at a listener: :attr:`TcpLayer.on_stray`) to the next
+    reactor, which processes it as if it had arrived there (``frame_in``) and, if it has no
+    connection for it either, offers it on — once round the others: the last one before the
+    segment's origin answers it as a single reactor would (RFC 9293 §3.10.7.1), so a segment
+    for no connection anywhere still gets exactly one reset. Returns the channel handler
+    (``"stray"``: the frame and the core it first arrived at). Seastar forwards packets
+    between cores the same way when the device cannot steer them."""
+    nxt = (k + 1) % n
+    ch = channels[nxt]
+
+    def hand_on(frame: bytes, origin: int) -> bool:
+        if ch.backlog >= STRAY_BACKLOG:
+            tcp.drops["stray_channel_full"] += 1  # dropped, not reset: it may be another's
+            return True
+        try:
+            ch.send("stray", frame, origin)
+        except ConnectionError:  # the channel is closed: this reactor is stopping
+            tcp.drops["stray_channel_closed"] += 1
+            return True
+        tcp.stats["stray_handed_over"] += 1
+        return True
+
+    tcp.on_stray = functools.partial(hand_on, origin=k)
+
+    def stray_in(frame: bytes, origin: int) -> None:
+        saved = tcp.on_stray
+        tcp.on_stray = None if nxt == origin else functools.partial(hand_on, origin=origin)
+        try:
+            frame_in(frame)
+        finally:
+            tcp.on_stray = saved
+
+    return stray_in
 
 
 async def start_reactor_stack(

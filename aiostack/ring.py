@@ -3,7 +3,9 @@
 Reactors share nothing on the per-packet path; when one core must ask another for something (run a
 function, hand over a message, collect statistics) it writes into a ring that only it produces into
 and only the other core consumes from. **Never on the per-packet path of a TCP flow** — RSS keeps a
-flow on one core; these rings are for control traffic and sharded application requests.
+flow on one core; these rings are for control traffic and sharded application requests (and for
+the rare segment a device that does not steer by the flow hash put on the wrong core:
+:func:`aiostack.cores.offer_strays`).
 
 - the rings: :class:`~aiostack.drivers.spsc.SpscRing` (lock-free, shared memory, an eventfd
   doorbell; its module says how and what it measured);
@@ -182,6 +184,11 @@ class Channel:
             raise ConnectionError("channel is closed")
         self._start()
         self._send(_MSG.pack(_SEND, 0) + pickle.dumps((name, args, kwargs), pickle.HIGHEST_PROTOCOL))
+
+    @property
+    def backlog(self) -> int:
+        """Messages sent but still waiting for room in the ring (the other core is behind)."""
+        return len(self._outbox)
 
     def _send(self, msg: bytes) -> None:
         if len(msg) > self.tx.max_message:

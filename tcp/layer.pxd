@@ -57,6 +57,7 @@ cdef class TcpLayer(Host):
     cdef public object retired_stats
     cdef public long long _ts_laddr, _ts_raddr, _ts_off
     cdef public long long _segments_in, _segments_out  # folded into stats on read (layer.py)
+    cdef public object on_stray
 
     @cython.locals(l4=cython.longlong, end=cython.longlong, seg=Segment, conn=Connection)
     cpdef input(self, Datagram d, double now)
@@ -86,4 +87,6 @@ cdef class TcpLayer(Host):
     cpdef _listen_input(self, Listener lst, tuple key, Segment seg, double now)
     cpdef tuple _passive_key(self, Listener lst, tuple key)
     cpdef _reset_for(self, tuple key, Segment seg, double now)
+    @cython.locals(d=Datagram, ip_off=cython.longlong)
+    cpdef bint _offer_stray(self)
     cpdef bint _time_wait_reuse(self, Connection conn, Segment seg, double now)

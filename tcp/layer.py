@@ -11,11 +11,12 @@ from __future__ import annotations
 import errno
 import os
 from collections import Counter, deque
+from collections.abc import Callable
 
 from ..counts import Counts, fold
 from ..drivers.buffers import Packet
 from ..drivers.vnet import VIRTIO_NET_HDR_GSO_TCPV4 as GSO_TCPV4
-from ..ip import icmp, ipv4
+from ..ip import ethernet, icmp, ipv4
 from ..ip.checksum import ones_sum_at, pseudo_header_sum
 from ..ip.datagram import Datagram
 from ..ip.flow import HEADERS_LEN
@@ -33,6 +34,8 @@ from .seq import MASK
 from .time_wait import syn_may_reopen
 
 _MSS_OF_MTU: dict[int, int] = {}
+_ETH_HLEN = ethernet.HEADER_LEN
+_ETHERTYPE_IPV4 = ethernet.ETHERTYPE_IPV4.to_bytes(2, "big")
 _SYN_ACK = wire.SYN | wire.ACK
 EPHEMERAL_FIRST = 32768
 EPHEMERAL_LAST = 60999
@@ -119,6 +122,13 @@ class TcpLayer(Host):
         self._ts_laddr = -1  # the pair whose timestamp offset _ts_offset() holds: none yet
         self._ts_raddr = -1
         self._ts_off = 0
+        self.on_stray: Callable[[bytes], bool] | None = None
+        """Set by a reactor of several whose device, not the flow hash, picks the queue of every
+        frame (aiostack/cores.py): called with the frame (Ethernet header included) of a segment
+        that matches no connection here and would be answered with a reset or dropped at a
+        listener, before that happens; True when it took the frame (to offer it to the other
+        reactors, one of which may own the connection). None: the segment is a stray, as on one
+        reactor."""
         ip.transports[ipv4.PROTO_TCP] = self
 
     # == addresses and ports ==================================================================
@@ -268,8 +278,27 @@ class TcpLayer(Host):
         if lst is not None:
             self._listen_input(lst, key, seg, now)
             return
+        if self._offer_stray():
+            return
         self.drops["tcp_no_socket"] += 1
         self._reset_for(key, seg, now)
+
+    def _offer_stray(self) -> bool:
+        """Whether :attr:`on_stray` took the segment being received (the network layer's one
+        :class:`~aiostack.ip.datagram.Datagram` describes it). Only ever called where the
+        segment matched no connection, so the established path never pays for it."""
+        on_stray = self.on_stray
+        if on_stray is None:
+            return False
+        d = self.ip.dgram
+        view = d.view
+        ip_off = d.ip_off
+        if ip_off >= _ETH_HLEN:  # a frame's own buffer: its Ethernet header is in front
+            frame = bytes(view[ip_off - _ETH_HLEN : d.end])
+        else:  # a datagram reassembled from fragments has none: ours (every reactor has our MAC)
+            mac = d.iface.mac
+            frame = mac + mac + _ETHERTYPE_IPV4 + bytes(view[ip_off : d.end])
+        return bool(on_stray(frame))
 
     def _time_wait_reuse(self, conn: Connection, seg: Segment, now: float) -> bool:
         """A new SYN for a TIME-WAIT connection may start a new incarnation (RFC 6191 §2, decided
@@ -303,15 +332,21 @@ class TcpLayer(Host):
         """RFC 9293 §3.10.7.2 (LISTEN), with SYN cookies when the SYN queue is full."""
         flags = seg.flags
         if flags & RST:
+            if self._offer_stray():  # it may reset another reactor's connection
+                return
             self.drops["tcp_listen_rst"] += 1
             return
         if flags & ACK:
             if not flags & SYN and self._cookie_ack(lst, key, seg, now):
                 return
+            if self._offer_stray():
+                return
             self.drops["tcp_listen_bad_ack"] += 1
             self._reset_for(key, seg, now)
             return
         if not flags & SYN:
+            if self._offer_stray():
+                return
             self.drops["tcp_listen_no_syn"] += 1
             return
         if len(lst.accept_queue) >= lst.backlog:
