@@ -126,8 +126,8 @@ class TcpSocket:
 
     def _take_accepted(self) -> TcpSocket | None:
         """The socket of the next connection in the accept queue, or None when it is empty —
-        without formatting the peer's address, which a server's accept loop never reads (it
-        takes a whole burst of connections this way, then waits with :meth:`_wait_acceptable`)."""
+        without formatting the peer's address, which a :class:`~aiostack.protocols.Server` never
+        reads (it takes the whole burst this way when the reactor reports the listener ready)."""
         self._check_open()
         lst = self._listener
         if lst is None:
